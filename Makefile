@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shunt: make (build/shunt), make test, make unit, make demo, make bench, make static, make clean
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+OUT       ?= build
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+CC        ?= cc
+V         ?= 0
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRCS  := bpf/connect.bpf.c bpf/sockopt.bpf.c bpf/sockops.bpf.c
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_HDRS  := $(wildcard bpf/*.h) include/shunt/abi.h
+VMLINUX_H := $(OUT)/vmlinux.h
+SKEL      := $(OUT)/shunt.skel.h
+
+USER_SRCS := user/config.c user/policy.c user/pins.c user/loader.c user/maps.c \
+             user/workload.c user/apply.c user/report.c user/log.c user/default_config.c
+USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
+USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h
+
+WARN      := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS    ?= -O2 -g
+CPPFLAGS  := -D_GNU_SOURCE
+INCLUDES  := -Iinclude -Iuser -Ibpf -I$(OUT)
+LIBS      := -lbpf -lelf -lz -lyaml
+
+# Pure logic (no libbpf, no kernel): what the unit tests link against.
+PURE_SRCS := user/config.c user/policy.c user/log.c user/default_config.c
+SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+UNIT_TESTS := test_config test_policy test_decide test_abi
+TOOLS      := tcpecho tcpclient
+
+.PHONY: all clean test unit kernel-test tools demo bench static
+all: $(OUT)/shunt tools
+
+$(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
+	$(Q)mkdir -p $@
+
+# CO-RE: types come from the running kernel's BTF. Override VMLINUX_BTF on a build host
+# without /sys/kernel/btf/vmlinux (e.g. a vmlinux file with .BTF).
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+$(VMLINUX_H): | $(OUT)/bpf
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX_H) | $(OUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 $(INCLUDES) -c $< -o $@
+
+$(OUT)/shunt.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(SKEL): $(OUT)/shunt.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name shunt_bpf > $@
+
+$(OUT)/user/%.o: user/%.c $(USER_HDRS) $(SKEL) | $(OUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(INCLUDES) -c $< -o $@
+
+$(OUT)/shunt: $(USER_OBJS) $(OUT)/user/main.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+static: $(USER_OBJS) $(OUT)/user/main.o
+	$(call msg,LD,$(OUT)/shunt-static)
+	$(Q)$(CC) $(CFLAGS) -static -o $(OUT)/shunt-static $^ $(LIBS) -lzstd
+
+# Unit tests: no root, ASan + UBSan, cmocka.
+$(OUT)/tests/%: tests/unit/%.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -DSHUNT_SOURCE_DIR='"$(CURDIR)"' \
+		-o $@ $< $(PURE_SRCS) -lcmocka -lyaml -lbpf -lelf -lz
+
+$(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -o $@ $<
+
+tools: $(addprefix $(OUT)/tools/,$(TOOLS))
+
+unit: $(addprefix $(OUT)/tests/,$(UNIT_TESTS))
+	$(Q)scripts/run-tests.sh --unit
+
+# The whole suite: unit tests, then kernel/e2e tests (root). Ends with "N passed, N failed".
+test: all unit
+	$(Q)scripts/run-tests.sh
+
+demo: all
+	$(Q)scripts/demo.sh
+
+bench: all
+	$(Q)scripts/bench.sh
+
+clean:
+	$(call msg,CLEAN,$(OUT))
+	$(Q)rm -rf $(OUT)

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Outbound capture: cgroup/connect4|6 send a meshed app's TCP connect to the proxy's
+ * outbound port on localhost and remember where it was going; cgroup/getpeername4|6 show the
+ * app that original destination again, as NAT would; cgroup/post_bind4|6 mesh a netns the
+ * moment its proxy binds the outbound port.
+ */
+#include "shunt.bpf.h"
+
+/* Gather the facts about this connect, decide, and record the original destination.
+ * Returns the port to send the connection to (host order) or 0 to leave it alone. */
+static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const struct shunt_ip *dst,
+					    __u16 dport_n, int src_passthrough, int dst_loopback,
+					    int dst_localhost)
+{
+	struct shunt_out_facts f = {};
+	const struct shunt_cfg *cfg;
+	struct shunt_workload *wl;
+	struct shunt_origdst od = {};
+	enum shunt_verdict v;
+	__u64 netns, uidgid, cookie;
+	__u32 slot = 0;
+	__u16 port;
+
+	if (ctx->type != SHUNT_SOCK_STREAM || ctx->protocol != SHUNT_IPPROTO_TCP) {
+		shunt_count(SHUNT_V_NOT_TCP);
+		return 0;
+	}
+	netns = bpf_get_netns_cookie(ctx);
+	wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);
+	if (!wl) {
+		shunt_count(SHUNT_V_NOT_MESHED);
+		return 0;
+	}
+	cfg = shunt_active_cfg(&slot);
+	if (!cfg) {
+		shunt_count(SHUNT_V_NO_POLICY);
+		return 0;
+	}
+	if (!shunt_workload_meshed(cfg, wl->flags, slot)) {
+		shunt_count(SHUNT_V_NOT_MESHED);
+		return 0;
+	}
+
+	uidgid = bpf_get_current_uid_gid();
+	f.dport = bpf_ntohs(dport_n);
+	f.is_proxy_uid = (__u32)uidgid == cfg->proxy_uid;
+	f.is_proxy_gid = (cfg->flags & SHUNT_CFG_HAS_GID) && (__u32)(uidgid >> 32) == cfg->proxy_gid;
+	f.src_is_passthrough = src_passthrough;
+	f.dst_is_localhost = dst_localhost;
+	f.dst_on_lo = dst_loopback || shunt_ip_is_local(netns, dst);
+	f.port_excluded = shunt_port_listed(slot, SHUNT_PORTS_OUT_EXCLUDE, f.dport);
+	f.port_included = shunt_port_listed(slot, SHUNT_PORTS_OUT_INCLUDE, f.dport);
+	f.cidr_excluded = shunt_cidr_listed(slot, SHUNT_CIDRS_OUT_EXCLUDE, dst);
+	f.cidr_included = shunt_cidr_listed(slot, SHUNT_CIDRS_OUT_INCLUDE, dst);
+
+	v = shunt_decide_outbound(cfg, &f);
+	port = shunt_verdict_port(cfg, v);
+	if (!port) {
+		shunt_count(v);
+		return 0;
+	}
+
+	od.dst = *dst;
+	od.dst_port = dport_n;
+	od.verdict = v;
+	od.generation = cfg->generation;
+	cookie = bpf_get_socket_cookie(ctx);
+	if (bpf_map_update_elem(&shunt_odst_v1, &cookie, &od, BPF_ANY)) {
+		/* Without the destination the proxy could not forward: better direct. */
+		shunt_count(SHUNT_V_ORIGDST_FULL);
+		return 0;
+	}
+	shunt_count(v);
+	return port;
+}
+
+SEC("cgroup/connect4")
+int shunt_connect4(struct bpf_sock_addr *ctx)
+{
+	struct shunt_ip dst = {};
+	struct bpf_sock *sk = ctx->sk;
+	__u32 daddr = ctx->user_ip4;
+	int passthrough = sk && sk->src_ip4 == SHUNT_IP4_PASSTHROUGH;
+	int loopback = (bpf_ntohl(daddr) >> 24) == 127;
+	__u16 port;
+
+	shunt_ip_set4(&dst, daddr);
+	port = shunt_outbound(ctx, &dst, (__u16)ctx->user_port, passthrough, loopback,
+			      daddr == SHUNT_IP4_LOCALHOST);
+	if (port) {
+		/* Like iptables REDIRECT in OUTPUT: locally generated -> 127.0.0.1. */
+		ctx->user_ip4 = SHUNT_IP4_LOCALHOST;
+		ctx->user_port = bpf_htons(port);
+	}
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int shunt_connect6(struct bpf_sock_addr *ctx)
+{
+	struct shunt_ip dst = {};
+	struct bpf_sock *sk = ctx->sk;
+	__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
+	int mapped = shunt_ip6_is_v4mapped(a);
+	int passthrough = 0, loopback, localhost;
+	__u16 port;
+
+	__u32 src[4] = {};
+
+	if (sk) {
+		/* One load per word at a constant offset: the verifier forbids arithmetic on
+		 * a sock pointer, which a loop over src_ip6 can compile into. */
+		src[0] = *(volatile __u32 *)&sk->src_ip6[0];
+		src[1] = *(volatile __u32 *)&sk->src_ip6[1];
+		src[2] = *(volatile __u32 *)&sk->src_ip6[2];
+		src[3] = *(volatile __u32 *)&sk->src_ip6[3];
+	}
+	shunt_ip_set6(&dst, a);
+	if (mapped) {
+		/* A v6 socket talking IPv4 takes the v4 path in the kernel, without connect4. */
+		loopback = (bpf_ntohl(a[3]) >> 24) == 127;
+		localhost = a[3] == SHUNT_IP4_LOCALHOST;
+		passthrough = src[3] == SHUNT_IP4_PASSTHROUGH && src[2] == bpf_htonl(0x0000ffff);
+	} else {
+		localhost = !a[0] && !a[1] && !a[2] && a[3] == bpf_htonl(1);
+		loopback = localhost;
+		passthrough = !src[0] && !src[1] && !src[2] && src[3] == bpf_htonl(6);
+	}
+	port = shunt_outbound(ctx, &dst, (__u16)ctx->user_port, passthrough, loopback, localhost);
+	if (port) {
+		if (mapped) {
+			ctx->user_ip6[3] = SHUNT_IP4_LOCALHOST;
+		} else {
+			ctx->user_ip6[0] = 0;
+			ctx->user_ip6[1] = 0;
+			ctx->user_ip6[2] = 0;
+			ctx->user_ip6[3] = bpf_htonl(1);
+		}
+		ctx->user_port = bpf_htons(port);
+	}
+	return 1;
+}
+
+/* The app asked who its peer is: answer with the destination it connected to. */
+static __always_inline struct shunt_origdst *shunt_redirected(struct bpf_sock_addr *ctx)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	return bpf_map_lookup_elem(&shunt_odst_v1, &cookie);
+}
+
+SEC("cgroup/getpeername4")
+int shunt_getpeername4(struct bpf_sock_addr *ctx)
+{
+	struct shunt_origdst *od = shunt_redirected(ctx);
+
+	if (od && od->dst.family == SHUNT_AF_INET) {
+		ctx->user_ip4 = od->dst.addr[0];
+		ctx->user_port = od->dst_port;
+		shunt_count(SHUNT_C_GETPEERNAME_HIT);
+	}
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int shunt_getpeername6(struct bpf_sock_addr *ctx)
+{
+	struct shunt_origdst *od = shunt_redirected(ctx);
+
+	if (!od)
+		return 1;
+	if (od->dst.family == SHUNT_AF_INET) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = od->dst.addr[0];
+	} else {
+		ctx->user_ip6[0] = od->dst.addr[0];
+		ctx->user_ip6[1] = od->dst.addr[1];
+		ctx->user_ip6[2] = od->dst.addr[2];
+		ctx->user_ip6[3] = od->dst.addr[3];
+	}
+	ctx->user_port = od->dst_port;
+	shunt_count(SHUNT_C_GETPEERNAME_HIT);
+	return 1;
+}
+
+/* The proxy (its uid or gid) bound the outbound port: this netns is a meshed pod. */
+static __always_inline void shunt_detect_proxy(struct bpf_sock *sk)
+{
+	const struct shunt_cfg *cfg;
+	struct shunt_workload *wl, nw = {};
+	__u64 netns, uidgid;
+	__u32 slot = 0;
+
+	if (sk->type != SHUNT_SOCK_STREAM || sk->protocol != SHUNT_IPPROTO_TCP)
+		return;
+	cfg = shunt_active_cfg(&slot);
+	if (!cfg || !(cfg->flags & SHUNT_CFG_AUTO_DETECT) || sk->src_port != cfg->outbound_port)
+		return;
+	uidgid = bpf_get_current_uid_gid();
+	if ((__u32)uidgid != cfg->proxy_uid &&
+	    !((cfg->flags & SHUNT_CFG_HAS_GID) && (__u32)(uidgid >> 32) == cfg->proxy_gid))
+		return;
+	netns = bpf_get_netns_cookie(sk);
+	wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);
+	if (wl) {
+		if (!(wl->flags & SHUNT_WL_AUTO))
+			__sync_fetch_and_or(&wl->flags, SHUNT_WL_AUTO);
+		return;
+	}
+	nw.flags = SHUNT_WL_AUTO;
+	nw.since_ns = bpf_ktime_get_boot_ns();
+	if (!bpf_map_update_elem(&shunt_netns_v1, &netns, &nw, BPF_NOEXIST))
+		shunt_count(SHUNT_C_AUTO_MESHED);
+}
+
+SEC("cgroup/post_bind4")
+int shunt_post_bind4(struct bpf_sock *sk)
+{
+	shunt_detect_proxy(sk);
+	return 1;
+}
+
+SEC("cgroup/post_bind6")
+int shunt_post_bind6(struct bpf_sock *sk)
+{
+	shunt_detect_proxy(sk);
+	return 1;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

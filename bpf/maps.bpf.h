@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map of shunt, defined once. Each .bpf.c includes this; the objects are linked into
+ * one (bpftool gen object), where these __weak definitions collapse into a single map each,
+ * so one skeleton owns them all. Types live in include/shunt/abi.h.
+ */
+#ifndef SHUNT_MAPS_BPF_H
+#define SHUNT_MAPS_BPF_H
+
+/* LPM tries allocate per entry; this is a ceiling, not a reservation. */
+#define SHUNT_MAX_CIDRS      (1u << 20)
+#define SHUNT_MAX_WORKLOADS  16384
+#define SHUNT_MAX_LOCAL      65536
+#define SHUNT_MAX_CONNS      262144
+
+/* [0] -> which policy slot is live and its generation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shunt_state);
+} shunt_state_v1 SEC(".maps") __weak;
+
+/* [slot] -> scalar policy of that slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHUNT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct shunt_cfg);
+} shunt_cfg_v1 SEC(".maps") __weak;
+
+/* [slot * SHUNT_PORT_LISTS + list] -> bitmap of the ports in that list. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SHUNT_SLOTS * SHUNT_PORT_LISTS);
+	__type(key, __u32);
+	__type(value, struct shunt_port_bitmap);
+} shunt_ports_v1 SEC(".maps") __weak;
+
+/* (slot, list, family, prefix) -> present: the CIDR lists of every slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SHUNT_MAX_CIDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct shunt_cidr_key);
+	__type(value, struct shunt_cidr_val);
+} shunt_cidrs_v1 SEC(".maps") __weak;
+
+/* netns cookie -> why that network namespace is meshed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_WORKLOADS);
+	__type(key, __u64);
+	__type(value, struct shunt_workload);
+} shunt_netns_v1 SEC(".maps") __weak;
+
+/* (netns cookie, address) -> the address is assigned in that netns ("own pod IP"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_LOCAL);
+	__type(key, struct shunt_local_key);
+	__type(value, __u32);
+} shunt_local_v1 SEC(".maps") __weak;
+
+/* app socket cookie -> original destination; deleted when the socket closes, LRU for
+ * sockets that never reach sockops (connect failed before TCP_CONNECT_CB). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHUNT_MAX_CONNS);
+	__type(key, __u64);
+	__type(value, struct shunt_origdst);
+} shunt_odst_v1 SEC(".maps") __weak;
+
+/* connection as the proxy's accepted socket sees it -> original destination; deleted when
+ * the proxy's socket closes, LRU for connections the proxy never accepted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHUNT_MAX_CONNS);
+	__type(key, struct shunt_conn_key);
+	__type(value, struct shunt_origdst);
+} shunt_conn_v1 SEC(".maps") __weak;
+
+/* [verdict or counter] -> per-CPU count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHUNT_COUNTERS);
+	__type(key, __u32);
+	__type(value, struct shunt_counter_val);
+} shunt_stats_v1 SEC(".maps") __weak;
+
+#endif /* SHUNT_MAPS_BPF_H */

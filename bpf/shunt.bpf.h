@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Shared by every shunt BPF program: includes, the maps, and small helpers to read the
+ * active policy, the port and CIDR lists, and to build socket keys.
+ */
+#ifndef SHUNT_BPF_H
+#define SHUNT_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include "shunt/abi.h"
+#include "maps.bpf.h"
+#include "shunt_decide.h"
+
+#define SHUNT_SOCK_STREAM 1
+#define SHUNT_IPPROTO_TCP 6
+#define SHUNT_TCP_CLOSE   7
+
+/* 127.0.0.1 and 127.0.0.6 in network order, read as the little-endian u32 the ctx holds. */
+#define SHUNT_IP4_LOCALHOST   bpf_htonl(0x7f000001)
+#define SHUNT_IP4_PASSTHROUGH bpf_htonl(0x7f000006)
+
+static __always_inline void shunt_count(__u32 idx)
+{
+	struct shunt_counter_val *c = bpf_map_lookup_elem(&shunt_stats_v1, &idx);
+
+	if (c)
+		c->count++;   /* per-CPU cell: no atomics needed */
+}
+
+/* The live policy. Reads the slot once so a whole decision uses one policy. */
+static __always_inline const struct shunt_cfg *shunt_active_cfg(__u32 *slot)
+{
+	__u32 zero = 0, s;
+	struct shunt_state *st = bpf_map_lookup_elem(&shunt_state_v1, &zero);
+	struct shunt_cfg *cfg;
+
+	if (!st || st->abi_version != SHUNT_ABI_VERSION)
+		return NULL;
+	s = st->active_slot & (SHUNT_SLOTS - 1);
+	cfg = bpf_map_lookup_elem(&shunt_cfg_v1, &s);
+	if (!cfg || cfg->abi_version != SHUNT_ABI_VERSION)
+		return NULL;
+	*slot = s;
+	return cfg;
+}
+
+static __always_inline int shunt_port_listed(__u32 slot, __u32 list, __u16 port)
+{
+	__u32 idx = slot * SHUNT_PORT_LISTS + list;
+	struct shunt_port_bitmap *bm = bpf_map_lookup_elem(&shunt_ports_v1, &idx);
+
+	if (!bm)
+		return 0;
+	return (bm->bits[(port >> 6) & (SHUNT_PORT_WORDS - 1)] >> (port & 63)) & 1;
+}
+
+static __always_inline int shunt_cidr_listed(__u32 slot, __u32 list, const struct shunt_ip *ip)
+{
+	struct shunt_cidr_key key = {};
+
+	key.slot = slot;
+	key.list = list;
+	key.family = ip->family;
+	if (ip->family == SHUNT_AF_INET) {
+		key.prefixlen = SHUNT_CIDR_KEY_HDR_BITS + 32;
+		__builtin_memcpy(key.addr, &ip->addr[0], 4);
+	} else {
+		key.prefixlen = SHUNT_CIDR_KEY_HDR_BITS + 128;
+		__builtin_memcpy(key.addr, ip->addr, 16);
+	}
+	return bpf_map_lookup_elem(&shunt_cidrs_v1, &key) != NULL;
+}
+
+static __always_inline int shunt_ip_is_local(__u64 netns, const struct shunt_ip *ip)
+{
+	struct shunt_local_key key = { .netns_cookie = netns, .ip = *ip };
+
+	return bpf_map_lookup_elem(&shunt_local_v1, &key) != NULL;
+}
+
+/* ::ffff:a.b.c.d — a v6 socket talking IPv4; stored as IPv4 so both ends' keys match. */
+static __always_inline int shunt_ip6_is_v4mapped(const __u32 *a)
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0x0000ffff);
+}
+
+static __always_inline void shunt_ip_set6(struct shunt_ip *ip, const __u32 *a)
+{
+	if (shunt_ip6_is_v4mapped(a)) {
+		ip->family = SHUNT_AF_INET;
+		ip->addr[0] = a[3];
+		return;
+	}
+	ip->family = SHUNT_AF_INET6;
+	ip->addr[0] = a[0];
+	ip->addr[1] = a[1];
+	ip->addr[2] = a[2];
+	ip->addr[3] = a[3];
+}
+
+static __always_inline void shunt_ip_set4(struct shunt_ip *ip, __u32 a)
+{
+	ip->family = SHUNT_AF_INET;
+	ip->addr[0] = a;
+}
+
+/* sockops remote_port: network order, in the upper 16 bits on current kernels and in the
+ * lower 16 bits on old ones. A non-zero port in the upper half makes the value > 0xffff. */
+static __always_inline __u16 shunt_sockops_port_n(__u32 remote_port)
+{
+	return remote_port > 0xffff ? (__u16)(remote_port >> 16) : (__u16)remote_port;
+}
+
+#endif /* SHUNT_BPF_H */

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The outbound capture decision, istio-iptables' ISTIO_OUTPUT chain as one pure function.
+ * The BPF program gathers the facts (map lookups, uid, addresses) and calls this; the unit
+ * tests call it on the host with the same facts. Keep it free of helpers and maps.
+ *
+ * Needs __u16/__u32, struct shunt_cfg and enum shunt_verdict in scope (include/shunt/abi.h).
+ */
+#ifndef SHUNT_DECIDE_H
+#define SHUNT_DECIDE_H
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+/* What the connect hook knows about one outbound TCP connect. */
+struct shunt_out_facts {
+	__u16 dport;             /* host order */
+	__u8  is_proxy_uid;      /* current uid == proxy.uid */
+	__u8  is_proxy_gid;      /* proxy.gid set and current gid == proxy.gid */
+	__u8  src_is_passthrough;/* socket bound to 127.0.0.6 / ::6 */
+	__u8  dst_on_lo;         /* dst routes via lo: loopback range or an address of this pod */
+	__u8  dst_is_localhost;  /* dst is exactly 127.0.0.1 / ::1 */
+	__u8  port_excluded;     /* dport in outbound.exclude_ports */
+	__u8  port_included;     /* dport in outbound.include_ports */
+	__u8  cidr_excluded;     /* dst in outbound.exclude_cidrs */
+	__u8  cidr_included;     /* dst in outbound.include_cidrs (list form) */
+};
+
+/* The three-rule owner block istio-iptables writes once for the uid and once for the gid:
+ * own pod IP / lo (not 127.0.0.1, not the tunnel port) -> inbound; other lo traffic of
+ * everybody else -> direct; everything else of the owner -> direct.
+ * Returns SHUNT_V_VERDICTS when the block does not decide. */
+static __always_inline enum shunt_verdict
+shunt_owner_block(const struct shunt_cfg *cfg, const struct shunt_out_facts *f, __u8 is_owner)
+{
+	if (f->dst_on_lo && !f->dst_is_localhost && f->dport != cfg->tunnel_port && is_owner)
+		return SHUNT_V_PROXY_TO_SELF;
+	if (f->dst_on_lo && !is_owner && !(cfg->flags & SHUNT_CFG_LOOPBACK_INCLUDED))
+		return SHUNT_V_APP_LOOPBACK;
+	if (is_owner)
+		return SHUNT_V_PROXY_OWNER;
+	return SHUNT_V_VERDICTS;
+}
+
+/* Rule order and precedence of istio-iptables (pkg/capture/run.go), first match wins:
+ * exclude port > 127.0.0.6 passthrough > uid block > gid block > 127.0.0.1
+ * > include port > exclude CIDR > include CIDR > direct. */
+static __always_inline enum shunt_verdict
+shunt_decide_outbound(const struct shunt_cfg *cfg, const struct shunt_out_facts *f)
+{
+	enum shunt_verdict v;
+
+	if (f->port_excluded)
+		return SHUNT_V_EXCLUDE_PORT;
+	if (f->dst_on_lo && f->src_is_passthrough)
+		return SHUNT_V_PASSTHROUGH_SRC;
+	v = shunt_owner_block(cfg, f, f->is_proxy_uid);
+	if (v != SHUNT_V_VERDICTS)
+		return v;
+	if (cfg->flags & SHUNT_CFG_HAS_GID) {
+		v = shunt_owner_block(cfg, f, f->is_proxy_gid);
+		if (v != SHUNT_V_VERDICTS)
+			return v;
+	}
+	if (f->dst_is_localhost)
+		return SHUNT_V_LOCALHOST;
+	if (f->port_included)
+		return SHUNT_V_INCLUDE_PORT;
+	if (f->cidr_excluded)
+		return SHUNT_V_EXCLUDE_CIDR;
+	if ((cfg->flags & SHUNT_CFG_OUT_ALL_CIDRS) || f->cidr_included)
+		return SHUNT_V_INCLUDE_CIDR;
+	return SHUNT_V_NOT_INCLUDED;
+}
+
+/* Which port a verdict sends the connection to; 0 = leave it alone. */
+static __always_inline __u16
+shunt_verdict_port(const struct shunt_cfg *cfg, enum shunt_verdict v)
+{
+	switch (v) {
+	case SHUNT_V_PROXY_TO_SELF:
+		return cfg->inbound_port;
+	case SHUNT_V_INCLUDE_PORT:
+	case SHUNT_V_INCLUDE_CIDR:
+		return cfg->outbound_port;
+	default:
+		return 0;
+	}
+}
+
+/* Meshed in this slot: listed by the config of the slot, or found by detection while the
+ * active policy allows detection. */
+static __always_inline int
+shunt_workload_meshed(const struct shunt_cfg *cfg, __u32 wl_flags, __u32 slot)
+{
+	if (wl_flags & SHUNT_WL_EXPLICIT_SLOT(slot))
+		return 1;
+	return (wl_flags & (SHUNT_WL_AUTO | SHUNT_WL_SCANNED)) &&
+	       (cfg->flags & SHUNT_CFG_AUTO_DETECT);
+}
+
+#endif /* SHUNT_DECIDE_H */

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * cgroup/getsockopt: answers SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6)
+ * on the proxy's accepted socket from shunt_conn_v1, exactly as conntrack would after an
+ * iptables REDIRECT. Every other option is left to the kernel untouched.
+ */
+#include "shunt.bpf.h"
+
+struct shunt_sockaddr_in {
+	__u16 family;
+	__u16 port;          /* network order */
+	__u32 addr;          /* network order */
+	__u8  zero[8];
+};
+
+struct shunt_sockaddr_in6 {
+	__u16 family;
+	__u16 port;
+	__u32 flowinfo;
+	__u32 addr[4];
+	__u32 scope_id;
+};
+
+SEC("cgroup/getsockopt")
+int shunt_getsockopt(struct bpf_sockopt *ctx)
+{
+	struct shunt_conn_key key = {};
+	struct shunt_origdst *od;
+	struct bpf_sock *sk;
+	void *optval, *optval_end;
+
+	if (ctx->optname != SHUNT_SO_ORIGINAL_DST ||
+	    (ctx->level != SHUNT_SOL_IP && ctx->level != SHUNT_SOL_IPV6))
+		return 1;
+	sk = ctx->sk;
+	if (!sk)
+		return 1;
+
+	key.netns_cookie = bpf_get_netns_cookie(ctx);
+	if (sk->family == SHUNT_AF_INET) {
+		shunt_ip_set4(&key.local, sk->src_ip4);
+		shunt_ip_set4(&key.remote, sk->dst_ip4);
+	} else {
+		__u32 l[4] = { sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3] };
+		__u32 r[4] = { sk->dst_ip6[0], sk->dst_ip6[1], sk->dst_ip6[2], sk->dst_ip6[3] };
+
+		shunt_ip_set6(&key.local, l);
+		shunt_ip_set6(&key.remote, r);
+	}
+	key.local_port = bpf_htons((__u16)sk->src_port);
+	key.remote_port = (__u16)sk->dst_port;
+
+	od = bpf_map_lookup_elem(&shunt_conn_v1, &key);
+	if (!od) {
+		shunt_count(SHUNT_C_GETSOCKOPT_MISS);
+		return 1;
+	}
+
+	optval = ctx->optval;
+	optval_end = ctx->optval_end;
+	if (ctx->level == SHUNT_SOL_IP && od->dst.family == SHUNT_AF_INET) {
+		struct shunt_sockaddr_in *sin = optval;
+
+		if ((void *)(sin + 1) > optval_end)
+			return 1;
+		sin->family = SHUNT_AF_INET;
+		sin->port = od->dst_port;
+		sin->addr = od->dst.addr[0];
+		__builtin_memset(sin->zero, 0, sizeof(sin->zero));
+		ctx->optlen = sizeof(*sin);
+	} else if (ctx->level == SHUNT_SOL_IPV6 && od->dst.family == SHUNT_AF_INET6) {
+		struct shunt_sockaddr_in6 *sin6 = optval;
+
+		if ((void *)(sin6 + 1) > optval_end)
+			return 1;
+		sin6->family = SHUNT_AF_INET6;
+		sin6->port = od->dst_port;
+		sin6->flowinfo = 0;
+		sin6->addr[0] = od->dst.addr[0];
+		sin6->addr[1] = od->dst.addr[1];
+		sin6->addr[2] = od->dst.addr[2];
+		sin6->addr[3] = od->dst.addr[3];
+		sin6->scope_id = 0;
+		ctx->optlen = sizeof(*sin6);
+	} else {
+		return 1;
+	}
+	ctx->retval = 0;
+	shunt_count(SHUNT_C_GETSOCKOPT_HIT);
+	return 1;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The kernel/user contract of shunt: every map key and value, every constant both sides
+ * must agree on. Included by the BPF programs (after vmlinux.h) and by the shunt binary
+ * (after <linux/types.h>), so it includes nothing itself and uses only __u8/__u16/__u32/__u64.
+ *
+ * Layout rules: explicit padding, no implicit holes, byte order written next to every
+ * address or port field. A layout change bumps SHUNT_ABI_VERSION and the _vN suffix of the
+ * map that carries it: libbpf reuses a pinned map whose sizes match and would not notice.
+ */
+#ifndef SHUNT_ABI_H
+#define SHUNT_ABI_H
+
+#define SHUNT_ABI_VERSION 1
+
+/* Policy tables exist twice; the state map names the active slot. A writer fills the
+ * inactive slot and flips, so each decision sees one whole policy, never a mix. */
+#define SHUNT_SLOTS 2
+
+/* Address families as stored in keys (the kernel's AF_INET/AF_INET6 values). */
+#define SHUNT_AF_INET  2
+#define SHUNT_AF_INET6 10
+
+/* Port lists, one 65536-bit bitmap per (slot, list) in shunt_ports_v1. */
+enum shunt_port_list {
+	SHUNT_PORTS_OUT_INCLUDE = 0,
+	SHUNT_PORTS_OUT_EXCLUDE = 1,
+	SHUNT_PORTS_IN_INCLUDE  = 2,
+	SHUNT_PORTS_IN_EXCLUDE  = 3,
+	SHUNT_PORT_LISTS        = 4,
+};
+#define SHUNT_PORT_WORDS (65536 / 64)
+
+/* CIDR lists, told apart by a field of the LPM key. */
+enum shunt_cidr_list {
+	SHUNT_CIDRS_OUT_INCLUDE = 0,
+	SHUNT_CIDRS_OUT_EXCLUDE = 1,
+	SHUNT_CIDR_LISTS        = 2,
+};
+
+/* shunt_cfg_v1.flags */
+#define SHUNT_CFG_HAS_GID          (1u << 0) /* proxy_gid is set */
+#define SHUNT_CFG_OUT_ALL_CIDRS    (1u << 1) /* outbound.include_cidrs: ["*"] */
+#define SHUNT_CFG_IN_ALL_PORTS     (1u << 2) /* inbound.include_ports: ["*"] */
+#define SHUNT_CFG_ACCELERATION     (1u << 3) /* sk_msg fast path wanted */
+#define SHUNT_CFG_AUTO_DETECT      (1u << 4) /* mesh a netns when the proxy binds outbound_port */
+#define SHUNT_CFG_LOOPBACK_INCLUDED (1u << 5) /* an include CIDR covers loopback: no lo shortcut */
+
+/* Value of shunt_cfg_v1[slot]: the scalar part of one policy. */
+struct shunt_cfg {
+	__u32 abi_version;   /* SHUNT_ABI_VERSION of the writer */
+	__u32 generation;    /* bumped by every load/apply */
+	__u32 flags;         /* SHUNT_CFG_* */
+	__u32 proxy_uid;
+	__u32 proxy_gid;     /* valid with SHUNT_CFG_HAS_GID */
+	__u16 outbound_port; /* host order */
+	__u16 inbound_port;  /* host order */
+	__u16 tunnel_port;   /* host order; never redirected (Istio's 15008) */
+	__u16 pad0;
+	__u32 pad1;
+};
+
+/* Value of shunt_state_v1[0]: which slot is live. Written last by an apply. */
+struct shunt_state {
+	__u32 abi_version;
+	__u32 active_slot;   /* 0 .. SHUNT_SLOTS-1 */
+	__u32 generation;    /* generation of the active slot */
+	__u32 pad0;
+	__u64 applied_ns;    /* CLOCK_REALTIME of the flip, for status */
+};
+
+/* Value of shunt_ports_v1[slot * SHUNT_PORT_LISTS + list]: bit p set = port p listed. */
+struct shunt_port_bitmap {
+	__u64 bits[SHUNT_PORT_WORDS];
+};
+
+/* Key of shunt_cidrs_v1 (LPM trie). prefixlen counts the 32 bits of slot/list/family/pad
+ * and then the address prefix, so one trie holds every (slot, list, family). */
+struct shunt_cidr_key {
+	__u32 prefixlen;     /* 32 + CIDR prefix length */
+	__u8  slot;
+	__u8  list;          /* enum shunt_cidr_list */
+	__u8  family;        /* SHUNT_AF_INET / SHUNT_AF_INET6 */
+	__u8  pad0;          /* always 0 */
+	__u8  addr[16];      /* network order; IPv4 in the first 4 bytes, rest 0 */
+};
+#define SHUNT_CIDR_KEY_HDR_BITS 32
+
+struct shunt_cidr_val {
+	__u32 hits_unused;   /* reserved; keeps the value non-empty and printable */
+};
+
+/* shunt_netns_v1: network namespace cookie -> why it is meshed. */
+#define SHUNT_WL_AUTO      (1u << 0) /* the proxy was seen binding outbound_port */
+#define SHUNT_WL_SCANNED   (1u << 1) /* found listening by shunt load/apply */
+#define SHUNT_WL_EXPLICIT_SLOT(s) (1u << (8 + (s))) /* listed in the config of slot s */
+#define SHUNT_WL_NO_ACCEL  (1u << 16) /* fast path off for this workload */
+
+struct shunt_workload {
+	__u32 flags;         /* SHUNT_WL_* */
+	__u32 workload_id;   /* index in the config's workloads list + 1; 0 = auto */
+	__u64 since_ns;      /* CLOCK_MONOTONIC (boot time) when first meshed */
+};
+
+/* An IP address with its family; the shape every socket key below is built from. */
+struct shunt_ip {
+	__u8  family;        /* SHUNT_AF_INET / SHUNT_AF_INET6 */
+	__u8  pad0[3];
+	__u32 addr[4];       /* network order; IPv4 in addr[0], rest 0 */
+};
+
+/* shunt_odst_v1: cookie of a redirected (app) socket -> where it wanted to go. */
+struct shunt_origdst {
+	struct shunt_ip dst; /* original destination address */
+	__u16 dst_port;      /* network order */
+	__u8  verdict;       /* enum shunt_verdict that redirected it */
+	__u8  pad0;
+	__u32 generation;    /* policy generation that decided it */
+};
+
+/* shunt_conn_v1 key: a connection as the proxy's accepted socket sees it, so the
+ * getsockopt program can find it with its own addresses. The netns cookie keeps two
+ * pods that share a loopback 4-tuple apart. */
+struct shunt_conn_key {
+	__u64 netns_cookie;
+	struct shunt_ip local;  /* proxy side: the rewritten destination */
+	struct shunt_ip remote; /* app side: the app socket's source */
+	__u16 local_port;    /* network order */
+	__u16 remote_port;   /* network order */
+	__u32 pad0;
+};
+
+/* shunt_local_v1 key: an address assigned inside a meshed netns ("own pod IP"). */
+struct shunt_local_key {
+	__u64 netns_cookie;
+	struct shunt_ip ip;
+};
+
+/* Decisions, also the index of the per-CPU counters in shunt_stats_v1. */
+enum shunt_verdict {
+	SHUNT_V_NOT_MESHED = 0,     /* netns not meshed: untouched */
+	SHUNT_V_NOT_TCP,            /* UDP and others: untouched (DNS comes later) */
+	SHUNT_V_EXCLUDE_PORT,       /* outbound.exclude_ports */
+	SHUNT_V_PASSTHROUGH_SRC,    /* bound to 127.0.0.6 / ::6: inbound passthrough */
+	SHUNT_V_PROXY_TO_SELF,      /* proxy -> own pod IP / lo: to inbound_port */
+	SHUNT_V_APP_LOOPBACK,       /* app -> lo or own pod IP: direct */
+	SHUNT_V_PROXY_OWNER,        /* proxy uid/gid: direct, no loop */
+	SHUNT_V_LOCALHOST,          /* -> 127.0.0.1 / ::1: direct */
+	SHUNT_V_INCLUDE_PORT,       /* outbound.include_ports: to outbound_port */
+	SHUNT_V_EXCLUDE_CIDR,       /* outbound.exclude_cidrs: direct */
+	SHUNT_V_INCLUDE_CIDR,       /* outbound.include_cidrs: to outbound_port */
+	SHUNT_V_NOT_INCLUDED,       /* matched no include: direct */
+	SHUNT_V_NO_POLICY,          /* no valid policy loaded: untouched */
+	SHUNT_V_ORIGDST_FULL,       /* could not remember the destination: direct */
+	SHUNT_V_VERDICTS,
+};
+
+/* Counters besides verdicts, after them in shunt_stats_v1. */
+enum shunt_counter {
+	SHUNT_C_GETSOCKOPT_HIT = SHUNT_V_VERDICTS, /* SO_ORIGINAL_DST answered */
+	SHUNT_C_GETSOCKOPT_MISS,    /* SO_ORIGINAL_DST asked, no entry: kernel's answer kept */
+	SHUNT_C_GETPEERNAME_HIT,    /* app's getpeername shown the original destination */
+	SHUNT_C_CONN_TRACKED,       /* redirected connection established, conn entry added */
+	SHUNT_C_CONN_TRACK_FAIL,    /* conn entry insert failed */
+	SHUNT_C_AUTO_MESHED,        /* a netns became meshed by a proxy bind */
+	SHUNT_COUNTERS,
+};
+
+/* Per-CPU counter cell of shunt_stats_v1. */
+struct shunt_counter_val {
+	__u64 count;
+};
+
+/* SO_ORIGINAL_DST (linux/netfilter_ipv4.h) and IP6T_SO_ORIGINAL_DST share the value. */
+#define SHUNT_SO_ORIGINAL_DST 80
+#define SHUNT_SOL_IP   0
+#define SHUNT_SOL_IPV6 41
+
+/* Map names (kernel object names stop at 15 characters). */
+#define SHUNT_PIN_MAPS  "maps"
+#define SHUNT_PIN_LINKS "links"
+
+#endif /* SHUNT_ABI_H */

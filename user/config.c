@@ -1,0 +1,791 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * YAML route configuration -> struct shunt_config, with every problem reported as
+ * "FILE:LINE:COL: message" (one line each, all of them, not just the first). Missing keys
+ * take Istio's defaults; unknown keys, wrong types, bad ranges and bad CIDRs are errors.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <yaml.h>
+#include "config.h"
+
+struct parse_ctx {
+	const char *name;
+	yaml_document_t *doc;
+	struct config_errors *errs;
+};
+
+static void errors_vadd(struct config_errors *errs, const char *source, struct config_pos pos,
+			const char *fmt, va_list ap)
+{
+	char msg[512], *line = NULL;
+	char **grown;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* Line 0: about the file as a whole (cannot read it). */
+	if ((pos.line ? asprintf(&line, "%s:%d:%d: %s", source, pos.line, pos.col, msg)
+		      : asprintf(&line, "%s: %s", source, msg)) < 0)
+		return;
+	grown = realloc(errs->msgs, (errs->n + 1) * sizeof(*grown));
+	if (!grown) {
+		free(line);
+		return;
+	}
+	errs->msgs = grown;
+	errs->msgs[errs->n++] = line;
+}
+
+void config_error(struct config_errors *errs, const char *source, struct config_pos pos,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errors_vadd(errs, source, pos, fmt, ap);
+	va_end(ap);
+}
+
+static struct config_pos node_pos(const yaml_node_t *node)
+{
+	struct config_pos p = { 1, 1 };
+
+	if (node) {
+		p.line = (int)node->start_mark.line + 1;
+		p.col = (int)node->start_mark.column + 1;
+	}
+	return p;
+}
+
+static void perr(struct parse_ctx *c, const yaml_node_t *node, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void perr(struct parse_ctx *c, const yaml_node_t *node, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errors_vadd(c->errs, c->name, node_pos(node), fmt, ap);
+	va_end(ap);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+/* A plain or quoted string of digits only, as an unsigned number <= max. */
+static int parse_number(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > max)
+			return -2;
+	}
+	*out = v;
+	return 0;
+}
+
+static bool get_uint(struct parse_ctx *c, yaml_node_t *n, const char *path,
+		     unsigned long long min, unsigned long long max, unsigned long long *out)
+{
+	int r;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+		perr(c, n, "'%s' must be an integer, got %s", path,
+		     n->type == YAML_SCALAR_NODE ? "a quoted string" : node_kind(n));
+		return false;
+	}
+	r = parse_number(scalar(n), max, out);
+	if (r == -1) {
+		perr(c, n, "'%s' must be an integer, got '%s'", path, scalar(n));
+		return false;
+	}
+	if (r == -2 || *out < min) {
+		perr(c, n, "'%s' is %s, outside %llu..%llu", path, scalar(n), min, max);
+		return false;
+	}
+	return true;
+}
+
+static bool get_port(struct parse_ctx *c, yaml_node_t *n, const char *path, uint16_t *out)
+{
+	unsigned long long v;
+
+	if (!get_uint(c, n, path, 1, 65535, &v))
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+static bool get_bool(struct parse_ctx *c, yaml_node_t *n, const char *path, bool *out)
+{
+	static const char *const t[] = { "true", "True", "TRUE" };
+	static const char *const f[] = { "false", "False", "FALSE" };
+
+	if (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		for (size_t i = 0; i < 3; i++) {
+			if (!strcmp(scalar(n), t[i])) {
+				*out = true;
+				return true;
+			}
+			if (!strcmp(scalar(n), f[i])) {
+				*out = false;
+				return true;
+			}
+		}
+	}
+	perr(c, n, "'%s' must be true or false, got %s%s%s", path,
+	     n->type == YAML_SCALAR_NODE ? "'" : node_kind(n),
+	     n->type == YAML_SCALAR_NODE ? scalar(n) : "",
+	     n->type == YAML_SCALAR_NODE ? "'" : "");
+	return false;
+}
+
+static bool get_string(struct parse_ctx *c, yaml_node_t *n, const char *path, char **out)
+{
+	if (n->type != YAML_SCALAR_NODE || !*scalar(n)) {
+		perr(c, n, "'%s' must be a non-empty string, got %s", path,
+		     n->type == YAML_SCALAR_NODE ? "an empty string" : node_kind(n));
+		return false;
+	}
+	free(*out);
+	*out = strdup(scalar(n));
+	return *out != NULL;
+}
+
+static bool is_star(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE && !strcmp(scalar(n), "*");
+}
+
+static bool get_seq(struct parse_ctx *c, yaml_node_t *n, const char *path)
+{
+	if (n->type == YAML_SEQUENCE_NODE)
+		return true;
+	perr(c, n, "'%s' must be a list, got %s", path, node_kind(n));
+	return false;
+}
+
+#define SEQ_FOREACH(c, n, item)                                                        \
+	for (yaml_node_item_t *it_ = (n)->data.sequence.items.start;                   \
+	     it_ < (n)->data.sequence.items.top &&                                     \
+	     ((item) = yaml_document_get_node((c)->doc, *it_), 1);                     \
+	     it_++)
+
+static void get_port_list(struct parse_ctx *c, yaml_node_t *n, const char *path, bool allow_all,
+			  struct config_port_list *out)
+{
+	yaml_node_t *item;
+	size_t cap;
+
+	free(out->v);
+	free(out->vpos);
+	memset(out, 0, sizeof(*out));
+	out->pos = node_pos(n);
+	if (!get_seq(c, n, path))
+		return;
+	cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	out->v = calloc(cap ? cap : 1, sizeof(*out->v));
+	out->vpos = calloc(cap ? cap : 1, sizeof(*out->vpos));
+	if (!out->v || !out->vpos)
+		return;
+	SEQ_FOREACH(c, n, item) {
+		unsigned long long v = 0;
+		int r;
+
+		if (is_star(item)) {
+			if (!allow_all)
+				perr(c, item, "'%s' does not take \"*\"", path);
+			else
+				out->all = true;
+			continue;
+		}
+		if (item->type != YAML_SCALAR_NODE) {
+			perr(c, item, "'%s' entries must be ports, got %s", path, node_kind(item));
+			continue;
+		}
+		/* Ports may be quoted: Istio's annotations carry them as strings. */
+		r = parse_number(scalar(item), 65535, &v);
+		if (r == -1) {
+			perr(c, item, "'%s' entry '%s' is not a port number", path, scalar(item));
+			continue;
+		}
+		if (r == -2 || v < 1) {
+			perr(c, item, "'%s' entry %s is outside 1..65535", path, scalar(item));
+			continue;
+		}
+		for (size_t i = 0; i < out->n; i++) {
+			if (out->v[i] == v) {
+				perr(c, item, "'%s' lists port %llu twice", path, v);
+				goto next;
+			}
+		}
+		out->vpos[out->n] = node_pos(item);
+		out->v[out->n++] = (uint16_t)v;
+next:;
+	}
+	if (out->all && out->n)
+		perr(c, n, "'%s' combines \"*\" with other entries", path);
+}
+
+int config_parse_cidr(const char *s, struct config_cidr *out, const char **why)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned long long plen;
+	unsigned max;
+
+	memset(out, 0, sizeof(*out));
+	if (alen == 0 || alen >= sizeof(addr)) {
+		*why = "is not an address or CIDR";
+		return -EINVAL;
+	}
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else {
+		*why = "is not an address or CIDR";
+		return -EINVAL;
+	}
+	plen = max;
+	if (slash && parse_number(slash + 1, max, &plen)) {
+		*why = out->family == AF_INET ? "has a prefix length outside 0..32"
+					      : "has a prefix length outside 0..128";
+		return -EINVAL;
+	}
+	out->prefixlen = (uint8_t)plen;
+	for (unsigned bit = (unsigned)plen; bit < max; bit++) {
+		if (out->addr[bit / 8] & (0x80 >> (bit % 8))) {
+			*why = "has host bits set";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+const char *config_cidr_str(const struct config_cidr *cidr, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(cidr->family, cidr->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, cidr->prefixlen);
+	return buf;
+}
+
+/* The network of a CIDR with host bits cleared, for the "did you mean" hint. */
+static void cidr_hint(const char *s, char *buf, size_t len)
+{
+	struct config_cidr cidr;
+	const char *why;
+	char tmp[80];
+	const char *slash = strchr(s, '/');
+
+	buf[0] = '\0';
+	if (!slash || strlen(s) >= sizeof(tmp))
+		return;
+	strcpy(tmp, s);
+	tmp[slash - s] = '\0';
+	if (config_parse_cidr(tmp, &cidr, &why))
+		return;
+	unsigned long long plen;
+	if (parse_number(slash + 1, cidr.family == AF_INET ? 32 : 128, &plen))
+		return;
+	for (unsigned bit = (unsigned)plen; bit < (cidr.family == AF_INET ? 32u : 128u); bit++)
+		cidr.addr[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
+	cidr.prefixlen = (uint8_t)plen;
+	config_cidr_str(&cidr, buf, len);
+}
+
+static void get_cidr_list(struct parse_ctx *c, yaml_node_t *n, const char *path, bool allow_all,
+			  struct config_cidr_list *out)
+{
+	yaml_node_t *item;
+	size_t cap;
+
+	free(out->v);
+	memset(out, 0, sizeof(*out));
+	out->pos = node_pos(n);
+	if (!get_seq(c, n, path))
+		return;
+	cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	out->v = calloc(cap ? cap : 1, sizeof(*out->v));
+	if (!out->v)
+		return;
+	SEQ_FOREACH(c, n, item) {
+		struct config_cidr cidr;
+		const char *why;
+
+		if (is_star(item)) {
+			if (!allow_all)
+				perr(c, item, "'%s' does not take \"*\"", path);
+			else
+				out->all = true;
+			continue;
+		}
+		if (item->type != YAML_SCALAR_NODE) {
+			perr(c, item, "'%s' entries must be CIDRs, got %s", path, node_kind(item));
+			continue;
+		}
+		if (config_parse_cidr(scalar(item), &cidr, &why)) {
+			char hint[80];
+
+			cidr_hint(scalar(item), hint, sizeof(hint));
+			if (hint[0] && !strcmp(why, "has host bits set"))
+				perr(c, item, "'%s' entry '%s' %s (did you mean %s?)", path,
+				     scalar(item), why, hint);
+			else
+				perr(c, item, "'%s' entry '%s' %s", path, scalar(item), why);
+			continue;
+		}
+		cidr.pos = node_pos(item);
+		out->v[out->n++] = cidr;
+	}
+	if (out->all && out->n)
+		perr(c, n, "'%s' combines \"*\" with other entries", path);
+}
+
+/* Walk a mapping, handing each known key's value to handle(); unknown and repeated keys
+ * are errors. keys[] ends with NULL; at most 32 keys. */
+typedef void (*key_handler)(struct parse_ctx *c, int key, yaml_node_t *val, void *arg);
+
+static void walk_mapping(struct parse_ctx *c, yaml_node_t *n, const char *path,
+			 const char *const *keys, key_handler handle, void *arg)
+{
+	uint32_t seen = 0;
+
+	if (n->type != YAML_MAPPING_NODE) {
+		perr(c, n, "'%s' must be a mapping, got %s", path, node_kind(n));
+		return;
+	}
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		int idx = -1;
+
+		if (k->type != YAML_SCALAR_NODE) {
+			perr(c, k, "keys of '%s' must be strings, got %s", path, node_kind(k));
+			continue;
+		}
+		for (int i = 0; keys[i]; i++) {
+			if (!strcmp(keys[i], scalar(k))) {
+				idx = i;
+				break;
+			}
+		}
+		if (idx < 0) {
+			perr(c, k, "unknown key '%s' in '%s'", scalar(k), path);
+			continue;
+		}
+		if (seen & (1u << idx)) {
+			perr(c, k, "key '%s' appears twice in '%s'", scalar(k), path);
+			continue;
+		}
+		seen |= 1u << idx;
+		handle(c, idx, v, arg);
+	}
+}
+
+static const char *const proxy_keys[] = { "uid", "gid", "outbound_port", "inbound_port",
+					   "tunnel_port", NULL };
+
+static void on_proxy(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+{
+	struct shunt_config *cfg = arg;
+	unsigned long long n;
+
+	switch (key) {
+	case 0:
+		if (get_uint(c, v, "proxy.uid", 0, UINT32_MAX - 1, &n))
+			cfg->proxy_uid = (uint32_t)n;
+		break;
+	case 1:
+		/* gid: null (~) turns the gid rules off, as istio-iptables without -g. */
+		if (v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+		    (!strcmp(scalar(v), "~") || !strcmp(scalar(v), "null") || !*scalar(v))) {
+			cfg->has_gid = false;
+		} else if (get_uint(c, v, "proxy.gid", 0, UINT32_MAX - 1, &n)) {
+			cfg->has_gid = true;
+			cfg->proxy_gid = (uint32_t)n;
+		}
+		break;
+	case 2:
+		get_port(c, v, "proxy.outbound_port", &cfg->outbound_port);
+		cfg->outbound_port_pos = node_pos(v);
+		break;
+	case 3:
+		get_port(c, v, "proxy.inbound_port", &cfg->inbound_port);
+		cfg->inbound_port_pos = node_pos(v);
+		break;
+	case 4:
+		get_port(c, v, "proxy.tunnel_port", &cfg->tunnel_port);
+		cfg->tunnel_port_pos = node_pos(v);
+		break;
+	}
+}
+
+static const char *const outbound_keys[] = { "include_cidrs", "exclude_cidrs", "include_ports",
+					      "exclude_ports", NULL };
+
+static void on_outbound(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+{
+	struct shunt_config *cfg = arg;
+
+	switch (key) {
+	case 0:
+		get_cidr_list(c, v, "outbound.include_cidrs", true, &cfg->out_include_cidrs);
+		break;
+	case 1:
+		get_cidr_list(c, v, "outbound.exclude_cidrs", false, &cfg->out_exclude_cidrs);
+		break;
+	case 2:
+		get_port_list(c, v, "outbound.include_ports", false, &cfg->out_include_ports);
+		break;
+	case 3:
+		get_port_list(c, v, "outbound.exclude_ports", false, &cfg->out_exclude_ports);
+		break;
+	}
+}
+
+static const char *const inbound_keys[] = { "include_ports", "exclude_ports", NULL };
+
+static void on_inbound(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+{
+	struct shunt_config *cfg = arg;
+
+	if (key == 0)
+		get_port_list(c, v, "inbound.include_ports", true, &cfg->in_include_ports);
+	else
+		get_port_list(c, v, "inbound.exclude_ports", false, &cfg->in_exclude_ports);
+}
+
+static const char *const mesh_keys[] = { "auto_detect", NULL };
+
+static void on_mesh(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+{
+	struct shunt_config *cfg = arg;
+
+	get_bool(c, v, "mesh.auto_detect", &cfg->auto_detect);
+}
+
+static const char *const workload_keys[] = { "name", "netns", "acceleration", NULL };
+
+static void on_workload(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+{
+	struct config_workload *wl = arg;
+	bool b;
+
+	switch (key) {
+	case 0:
+		get_string(c, v, "workloads[].name", &wl->name);
+		break;
+	case 1:
+		wl->netns_pos = node_pos(v);
+		if (get_string(c, v, "workloads[].netns", &wl->netns) && wl->netns[0] != '/')
+			perr(c, v, "'workloads[].netns' must be an absolute path, got '%s'", wl->netns);
+		break;
+	case 2:
+		if (get_bool(c, v, "workloads[].acceleration", &b))
+			wl->acceleration = b;
+		break;
+	}
+}
+
+static void get_workloads(struct parse_ctx *c, yaml_node_t *n, struct shunt_config *cfg)
+{
+	yaml_node_t *item;
+	size_t cap;
+
+	if (!get_seq(c, n, "workloads"))
+		return;
+	cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	cfg->workloads = calloc(cap ? cap : 1, sizeof(*cfg->workloads));
+	if (!cfg->workloads)
+		return;
+	SEQ_FOREACH(c, n, item) {
+		struct config_workload *wl = &cfg->workloads[cfg->n_workloads++];
+
+		wl->acceleration = -1;
+		wl->pos = node_pos(item);
+		walk_mapping(c, item, "workloads[]", workload_keys, on_workload, wl);
+		if (item->type != YAML_MAPPING_NODE)
+			continue;
+		if (!wl->name)
+			perr(c, item, "workload needs a 'name'");
+		if (!wl->netns)
+			perr(c, item, "workload%s%s needs a 'netns'", wl->name ? " " : "",
+			     wl->name ? wl->name : "");
+	}
+}
+
+static const char *const top_keys[] = { "proxy", "outbound", "inbound", "acceleration", "mesh",
+					 "workloads", NULL };
+
+static void on_top(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+{
+	struct shunt_config *cfg = arg;
+
+	switch (key) {
+	case 0:
+		walk_mapping(c, v, "proxy", proxy_keys, on_proxy, cfg);
+		break;
+	case 1:
+		walk_mapping(c, v, "outbound", outbound_keys, on_outbound, cfg);
+		break;
+	case 2:
+		walk_mapping(c, v, "inbound", inbound_keys, on_inbound, cfg);
+		break;
+	case 3:
+		get_bool(c, v, "acceleration", &cfg->acceleration);
+		break;
+	case 4:
+		walk_mapping(c, v, "mesh", mesh_keys, on_mesh, cfg);
+		break;
+	case 5:
+		get_workloads(c, v, cfg);
+		break;
+	}
+}
+
+static int port_list_has(const struct config_port_list *l, uint16_t port, struct config_pos *pos)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i] == port) {
+			if (pos)
+				*pos = l->vpos[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Checks across keys, once everything is read. */
+static void validate(struct parse_ctx *c, struct shunt_config *cfg)
+{
+	struct config_pos pos;
+
+	if (cfg->outbound_port == cfg->inbound_port)
+		config_error(c->errs, c->name, cfg->inbound_port_pos,
+			     "'proxy.inbound_port' %u collides with 'proxy.outbound_port'",
+			     cfg->inbound_port);
+	if (cfg->tunnel_port == cfg->outbound_port || cfg->tunnel_port == cfg->inbound_port)
+		config_error(c->errs, c->name, cfg->tunnel_port_pos,
+			     "'proxy.tunnel_port' %u collides with another proxy port",
+			     cfg->tunnel_port);
+	if (port_list_has(&cfg->in_exclude_ports, cfg->inbound_port, &pos))
+		config_error(c->errs, c->name, pos,
+			     "'inbound.exclude_ports' lists the proxy's inbound_port %u",
+			     cfg->inbound_port);
+	if (port_list_has(&cfg->out_include_ports, cfg->outbound_port, &pos))
+		config_error(c->errs, c->name, pos,
+			     "'outbound.include_ports' lists the proxy's outbound_port %u",
+			     cfg->outbound_port);
+	for (size_t i = 0; i < cfg->n_workloads; i++) {
+		for (size_t j = 0; j < i; j++) {
+			const struct config_workload *a = &cfg->workloads[j], *b = &cfg->workloads[i];
+
+			if (a->name && b->name && !strcmp(a->name, b->name))
+				config_error(c->errs, c->name, b->pos,
+					     "workload '%s' is listed twice (first at line %d)",
+					     b->name, a->pos.line);
+			else if (a->netns && b->netns && !strcmp(a->netns, b->netns))
+				config_error(c->errs, c->name, b->netns_pos,
+					     "netns '%s' is listed twice (first at line %d)",
+					     b->netns, a->netns_pos.line);
+		}
+	}
+}
+
+static void set_defaults(struct shunt_config *cfg)
+{
+	cfg->proxy_uid = 1337;
+	cfg->has_gid = true;
+	cfg->proxy_gid = 1337;
+	cfg->outbound_port = 15001;
+	cfg->inbound_port = 15006;
+	cfg->tunnel_port = 15008;
+	cfg->out_include_cidrs.all = true;
+	cfg->in_include_ports.all = true;
+	cfg->in_exclude_ports.v = malloc(3 * sizeof(uint16_t));
+	cfg->in_exclude_ports.vpos = calloc(3, sizeof(struct config_pos));
+	if (cfg->in_exclude_ports.v && cfg->in_exclude_ports.vpos) {
+		cfg->in_exclude_ports.v[0] = 15020;
+		cfg->in_exclude_ports.v[1] = 15021;
+		cfg->in_exclude_ports.v[2] = 15090;
+		cfg->in_exclude_ports.n = 3;
+	}
+	cfg->acceleration = true;
+	cfg->auto_detect = true;
+}
+
+int config_parse(const char *name, const char *text, size_t len, struct shunt_config *cfg,
+		 struct config_errors *errs)
+{
+	struct parse_ctx c = { .name = name, .errs = errs };
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	yaml_node_t *root;
+	size_t before = errs->n;
+
+	memset(cfg, 0, sizeof(*cfg));
+	set_defaults(cfg);
+	cfg->source = strdup(name);
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		struct config_pos p = { (int)parser.problem_mark.line + 1,
+					(int)parser.problem_mark.column + 1 };
+
+		config_error(errs, name, p, "invalid YAML: %s%s%s", parser.problem,
+			     parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	c.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (!root || (root->type == YAML_SCALAR_NODE && !*scalar(root))) {
+		config_error(errs, name, (struct config_pos){ 1, 1 },
+			     "empty configuration (see 'shunt --help' for the keys)");
+	} else {
+		walk_mapping(&c, root, "top level", top_keys, on_top, cfg);
+		if (root->type == YAML_MAPPING_NODE) {
+			if (yaml_parser_load(&parser, &extra)) {
+				yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+
+				if (r2)
+					config_error(errs, name, node_pos(r2),
+						     "a second YAML document; only one is read");
+				yaml_document_delete(&extra);
+			}
+			if (errs->n == before)
+				validate(&c, cfg);
+		}
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return errs->n == before ? 0 : -EINVAL;
+}
+
+int config_load_file(const char *path, struct shunt_config *cfg, struct config_errors *errs)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int err;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!f) {
+		err = -errno;
+		config_error(errs, path, (struct config_pos){ 0, 0 }, "cannot read: %s",
+			     strerror(-err));
+		return err;
+	}
+	for (;;) {
+		if (len + 4096 > cap) {
+			char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
+
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		size_t r = fread(buf + len, 1, cap - len, f);
+		len += r;
+		if (r == 0)
+			break;
+	}
+	err = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (err) {
+		config_error(errs, path, (struct config_pos){ 0, 0 }, "cannot read: %s",
+			     strerror(-err));
+		free(buf);
+		return err;
+	}
+	if (memchr(buf, '\0', len)) {
+		config_error(errs, path, (struct config_pos){ 1, 1 }, "not a text file");
+		free(buf);
+		return -EINVAL;
+	}
+	err = config_parse(path, buf, len, cfg, errs);
+	free(buf);
+	return err;
+}
+
+int config_load_default(struct shunt_config *cfg, struct config_errors *errs)
+{
+	return config_parse(CONFIG_EMBEDDED_NAME, config_default_yaml, strlen(config_default_yaml),
+			    cfg, errs);
+}
+
+static void port_list_free(struct config_port_list *l)
+{
+	free(l->v);
+	free(l->vpos);
+}
+
+void config_free(struct shunt_config *cfg)
+{
+	free(cfg->source);
+	free(cfg->out_include_cidrs.v);
+	free(cfg->out_exclude_cidrs.v);
+	port_list_free(&cfg->out_include_ports);
+	port_list_free(&cfg->out_exclude_ports);
+	port_list_free(&cfg->in_include_ports);
+	port_list_free(&cfg->in_exclude_ports);
+	for (size_t i = 0; i < cfg->n_workloads; i++) {
+		free(cfg->workloads[i].name);
+		free(cfg->workloads[i].netns);
+	}
+	free(cfg->workloads);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_errors_print(const struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i]);
+}
+
+void config_errors_free(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->msgs[i]);
+	free(errs->msgs);
+	errs->msgs = NULL;
+	errs->n = 0;
+}

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* BPF lifecycle; see loader.h. The skeleton is the only place the BPF object comes from. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "shunt.skel.h"
+#include "apply.h"
+#include "loader.h"
+#include "log.h"
+#include "maps.h"
+#include "pins.h"
+
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static int has_cap(const struct __user_cap_data_struct *d, int cap)
+{
+	return (d[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+int loader_preflight(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+	static const struct {
+		enum bpf_prog_type type;
+		const char *hook;
+	} hooks[] = {
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup sock_addr (connect4/6, getpeername)" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK, "cgroup sock (post_bind)" },
+		{ BPF_PROG_TYPE_SOCK_OPS, "sockops" },
+		{ BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup getsockopt" },
+	};
+
+	if (syscall(SYS_capget, &hdr, data) == 0 && !has_cap(data, CAP_SYS_ADMIN) &&
+	    !(has_cap(data, CAP_BPF) && has_cap(data, CAP_NET_ADMIN))) {
+		log_err("this needs root (CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN)");
+		return -EPERM;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		log_err("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing); shunt needs "
+			"CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		if (libbpf_probe_bpf_prog_type(hooks[i].type, NULL) != 1) {
+			log_err("this kernel lacks the %s BPF hook shunt needs", hooks[i].hook);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
+int loader_cgroup2_root(char *buf, size_t len)
+{
+	char dev[256], dir[PATH_MAX], type[64];
+	FILE *f = fopen("/proc/mounts", "re");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3) {
+		if (!strcmp(type, "cgroup2")) {
+			snprintf(buf, len, "%s", dir);
+			err = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+static int open_cgroup(const char *cg_opt, char *path, size_t len)
+{
+	struct statfs st;
+	int fd;
+
+	if (cg_opt) {
+		snprintf(path, len, "%s", cg_opt);
+	} else if (loader_cgroup2_root(path, len)) {
+		log_err("no cgroup2 filesystem is mounted (see /proc/mounts); mount one or pass --cgroup");
+		return -ENOENT;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int err = -errno;
+
+		log_err("cannot open cgroup %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (fstatfs(fd, &st) || st.f_type != CGROUP2_SUPER_MAGIC) {
+		log_err("%s is not a cgroup v2 directory", path);
+		close(fd);
+		return -ENOTDIR;
+	}
+	return fd;
+}
+
+int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
+		struct config_errors *errs)
+{
+	struct bpf_link *links[16] = { 0 };
+	struct shunt_bpf *skel = NULL;
+	struct bpf_program *prog;
+	struct shunt_maps m;
+	char cgpath[PATH_MAX], path[PATH_MAX];
+	size_t n_links = 0;
+	int cgfd, lockfd = -1, err;
+	bool pinned = false;
+
+	maps_init(&m);
+	cgfd = open_cgroup(o->cgroup, cgpath, sizeof(cgpath));
+	if (cgfd < 0)
+		return cgfd;
+	err = pins_prepare_bpffs(o->pin_dir);
+	if (err)
+		goto out;
+	if (pins_loaded(o->pin_dir)) {
+		log_err("shunt is already loaded at %s (use 'shunt apply' to change the policy, "
+			"'shunt unload' to remove it)", o->pin_dir);
+		err = -EEXIST;
+		goto out;
+	}
+	lockfd = pins_lock(o->pin_dir, true);
+	if (lockfd < 0) {
+		err = lockfd;
+		goto out;
+	}
+	if (pins_loaded(o->pin_dir)) { /* lost a race with another load */
+		log_err("shunt is already loaded at %s", o->pin_dir);
+		err = -EEXIST;
+		goto out_unlock;
+	}
+	pinned = true; /* from here on, failure removes what we made */
+
+	skel = shunt_bpf__open();
+	if (!skel) {
+		err = -errno;
+		log_err("cannot open the BPF object: %s", strerror(-err));
+		goto out_unlock;
+	}
+	err = shunt_bpf__load(skel);
+	if (err) {
+		log_err("the kernel refused shunt's BPF programs: %s (run with -v for the verifier log)",
+			strerror(-err));
+		goto out_unlock;
+	}
+	for (int i = 0; i < MAP_COUNT; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(skel->obj, shunt_map_names[i]);
+
+		m.fd[i] = map ? dup(bpf_map__fd(map)) : -1;
+		if (m.fd[i] < 0) {
+			log_err("map %s missing from the BPF object", shunt_map_names[i]);
+			err = -ENOENT;
+			goto out_unlock;
+		}
+	}
+	/* Policy before attach: the first connect a program sees already has one. */
+	err = apply_config(&m, conf, 0, 1, errs);
+	if (err)
+		goto out_unlock;
+
+	pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_MAPS, NULL);
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		err = -errno;
+		log_err("cannot create %s: %s", path, strerror(-err));
+		goto out_unlock;
+	}
+	for (int i = 0; i < MAP_COUNT; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(skel->obj, shunt_map_names[i]);
+
+		pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_MAPS, shunt_map_names[i]);
+		err = bpf_map__pin(map, path);
+		if (err) {
+			log_err("cannot pin map at %s: %s", path, strerror(-err));
+			goto out_unlock;
+		}
+	}
+	pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_LINKS, NULL);
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		err = -errno;
+		log_err("cannot create %s: %s", path, strerror(-err));
+		goto out_unlock;
+	}
+	bpf_object__for_each_program(prog, skel->obj) {
+		struct bpf_link *link = bpf_program__attach_cgroup(prog, cgfd);
+
+		if (!link) {
+			err = -errno;
+			log_err("cannot attach %s to cgroup %s: %s", bpf_program__name(prog), cgpath,
+				strerror(-err));
+			goto out_unlock;
+		}
+		links[n_links++] = link;
+		pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_LINKS, bpf_program__name(prog));
+		err = bpf_link__pin(link, path);
+		if (err) {
+			log_err("cannot pin link at %s: %s", path, strerror(-err));
+			goto out_unlock;
+		}
+		log_debug("attached %s to %s", bpf_program__name(prog), cgpath);
+	}
+	log_info("loaded: %zu programs attached to %s, pinned under %s", n_links, cgpath,
+		 o->pin_dir);
+	pinned = false;
+
+out_unlock:
+	if (pinned)
+		pins_remove_all(o->pin_dir);
+	for (size_t i = 0; i < n_links; i++)
+		bpf_link__destroy(links[i]); /* closes our fd; a pinned link stays attached */
+	maps_close(&m);
+	shunt_bpf__destroy(skel);
+	pins_unlock(lockfd);
+out:
+	close(cgfd);
+	return err;
+}
+
+int loader_unload(const struct loader_opts *o)
+{
+	int lockfd, err;
+
+	if (!pins_loaded(o->pin_dir)) {
+		log_err("shunt is not loaded at %s", o->pin_dir);
+		return -ENOENT;
+	}
+	lockfd = pins_lock(o->pin_dir, false);
+	if (lockfd < 0)
+		return lockfd;
+	err = pins_remove_all(o->pin_dir);
+	pins_unlock(lockfd);
+	if (!err)
+		log_info("unloaded: programs detached, %s removed", o->pin_dir);
+	return err;
+}

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * shunt: transparent TCP capture for service-mesh sidecars with BPF instead of iptables.
+ * This file is the command line only: parse arguments, call the module that does the job,
+ * map the outcome to an exit code (0 ok, 1 failed, 2 bad usage or bad configuration).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "apply.h"
+#include "config.h"
+#include "loader.h"
+#include "log.h"
+#include "maps.h"
+#include "pins.h"
+#include "report.h"
+
+#define SHUNT_VERSION "0.1.0"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static const char usage_text[] =
+	"Usage: shunt [OPTIONS] COMMAND\n"
+	"\n"
+	"Transparent TCP capture for service-mesh sidecars, with BPF instead of iptables.\n"
+	"\n"
+	"Commands:\n"
+	"  check              validate the configuration and print what it means; changes nothing\n"
+	"  load               load and attach the programs, pin them, fill the maps from the\n"
+	"                     configuration; returns, the programs stay attached\n"
+	"  apply              replace the running policy with the configuration, atomically\n"
+	"  status             what is attached, the policy generation, the counters\n"
+	"  dump               the decoded contents of every map\n"
+	"  unload             detach everything and remove the pins\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE  route configuration (default " CONFIG_DEFAULT_PATH ", else the\n"
+	"                     embedded Istio defaults); 'check FILE' and 'apply FILE' also work\n"
+	"  -p, --pin-dir DIR  where programs and maps are pinned (default " PINS_DEFAULT_DIR ");\n"
+	"                     bpffs is mounted at /sys/fs/bpf when missing\n"
+	"  -g, --cgroup DIR   cgroup v2 directory to attach to (default: the cgroup2 root\n"
+	"                     from /proc/mounts); it must contain the apps and the proxies\n"
+	"  -j, --json         status as JSON\n"
+	"  -v, --verbose      say what is done; twice for libbpf's messages and verifier log\n"
+	"  -h, --help         this text\n"
+	"  -V, --version      print the version\n"
+	"\n"
+	"Exit status: 0 done, 1 failed, 2 bad usage or bad configuration (FILE:LINE:COL: ...).\n";
+
+struct cli {
+	const char *command;
+	const char *config;
+	const char *pin_dir;
+	const char *cgroup;
+	bool json;
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (log_verbosity < LOG_DEBUG + 1 && level != LIBBPF_WARN)
+		return 0;
+	if (log_verbosity < LOG_DEBUG && level == LIBBPF_WARN)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* --config, else the default path if it exists, else the embedded default. */
+static int read_config(const struct cli *c, struct shunt_config *conf, bool *explicit_file)
+{
+	struct config_errors errs = { 0 };
+	int err;
+
+	*explicit_file = true;
+	if (c->config)
+		err = config_load_file(c->config, conf, &errs);
+	else if (!access(CONFIG_DEFAULT_PATH, F_OK))
+		err = config_load_file(CONFIG_DEFAULT_PATH, conf, &errs);
+	else {
+		*explicit_file = false;
+		err = config_load_default(conf, &errs);
+	}
+	config_errors_print(&errs);
+	config_errors_free(&errs);
+	if (err)
+		config_free(conf);
+	return err;
+}
+
+static int exit_code(int err)
+{
+	if (!err)
+		return EXIT_OK;
+	return err == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+}
+
+static void print_ports(const char *label, const struct config_port_list *l)
+{
+	printf("  %-24s ", label);
+	if (l->all)
+		printf("*");
+	for (size_t i = 0; i < l->n; i++)
+		printf("%s%u", i ? "," : "", l->v[i]);
+	printf("%s\n", !l->all && !l->n ? "-" : "");
+}
+
+static void print_cidrs(const char *label, const struct config_cidr_list *l)
+{
+	char buf[64];
+
+	printf("  %-24s ", label);
+	if (l->all)
+		printf("*");
+	for (size_t i = 0; i < l->n; i++)
+		printf("%s%s", i ? "," : "", config_cidr_str(&l->v[i], buf, sizeof(buf)));
+	printf("%s\n", !l->all && !l->n ? "-" : "");
+}
+
+static int cmd_check(const struct cli *c)
+{
+	struct shunt_config conf;
+	bool file;
+	int err = read_config(c, &conf, &file);
+
+	if (err)
+		return exit_code(err);
+	printf("%s: valid\n", conf.source);
+	printf("  %-24s %u\n", "proxy.uid", conf.proxy_uid);
+	if (conf.has_gid)
+		printf("  %-24s %u\n", "proxy.gid", conf.proxy_gid);
+	printf("  %-24s %u\n  %-24s %u\n  %-24s %u\n", "proxy.outbound_port", conf.outbound_port,
+	       "proxy.inbound_port", conf.inbound_port, "proxy.tunnel_port", conf.tunnel_port);
+	print_cidrs("outbound.include_cidrs", &conf.out_include_cidrs);
+	print_cidrs("outbound.exclude_cidrs", &conf.out_exclude_cidrs);
+	print_ports("outbound.include_ports", &conf.out_include_ports);
+	print_ports("outbound.exclude_ports", &conf.out_exclude_ports);
+	print_ports("inbound.include_ports", &conf.in_include_ports);
+	print_ports("inbound.exclude_ports", &conf.in_exclude_ports);
+	printf("  %-24s %s\n  %-24s %s\n", "acceleration", conf.acceleration ? "true" : "false",
+	       "mesh.auto_detect", conf.auto_detect ? "true" : "false");
+	for (size_t i = 0; i < conf.n_workloads; i++)
+		printf("  workload %-15s %s\n", conf.workloads[i].name, conf.workloads[i].netns);
+	config_free(&conf);
+	return EXIT_OK;
+}
+
+static int cmd_load(const struct cli *c)
+{
+	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup };
+	struct config_errors errs = { 0 };
+	struct shunt_config conf;
+	bool file;
+	int err = read_config(c, &conf, &file);
+
+	if (err)
+		return exit_code(err);
+	if (!file)
+		log_info("no %s: using the embedded Istio defaults", CONFIG_DEFAULT_PATH);
+	err = loader_preflight();
+	if (!err)
+		err = loader_load(&conf, &o, &errs);
+	config_errors_print(&errs);
+	config_errors_free(&errs);
+	config_free(&conf);
+	return exit_code(err);
+}
+
+static int cmd_apply(const struct cli *c)
+{
+	struct config_errors errs = { 0 };
+	struct shunt_config conf;
+	struct shunt_state st;
+	struct shunt_maps m;
+	bool file;
+	int lockfd, err = read_config(c, &conf, &file);
+
+	if (err)
+		return exit_code(err);
+	err = loader_preflight();
+	if (err)
+		goto out;
+	if (!pins_loaded(c->pin_dir)) {
+		log_err("shunt is not loaded at %s (run 'shunt load' first)", c->pin_dir);
+		err = -ENOENT;
+		goto out;
+	}
+	lockfd = pins_lock(c->pin_dir, false);
+	if (lockfd < 0) {
+		err = lockfd;
+		goto out;
+	}
+	err = maps_open_pinned(&m, c->pin_dir);
+	if (!err) {
+		err = maps_read_state(&m, &st);
+		if (!err && st.abi_version != SHUNT_ABI_VERSION) {
+			log_err("the loaded shunt speaks ABI %u, this one %u: unload and load again",
+				st.abi_version, SHUNT_ABI_VERSION);
+			err = -EPROTO;
+		}
+		if (!err)
+			err = apply_config(&m, &conf, st.active_slot ^ 1, st.generation + 1, &errs);
+		if (!err)
+			printf("applied %s: policy generation %u\n", conf.source, st.generation + 1);
+		maps_close(&m);
+	}
+	pins_unlock(lockfd);
+out:
+	config_errors_print(&errs);
+	config_errors_free(&errs);
+	config_free(&conf);
+	return exit_code(err);
+}
+
+static int cmd_unload(const struct cli *c)
+{
+	struct loader_opts o = { .pin_dir = c->pin_dir };
+	int err = loader_preflight();
+
+	if (!err)
+		err = loader_unload(&o);
+	return err ? EXIT_FAIL : EXIT_OK;
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "shunt: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'shunt --help'.\n");
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "pin-dir", required_argument, NULL, 'p' },
+		{ "cgroup", required_argument, NULL, 'g' }, { "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },      { 0 },
+	};
+	struct cli c = { .pin_dir = PINS_DEFAULT_DIR };
+	int opt, err;
+
+	while ((opt = getopt_long(argc, argv, "c:p:g:jvhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			c.config = optarg;
+			break;
+		case 'p':
+			c.pin_dir = optarg;
+			break;
+		case 'g':
+			c.cgroup = optarg;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'v':
+			log_verbosity = log_verbosity < LOG_INFO ? LOG_INFO : log_verbosity + 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("shunt %s (ABI %u)\n", SHUNT_VERSION, SHUNT_ABI_VERSION);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'shunt --help'.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return usage_error("no command given");
+	c.command = argv[optind++];
+	/* 'check FILE' / 'apply FILE' as a shorthand for --config FILE. */
+	if (optind < argc && (!strcmp(c.command, "check") || !strcmp(c.command, "apply") ||
+			      !strcmp(c.command, "load"))) {
+		if (c.config)
+			return usage_error("give the configuration once, not as both --config and an argument");
+		c.config = argv[optind++];
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (c.json && strcmp(c.command, "status"))
+		return usage_error("--json goes with 'status'");
+	libbpf_set_print(libbpf_print);
+
+	if (!strcmp(c.command, "check"))
+		return cmd_check(&c);
+	if (!strcmp(c.command, "load"))
+		return cmd_load(&c);
+	if (!strcmp(c.command, "apply"))
+		return cmd_apply(&c);
+	if (!strcmp(c.command, "unload"))
+		return cmd_unload(&c);
+	if (!strcmp(c.command, "status")) {
+		err = report_status(c.pin_dir, c.json);
+		return err ? EXIT_FAIL : EXIT_OK;
+	}
+	if (!strcmp(c.command, "dump")) {
+		err = report_dump(c.pin_dir);
+		return err ? EXIT_FAIL : EXIT_OK;
+	}
+	if (!strcmp(c.command, "help")) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	return usage_error("unknown command '%s'", c.command);
+}

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Reading and writing shunt's maps through their fds; see maps.h. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "log.h"
+#include "maps.h"
+#include "pins.h"
+
+const char *const shunt_map_names[MAP_COUNT] = {
+	[MAP_STATE] = "shunt_state_v1", [MAP_CFG] = "shunt_cfg_v1",
+	[MAP_PORTS] = "shunt_ports_v1", [MAP_CIDRS] = "shunt_cidrs_v1",
+	[MAP_NETNS] = "shunt_netns_v1", [MAP_LOCAL] = "shunt_local_v1",
+	[MAP_ODST] = "shunt_odst_v1",   [MAP_CONN] = "shunt_conn_v1",
+	[MAP_STATS] = "shunt_stats_v1",
+};
+
+void maps_init(struct shunt_maps *m)
+{
+	for (int i = 0; i < MAP_COUNT; i++)
+		m->fd[i] = -1;
+}
+
+void maps_close(struct shunt_maps *m)
+{
+	for (int i = 0; i < MAP_COUNT; i++) {
+		if (m->fd[i] >= 0)
+			close(m->fd[i]);
+		m->fd[i] = -1;
+	}
+}
+
+int maps_open_pinned(struct shunt_maps *m, const char *pin_dir)
+{
+	char path[PATH_MAX];
+	int err;
+
+	maps_init(m);
+	for (int i = 0; i < MAP_COUNT; i++) {
+		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_MAPS, shunt_map_names[i]);
+		m->fd[i] = bpf_obj_get(path);
+		if (m->fd[i] < 0) {
+			err = -errno;
+			if (err != -ENOENT)
+				log_err("cannot open pinned map %s: %s", path, strerror(-err));
+			maps_close(m);
+			return err;
+		}
+	}
+	return 0;
+}
+
+int maps_read_state(const struct shunt_maps *m, struct shunt_state *st)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(m->fd[MAP_STATE], &zero, st))
+		return -errno;
+	return 0;
+}
+
+/* Remove every CIDR of one slot: collect the keys first, a trie walk does not survive
+ * deletions under it. */
+static int cidrs_clear_slot(int fd, __u32 slot)
+{
+	struct shunt_cidr_key key, next, *doomed = NULL;
+	size_t n = 0, cap = 0;
+	void *prev = NULL;
+	int err = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		if (next.slot == slot) {
+			if (n == cap) {
+				struct shunt_cidr_key *g = realloc(doomed, (cap = cap ? cap * 2 : 1024) * sizeof(*g));
+
+				if (!g) {
+					free(doomed);
+					return -ENOMEM;
+				}
+				doomed = g;
+			}
+			doomed[n++] = next;
+		}
+		key = next;
+		prev = &key;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_delete_elem(fd, &doomed[i]) && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+	}
+	free(doomed);
+	return err;
+}
+
+int maps_write_slot(const struct shunt_maps *m, __u32 slot, const struct shunt_policy *p)
+{
+	struct shunt_cidr_val one = { 0 };
+	int err;
+
+	if (bpf_map_update_elem(m->fd[MAP_CFG], &slot, &p->cfg, BPF_ANY))
+		return -errno;
+	for (__u32 l = 0; l < SHUNT_PORT_LISTS; l++) {
+		__u32 idx = slot * SHUNT_PORT_LISTS + l;
+
+		if (bpf_map_update_elem(m->fd[MAP_PORTS], &idx, &p->ports[l], BPF_ANY))
+			return -errno;
+	}
+	err = cidrs_clear_slot(m->fd[MAP_CIDRS], slot);
+	if (err)
+		return err;
+	for (size_t i = 0; i < p->n_cidrs; i++) {
+		if (bpf_map_update_elem(m->fd[MAP_CIDRS], &p->cidrs[i], &one, BPF_ANY)) {
+			err = -errno;
+			if (err == -ENOSPC || err == -E2BIG)
+				log_err("the CIDR map is full after %zu entries", i);
+			return err;
+		}
+	}
+	return 0;
+}
+
+int maps_flip(const struct shunt_maps *m, __u32 slot, __u32 generation)
+{
+	struct shunt_state st = { .abi_version = SHUNT_ABI_VERSION, .active_slot = slot,
+				  .generation = generation };
+	struct timespec ts;
+	__u32 zero = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	st.applied_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+	if (bpf_map_update_elem(m->fd[MAP_STATE], &zero, &st, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int cookie_in(__u64 c, const __u64 *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == c)
+			return 1;
+	return 0;
+}
+
+#define WL_REASONS (SHUNT_WL_AUTO | SHUNT_WL_SCANNED | SHUNT_WL_EXPLICIT_SLOT(0) | \
+		    SHUNT_WL_EXPLICIT_SLOT(1))
+
+int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
+			const struct resolved_workload *wl, size_t n,
+			const __u64 *live, size_t n_live)
+{
+	int fd = m->fd[MAP_NETNS];
+	__u64 key, next, *keys = NULL;
+	size_t nk = 0, cap = 0;
+	void *prev = NULL;
+	struct timespec ts;
+	int err = 0;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	/* Add and update first, so a workload never blinks out of the mesh. */
+	for (size_t i = 0; i < n; i++) {
+		struct shunt_workload v = { 0 };
+
+		if (bpf_map_lookup_elem(fd, &wl[i].cookie, &v))
+			v.since_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+		v.flags |= wl[i].flags;
+		if (wl[i].workload_id)
+			v.workload_id = wl[i].workload_id;
+		if (bpf_map_update_elem(fd, &wl[i].cookie, &v, BPF_ANY))
+			return -errno;
+		for (size_t a = 0; a < wl[i].n_addrs; a++) {
+			struct shunt_local_key lk = { .netns_cookie = wl[i].cookie,
+						      .ip = wl[i].addrs[a] };
+			__u32 one = 1;
+
+			if (bpf_map_update_elem(m->fd[MAP_LOCAL], &lk, &one, BPF_ANY))
+				log_warn("cannot record a local address of netns %llu: %s",
+					 (unsigned long long)wl[i].cookie, strerror(errno));
+		}
+	}
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		if (nk == cap) {
+			__u64 *g = realloc(keys, (cap = cap ? cap * 2 : 256) * sizeof(*g));
+
+			if (!g) {
+				free(keys);
+				return -ENOMEM;
+			}
+			keys = g;
+		}
+		keys[nk++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (size_t k = 0; k < nk; k++) {
+		struct shunt_workload v;
+		__u32 explicit_now = 0;
+
+		if (bpf_map_lookup_elem(fd, &keys[k], &v))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (wl[i].cookie == keys[k])
+				explicit_now = wl[i].flags & SHUNT_WL_EXPLICIT_SLOT(slot);
+		v.flags = (v.flags & ~SHUNT_WL_EXPLICIT_SLOT(slot)) | explicit_now;
+		if (live && !cookie_in(keys[k], live, n_live))
+			v.flags = 0;  /* the netns is gone: cookies are never reused */
+		if (!(v.flags & WL_REASONS))
+			bpf_map_delete_elem(fd, &keys[k]);
+		else
+			bpf_map_update_elem(fd, &keys[k], &v, BPF_EXIST);
+	}
+	free(keys);
+
+	/* Local addresses whose netns left the mesh. */
+	{
+		struct shunt_local_key lk, ln, *doomed = NULL;
+		size_t nd = 0, dcap = 0;
+		void *lp = NULL;
+		struct shunt_workload v;
+
+		while (!bpf_map_get_next_key(m->fd[MAP_LOCAL], lp, &ln)) {
+			if (bpf_map_lookup_elem(fd, &ln.netns_cookie, &v)) {
+				if (nd == dcap) {
+					struct shunt_local_key *g = realloc(doomed, (dcap = dcap ? dcap * 2 : 64) * sizeof(*g));
+
+					if (!g) {
+						err = -ENOMEM;
+						break;
+					}
+					doomed = g;
+				}
+				doomed[nd++] = ln;
+			}
+			lk = ln;
+			lp = &lk;
+		}
+		for (size_t i = 0; i < nd; i++)
+			bpf_map_delete_elem(m->fd[MAP_LOCAL], &doomed[i]);
+		free(doomed);
+	}
+	return err;
+}
+
+int maps_read_counters(const struct shunt_maps *m, __u64 *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct shunt_counter_val *vals;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 i = 0; i < SHUNT_COUNTERS; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(m->fd[MAP_STATS], &i, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[i] += vals[c].count;
+	}
+	free(vals);
+	return 0;
+}
+
+long maps_count_entries(int fd, size_t key_size)
+{
+	char key[256], next[256];
+	void *prev = NULL;
+	long n = 0;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		n++;
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	return n;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The maps of a loaded shunt, by id, whether they come from a fresh skeleton (load) or from
+ * their pins (apply, status, dump): write a policy slot, flip it live, keep the meshed
+ * workloads, read the counters.
+ */
+#ifndef SHUNT_MAPS_H
+#define SHUNT_MAPS_H
+
+#include <linux/types.h>
+#include <stddef.h>
+#include "shunt/abi.h"
+#include "policy.h"
+
+enum shunt_map_id {
+	MAP_STATE, MAP_CFG, MAP_PORTS, MAP_CIDRS, MAP_NETNS, MAP_LOCAL, MAP_ODST, MAP_CONN,
+	MAP_STATS, MAP_COUNT,
+};
+
+extern const char *const shunt_map_names[MAP_COUNT];
+
+struct shunt_maps {
+	int fd[MAP_COUNT];
+};
+
+/* A workload as the config (or a scan) resolved it: its netns cookie and addresses. */
+struct resolved_workload {
+	__u64 cookie;
+	__u32 flags;           /* SHUNT_WL_SCANNED / SHUNT_WL_NO_ACCEL; explicit ones get the slot bit */
+	__u32 workload_id;     /* config index + 1, 0 for scanned */
+	struct shunt_ip *addrs;
+	size_t n_addrs;
+};
+
+void maps_init(struct shunt_maps *m);
+void maps_close(struct shunt_maps *m);
+/* Open every map from pin_dir/maps/. -ENOENT when shunt is not loaded there. */
+int maps_open_pinned(struct shunt_maps *m, const char *pin_dir);
+
+int maps_read_state(const struct shunt_maps *m, struct shunt_state *st);
+/* Write policy p into its slot (p->cidrs carry the slot). The live slot is not touched. */
+int maps_write_slot(const struct shunt_maps *m, __u32 slot, const struct shunt_policy *p);
+/* Make `slot` live: the one write that switches every new decision. */
+int maps_flip(const struct shunt_maps *m, __u32 slot, __u32 generation);
+/* Mark explicit workloads (slot bit) and scanned ones; drop the slot bit elsewhere, and
+ * drop entries left with no reason or whose netns is gone (live[] = cookies that exist). */
+int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
+			const struct resolved_workload *wl, size_t n,
+			const __u64 *live, size_t n_live);
+/* Sum the per-CPU counters into out[SHUNT_COUNTERS]. */
+int maps_read_counters(const struct shunt_maps *m, __u64 *out);
+/* Number of entries of a hash/LPM map (walks the keys). */
+long maps_count_entries(int fd, size_t key_size);
+
+#endif

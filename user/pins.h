@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The pin directory: PIN_DIR/maps/<map>, PIN_DIR/links/<program>. bpffs is mounted when
+ * missing; the directory is flock()ed while shunt changes it.
+ */
+#ifndef SHUNT_PINS_H
+#define SHUNT_PINS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define PINS_DEFAULT_DIR "/sys/fs/bpf/shunt"
+
+void pins_path(char *buf, size_t len, const char *pin_dir, const char *sub, const char *name);
+/* Make sure pin_dir can live on bpffs (mounting /sys/fs/bpf if that is what is missing). */
+int pins_prepare_bpffs(const char *pin_dir);
+/* Create (if create) and lock pin_dir; returns the locked fd or -errno. */
+int pins_lock(const char *pin_dir, bool create);
+void pins_unlock(int fd);
+/* True when programs are pinned under pin_dir. */
+bool pins_loaded(const char *pin_dir);
+/* Remove every pin shunt made and the directories; leaves foreign files and says so. */
+int pins_remove_all(const char *pin_dir);
+
+#endif

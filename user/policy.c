@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Config -> map entries of one policy slot: scalar cfg, port bitmaps, LPM keys. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "policy.h"
+
+struct shunt_cidr_key policy_cidr_key(__u32 slot, __u32 list, const struct config_cidr *c)
+{
+	struct shunt_cidr_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.prefixlen = SHUNT_CIDR_KEY_HDR_BITS + c->prefixlen;
+	k.slot = (__u8)slot;
+	k.list = (__u8)list;
+	k.family = c->family == AF_INET ? SHUNT_AF_INET : SHUNT_AF_INET6;
+	memcpy(k.addr, c->addr, c->family == AF_INET ? 4 : 16);
+	return k;
+}
+
+static void ports_fill(struct shunt_port_bitmap *bm, const struct config_port_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		bm->bits[l->v[i] >> 6] |= 1ull << (l->v[i] & 63);
+}
+
+/* Does this CIDR contain (or lie inside) loopback? Istio then drops its "app -> lo ->
+ * direct" shortcut. */
+static int cidr_touches_loopback(const struct config_cidr *c)
+{
+	static const __u8 v6_lo[16] = { [15] = 1 };
+
+	if (c->family == AF_INET)
+		return c->prefixlen == 0 || (c->addr[0] == 127) ||
+		       (c->prefixlen < 8 && (c->addr[0] >> (8 - c->prefixlen)) ==
+						    (127 >> (8 - c->prefixlen)));
+	for (unsigned bit = 0; bit < c->prefixlen; bit++) {
+		__u8 m = (__u8)(0x80 >> (bit % 8));
+
+		if ((c->addr[bit / 8] & m) != (v6_lo[bit / 8] & m))
+			return 0;
+	}
+	return 1;
+}
+
+int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation,
+		   struct shunt_policy *out)
+{
+	const struct config_cidr_list *lists[SHUNT_CIDR_LISTS] = {
+		[SHUNT_CIDRS_OUT_INCLUDE] = &conf->out_include_cidrs,
+		[SHUNT_CIDRS_OUT_EXCLUDE] = &conf->out_exclude_cidrs,
+	};
+	struct shunt_cfg *cfg = &out->cfg;
+	size_t total = 0;
+
+	memset(out, 0, sizeof(*out));
+	cfg->abi_version = SHUNT_ABI_VERSION;
+	cfg->generation = generation;
+	cfg->proxy_uid = conf->proxy_uid;
+	cfg->proxy_gid = conf->has_gid ? conf->proxy_gid : 0;
+	cfg->outbound_port = conf->outbound_port;
+	cfg->inbound_port = conf->inbound_port;
+	cfg->tunnel_port = conf->tunnel_port;
+	if (conf->has_gid)
+		cfg->flags |= SHUNT_CFG_HAS_GID;
+	if (conf->out_include_cidrs.all)
+		cfg->flags |= SHUNT_CFG_OUT_ALL_CIDRS;
+	if (conf->in_include_ports.all)
+		cfg->flags |= SHUNT_CFG_IN_ALL_PORTS;
+	if (conf->acceleration)
+		cfg->flags |= SHUNT_CFG_ACCELERATION;
+	if (conf->auto_detect)
+		cfg->flags |= SHUNT_CFG_AUTO_DETECT;
+	for (size_t i = 0; i < conf->out_include_cidrs.n; i++)
+		if (cidr_touches_loopback(&conf->out_include_cidrs.v[i]))
+			cfg->flags |= SHUNT_CFG_LOOPBACK_INCLUDED;
+
+	ports_fill(&out->ports[SHUNT_PORTS_OUT_INCLUDE], &conf->out_include_ports);
+	ports_fill(&out->ports[SHUNT_PORTS_OUT_EXCLUDE], &conf->out_exclude_ports);
+	ports_fill(&out->ports[SHUNT_PORTS_IN_INCLUDE], &conf->in_include_ports);
+	ports_fill(&out->ports[SHUNT_PORTS_IN_EXCLUDE], &conf->in_exclude_ports);
+
+	for (int l = 0; l < SHUNT_CIDR_LISTS; l++)
+		total += lists[l]->n;
+	out->cidrs = calloc(total ? total : 1, sizeof(*out->cidrs));
+	if (!out->cidrs)
+		return -ENOMEM;
+	for (int l = 0; l < SHUNT_CIDR_LISTS; l++)
+		for (size_t i = 0; i < lists[l]->n; i++)
+			out->cidrs[out->n_cidrs++] = policy_cidr_key(slot, (__u32)l, &lists[l]->v[i]);
+	return 0;
+}
+
+void policy_free(struct shunt_policy *p)
+{
+	free(p->cidrs);
+	p->cidrs = NULL;
+	p->n_cidrs = 0;
+}

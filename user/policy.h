@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Policy compilation: a validated struct shunt_config becomes the exact map entries of one
+ * policy slot (include/shunt/abi.h). Pure: the maps module writes the result.
+ */
+#ifndef SHUNT_POLICY_H
+#define SHUNT_POLICY_H
+
+#include <linux/types.h>
+#include "shunt/abi.h"
+#include "config.h"
+
+struct shunt_policy {
+	struct shunt_cfg cfg;
+	struct shunt_port_bitmap ports[SHUNT_PORT_LISTS];
+	struct shunt_cidr_key *cidrs;  /* every CIDR entry of the slot */
+	size_t n_cidrs;
+};
+
+/* Build the entries of slot `slot` for config generation `generation`. 0 or -ENOMEM. */
+int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation,
+		   struct shunt_policy *out);
+void policy_free(struct shunt_policy *p);
+
+/* One CIDR as the LPM key of (slot, list). */
+struct shunt_cidr_key policy_cidr_key(__u32 slot, __u32 list, const struct config_cidr *c);
+
+static inline int policy_port_listed(const struct shunt_port_bitmap *bm, __u16 port)
+{
+	return (bm->bits[port >> 6] >> (port & 63)) & 1;
+}
+
+#endif

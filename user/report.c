@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* status and dump: read the pinned links and maps and print them decoded. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "log.h"
+#include "maps.h"
+#include "pins.h"
+#include "report.h"
+
+static const char *const counter_names[SHUNT_COUNTERS] = {
+	[SHUNT_V_NOT_MESHED] = "not_meshed",
+	[SHUNT_V_NOT_TCP] = "not_tcp",
+	[SHUNT_V_EXCLUDE_PORT] = "direct_exclude_port",
+	[SHUNT_V_PASSTHROUGH_SRC] = "direct_passthrough_src",
+	[SHUNT_V_PROXY_TO_SELF] = "redirect_proxy_to_self",
+	[SHUNT_V_APP_LOOPBACK] = "direct_app_loopback",
+	[SHUNT_V_PROXY_OWNER] = "direct_proxy_owner",
+	[SHUNT_V_LOCALHOST] = "direct_localhost",
+	[SHUNT_V_INCLUDE_PORT] = "redirect_include_port",
+	[SHUNT_V_EXCLUDE_CIDR] = "direct_exclude_cidr",
+	[SHUNT_V_INCLUDE_CIDR] = "redirect_include_cidr",
+	[SHUNT_V_NOT_INCLUDED] = "direct_not_included",
+	[SHUNT_V_NO_POLICY] = "untouched_no_policy",
+	[SHUNT_V_ORIGDST_FULL] = "direct_origdst_full",
+	[SHUNT_C_GETSOCKOPT_HIT] = "so_original_dst_answered",
+	[SHUNT_C_GETSOCKOPT_MISS] = "so_original_dst_unknown",
+	[SHUNT_C_GETPEERNAME_HIT] = "getpeername_restored",
+	[SHUNT_C_CONN_TRACKED] = "conn_tracked",
+	[SHUNT_C_CONN_TRACK_FAIL] = "conn_track_failed",
+	[SHUNT_C_AUTO_MESHED] = "netns_auto_meshed",
+};
+
+const char *report_counter_name(unsigned idx)
+{
+	return idx < SHUNT_COUNTERS && counter_names[idx] ? counter_names[idx] : "?";
+}
+
+static const char *ip_str(const struct shunt_ip *ip, char *buf, size_t len)
+{
+	inet_ntop(ip->family == SHUNT_AF_INET ? AF_INET : AF_INET6, ip->addr, buf, (socklen_t)len);
+	return buf;
+}
+
+static const char *ipport_str(const struct shunt_ip *ip, __u16 port_n, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	ip_str(ip, a, sizeof(a));
+	snprintf(buf, len, ip->family == SHUNT_AF_INET ? "%s:%u" : "[%s]:%u", a, ntohs(port_n));
+	return buf;
+}
+
+static void time_str(__u64 realtime_ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(realtime_ns / 1000000000ull);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+struct link_row {
+	char name[256];
+	char type[32];
+	__u32 link_id, prog_id;
+	__u64 cgroup_id, run_cnt, run_time_ns;
+};
+
+static const char *attach_type_str(__u32 t)
+{
+	const char *s = libbpf_bpf_attach_type_str((enum bpf_attach_type)t);
+
+	return s ? s : "?";
+}
+
+static int read_links(const char *pin_dir, struct link_row *rows, int max)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	pins_path(dir, sizeof(dir), pin_dir, SHUNT_PIN_LINKS, NULL);
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && n < max) {
+		struct bpf_link_info li = { 0 };
+		struct bpf_prog_info pi = { 0 };
+		__u32 len = sizeof(li);
+		int fd, pfd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &li, &len)) {
+			struct link_row *r = &rows[n++];
+
+			memset(r, 0, sizeof(*r));
+			snprintf(r->name, sizeof(r->name), "%s", de->d_name);
+			r->link_id = li.id;
+			r->prog_id = li.prog_id;
+			if (li.type == BPF_LINK_TYPE_CGROUP) {
+				r->cgroup_id = li.cgroup.cgroup_id;
+				snprintf(r->type, sizeof(r->type), "%s", attach_type_str(li.cgroup.attach_type));
+			}
+			pfd = bpf_prog_get_fd_by_id(li.prog_id);
+			len = sizeof(pi);
+			if (pfd >= 0 && !bpf_obj_get_info_by_fd(pfd, &pi, &len)) {
+				r->run_cnt = pi.run_cnt;
+				r->run_time_ns = pi.run_time_ns;
+			}
+			if (pfd >= 0)
+				close(pfd);
+		}
+		close(fd);
+	}
+	closedir(d);
+	return n;
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+	return strcmp(((const struct link_row *)a)->name, ((const struct link_row *)b)->name);
+}
+
+int report_status(const char *pin_dir, bool json)
+{
+	struct link_row rows[16];
+	struct shunt_maps m;
+	struct shunt_state st;
+	struct shunt_cfg cfg;
+	__u64 counters[SHUNT_COUNTERS];
+	long n_wl, n_conn, n_odst, n_cidr;
+	char when[64];
+	int n_links, err;
+
+	if (!pins_loaded(pin_dir)) {
+		log_err("shunt is not loaded at %s", pin_dir);
+		return -ENOENT;
+	}
+	err = maps_open_pinned(&m, pin_dir);
+	if (err) {
+		log_err("shunt's maps under %s are incomplete: %s (run 'shunt unload' and load again)",
+			pin_dir, strerror(-err));
+		return err;
+	}
+	err = maps_read_state(&m, &st);
+	if (!err && bpf_map_lookup_elem(m.fd[MAP_CFG], &st.active_slot, &cfg))
+		err = -errno;
+	if (err) {
+		log_err("cannot read the policy state: %s", strerror(-err));
+		maps_close(&m);
+		return err;
+	}
+	maps_read_counters(&m, counters);
+	n_wl = maps_count_entries(m.fd[MAP_NETNS], sizeof(__u64));
+	n_conn = maps_count_entries(m.fd[MAP_CONN], sizeof(struct shunt_conn_key));
+	n_odst = maps_count_entries(m.fd[MAP_ODST], sizeof(__u64));
+	n_cidr = maps_count_entries(m.fd[MAP_CIDRS], sizeof(struct shunt_cidr_key));
+	n_links = read_links(pin_dir, rows, 16);
+	if (n_links < 0)
+		n_links = 0;
+	qsort(rows, (size_t)n_links, sizeof(rows[0]), cmp_rows);
+	time_str(st.applied_ns, when, sizeof(when));
+
+	if (json) {
+		printf("{\"loaded\":true,\"pin_dir\":\"%s\",\"abi_version\":%u,", pin_dir,
+		       st.abi_version);
+		printf("\"policy\":{\"generation\":%u,\"slot\":%u,\"applied\":\"%s\","
+		       "\"proxy_uid\":%u,", st.generation, st.active_slot, when, cfg.proxy_uid);
+		if (cfg.flags & SHUNT_CFG_HAS_GID)
+			printf("\"proxy_gid\":%u,", cfg.proxy_gid);
+		else
+			printf("\"proxy_gid\":null,");
+		printf("\"outbound_port\":%u,\"inbound_port\":%u,\"acceleration\":%s,"
+		       "\"auto_detect\":%s},", cfg.outbound_port, cfg.inbound_port,
+		       cfg.flags & SHUNT_CFG_ACCELERATION ? "true" : "false",
+		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");
+		printf("\"programs\":[");
+		for (int i = 0; i < n_links; i++)
+			printf("%s{\"name\":\"%s\",\"attach_type\":\"%s\",\"link_id\":%u,"
+			       "\"prog_id\":%u,\"cgroup_id\":%" PRIu64 ",\"run_cnt\":%" PRIu64
+			       ",\"run_time_ns\":%" PRIu64 "}",
+			       i ? "," : "", rows[i].name, rows[i].type, rows[i].link_id,
+			       rows[i].prog_id, (uint64_t)rows[i].cgroup_id, (uint64_t)rows[i].run_cnt,
+			       (uint64_t)rows[i].run_time_ns);
+		printf("],\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
+		       "\"original_destinations\":%ld,\"cidrs\":%ld},\"counters\":{",
+		       n_wl, n_conn, n_odst, n_cidr);
+		for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
+			printf("%s\"%s\":%" PRIu64, i ? "," : "", report_counter_name(i),
+			       (uint64_t)counters[i]);
+		printf("}}\n");
+	} else {
+		printf("shunt loaded at %s (ABI %u)\n", pin_dir, st.abi_version);
+		printf("policy:    generation %u in slot %u, applied %s\n", st.generation,
+		       st.active_slot, when);
+		printf("proxy:     uid %u", cfg.proxy_uid);
+		if (cfg.flags & SHUNT_CFG_HAS_GID)
+			printf(", gid %u", cfg.proxy_gid);
+		printf(", outbound port %u, inbound port %u\n", cfg.outbound_port, cfg.inbound_port);
+		printf("mesh:      %ld workloads meshed (auto-detect %s), acceleration %s\n", n_wl,
+		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
+		       cfg.flags & SHUNT_CFG_ACCELERATION ? "on" : "off");
+		printf("tracking:  %ld connections, %ld redirected sockets, %ld CIDR entries\n",
+		       n_conn, n_odst, n_cidr);
+		printf("programs:\n");
+		for (int i = 0; i < n_links; i++)
+			printf("  %-20s %-24s link %-5u prog %-5u cgroup %" PRIu64 "\n", rows[i].name,
+			       rows[i].type, rows[i].link_id, rows[i].prog_id,
+			       (uint64_t)rows[i].cgroup_id);
+		printf("counters:\n");
+		for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
+			if (counters[i])
+				printf("  %-28s %" PRIu64 "\n", report_counter_name(i),
+				       (uint64_t)counters[i]);
+	}
+	maps_close(&m);
+	return 0;
+}
+
+static void dump_ports(const char *label, const struct shunt_port_bitmap *bm, bool all)
+{
+	int first = 1;
+
+	printf("  %-24s ", label);
+	if (all) {
+		printf("*\n");
+		return;
+	}
+	for (unsigned p = 1; p < 65536; p++) {
+		if ((bm->bits[p >> 6] >> (p & 63)) & 1) {
+			printf("%s%u", first ? "" : ",", p);
+			first = 0;
+		}
+	}
+	printf("%s\n", first ? "-" : "");
+}
+
+static void dump_cidrs(int fd, __u32 slot, __u32 list, const char *label, bool all)
+{
+	struct shunt_cidr_key key, next;
+	void *prev = NULL;
+	int first = 1;
+
+	printf("  %-24s ", label);
+	if (all)
+		printf("*");
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		if (next.slot == slot && next.list == list) {
+			char a[INET6_ADDRSTRLEN];
+
+			inet_ntop(next.family == SHUNT_AF_INET ? AF_INET : AF_INET6, next.addr, a,
+				  sizeof(a));
+			printf("%s%s/%u", first && !all ? "" : ",", a,
+			       next.prefixlen - SHUNT_CIDR_KEY_HDR_BITS);
+			first = 0;
+		}
+		key = next;
+		prev = &key;
+	}
+	printf("%s\n", first && !all ? "-" : "");
+}
+
+static void wl_flags_str(__u32 f, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s%s%s", f & SHUNT_WL_AUTO ? "auto," : "",
+		 f & SHUNT_WL_SCANNED ? "scanned," : "",
+		 f & SHUNT_WL_EXPLICIT_SLOT(0) ? "config-slot0," : "",
+		 f & SHUNT_WL_EXPLICIT_SLOT(1) ? "config-slot1," : "",
+		 f & SHUNT_WL_NO_ACCEL ? "no-accel," : "");
+	if (*buf)
+		buf[strlen(buf) - 1] = '\0';
+}
+
+int report_dump(const char *pin_dir)
+{
+	struct shunt_maps m;
+	struct shunt_state st;
+	struct shunt_cfg cfg;
+	struct shunt_port_bitmap bm[SHUNT_PORT_LISTS];
+	char a[128], b[128], c[128];
+	int err;
+
+	if (!pins_loaded(pin_dir)) {
+		log_err("shunt is not loaded at %s", pin_dir);
+		return -ENOENT;
+	}
+	err = maps_open_pinned(&m, pin_dir);
+	if (err)
+		return err;
+	err = maps_read_state(&m, &st);
+	if (!err && bpf_map_lookup_elem(m.fd[MAP_CFG], &st.active_slot, &cfg))
+		err = -errno;
+	for (__u32 l = 0; !err && l < SHUNT_PORT_LISTS; l++) {
+		__u32 idx = st.active_slot * SHUNT_PORT_LISTS + l;
+
+		if (bpf_map_lookup_elem(m.fd[MAP_PORTS], &idx, &bm[l]))
+			err = -errno;
+	}
+	if (err) {
+		log_err("cannot read the policy: %s", strerror(-err));
+		maps_close(&m);
+		return err;
+	}
+
+	printf("policy (generation %u, slot %u):\n", st.generation, st.active_slot);
+	printf("  %-24s %u\n", "proxy.uid", cfg.proxy_uid);
+	if (cfg.flags & SHUNT_CFG_HAS_GID)
+		printf("  %-24s %u\n", "proxy.gid", cfg.proxy_gid);
+	else
+		printf("  %-24s -\n", "proxy.gid");
+	printf("  %-24s %u\n  %-24s %u\n  %-24s %u\n", "proxy.outbound_port", cfg.outbound_port,
+	       "proxy.inbound_port", cfg.inbound_port, "proxy.tunnel_port", cfg.tunnel_port);
+	dump_cidrs(m.fd[MAP_CIDRS], st.active_slot, SHUNT_CIDRS_OUT_INCLUDE,
+		   "outbound.include_cidrs", cfg.flags & SHUNT_CFG_OUT_ALL_CIDRS);
+	dump_cidrs(m.fd[MAP_CIDRS], st.active_slot, SHUNT_CIDRS_OUT_EXCLUDE,
+		   "outbound.exclude_cidrs", false);
+	dump_ports("outbound.include_ports", &bm[SHUNT_PORTS_OUT_INCLUDE], false);
+	dump_ports("outbound.exclude_ports", &bm[SHUNT_PORTS_OUT_EXCLUDE], false);
+	dump_ports("inbound.include_ports", &bm[SHUNT_PORTS_IN_INCLUDE],
+		   cfg.flags & SHUNT_CFG_IN_ALL_PORTS);
+	dump_ports("inbound.exclude_ports", &bm[SHUNT_PORTS_IN_EXCLUDE], false);
+	printf("  %-24s %s\n  %-24s %s\n", "acceleration",
+	       cfg.flags & SHUNT_CFG_ACCELERATION ? "true" : "false", "mesh.auto_detect",
+	       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");
+
+	printf("workloads (netns cookie, why meshed, config index):\n");
+	{
+		__u64 key, next;
+		void *prev = NULL;
+		struct shunt_workload v;
+
+		while (!bpf_map_get_next_key(m.fd[MAP_NETNS], prev, &next)) {
+			if (!bpf_map_lookup_elem(m.fd[MAP_NETNS], &next, &v)) {
+				wl_flags_str(v.flags, a, sizeof(a));
+				printf("  netns %-12" PRIu64 " %-28s workload %u\n", (uint64_t)next, a,
+				       v.workload_id);
+			}
+			key = next;
+			prev = &key;
+		}
+	}
+	printf("pod addresses (netns cookie, address):\n");
+	{
+		struct shunt_local_key key, next;
+		void *prev = NULL;
+
+		while (!bpf_map_get_next_key(m.fd[MAP_LOCAL], prev, &next)) {
+			printf("  netns %-12" PRIu64 " %s\n", (uint64_t)next.netns_cookie,
+			       ip_str(&next.ip, a, sizeof(a)));
+			key = next;
+			prev = &key;
+		}
+	}
+	printf("redirected app sockets (socket cookie -> original destination):\n");
+	{
+		__u64 key, next;
+		void *prev = NULL;
+		struct shunt_origdst v;
+
+		while (!bpf_map_get_next_key(m.fd[MAP_ODST], prev, &next)) {
+			if (!bpf_map_lookup_elem(m.fd[MAP_ODST], &next, &v))
+				printf("  socket %-12" PRIu64 " -> %s (%s, generation %u)\n",
+				       (uint64_t)next, ipport_str(&v.dst, v.dst_port, a, sizeof(a)),
+				       report_counter_name(v.verdict), v.generation);
+			key = next;
+			prev = &key;
+		}
+	}
+	printf("connections at the proxy (netns, proxy side <- app side -> original destination):\n");
+	{
+		struct shunt_conn_key key, next;
+		void *prev = NULL;
+		struct shunt_origdst v;
+
+		while (!bpf_map_get_next_key(m.fd[MAP_CONN], prev, &next)) {
+			if (!bpf_map_lookup_elem(m.fd[MAP_CONN], &next, &v))
+				printf("  netns %-12" PRIu64 " %s <- %s -> %s\n",
+				       (uint64_t)next.netns_cookie,
+				       ipport_str(&next.local, next.local_port, a, sizeof(a)),
+				       ipport_str(&next.remote, next.remote_port, b, sizeof(b)),
+				       ipport_str(&v.dst, v.dst_port, c, sizeof(c)));
+			key = next;
+			prev = &key;
+		}
+	}
+	maps_close(&m);
+	return 0;
+}

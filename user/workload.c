@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Network namespace discovery. To learn a netns' cookie, listeners and addresses, shunt
+ * enters it (setns) on its only thread, asks, and comes back; nothing is left behind.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/nsfs.h>
+#include "log.h"
+#include "workload.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* Is a proxy-uid socket listening on port in /proc/thread-self/net/<file>? */
+static bool proxy_listens(const char *file, const struct shunt_config *conf)
+{
+	char path[64], line[512];
+	FILE *f;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/thread-self/net/%s", file);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (!fgets(line, sizeof(line), f)) { /* header */
+		fclose(f);
+		return false;
+	}
+	while (!found && fgets(line, sizeof(line), f)) {
+		char local[64], rem[64], st[8];
+		unsigned sl, port, uid;
+		char *colon;
+
+		if (sscanf(line, " %u: %63s %63s %7s %*s %*s %*s %u", &sl, local, rem, st, &uid) != 5)
+			continue;
+		colon = strrchr(local, ':');
+		if (!colon || strcmp(st, "0A")) /* 0A = TCP_LISTEN */
+			continue;
+		port = (unsigned)strtoul(colon + 1, NULL, 16);
+		found = port == conf->outbound_port && uid == conf->proxy_uid;
+	}
+	fclose(f);
+	return found;
+}
+
+static int collect_addrs(struct netns_seen *ns)
+{
+	struct ifaddrs *ifa, *i;
+	size_t cap = 0;
+
+	if (getifaddrs(&ifa))
+		return -errno;
+	for (i = ifa; i; i = i->ifa_next) {
+		struct shunt_ip ip = { 0 };
+
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			const struct sockaddr_in *s = (const void *)i->ifa_addr;
+
+			if ((ntohl(s->sin_addr.s_addr) >> 24) == 127)
+				continue; /* the whole range is handled as loopback already */
+			ip.family = SHUNT_AF_INET;
+			memcpy(ip.addr, &s->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *s = (const void *)i->ifa_addr;
+
+			if (IN6_IS_ADDR_LOOPBACK(&s->sin6_addr))
+				continue;
+			ip.family = SHUNT_AF_INET6;
+			memcpy(ip.addr, &s->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		if (ns->n_addrs == cap) {
+			struct shunt_ip *g = realloc(ns->addrs, (cap = cap ? cap * 2 : 4) * sizeof(*g));
+
+			if (!g)
+				break;
+			ns->addrs = g;
+		}
+		ns->addrs[ns->n_addrs++] = ip;
+	}
+	freeifaddrs(ifa);
+	return 0;
+}
+
+/* Enter the netns behind nsfd, learn what we need, come back to home_fd. */
+static int visit(int nsfd, int home_fd, const struct shunt_config *conf, struct netns_seen *ns)
+{
+	socklen_t len = sizeof(ns->cookie);
+	int sock, err = 0;
+
+	if (setns(nsfd, CLONE_NEWNET))
+		return -errno;
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0 || getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, &ns->cookie, &len))
+		err = -errno;
+	if (sock >= 0)
+		close(sock);
+	if (!err && conf) {
+		ns->proxy_listening = proxy_listens("tcp", conf) || proxy_listens("tcp6", conf);
+		collect_addrs(ns);
+	}
+	if (setns(home_fd, CLONE_NEWNET)) {
+		/* Continuing in a foreign netns would be worse than stopping. */
+		log_err("cannot return to shunt's own network namespace: %s", strerror(errno));
+		abort();
+	}
+	return err;
+}
+
+static int open_home(void)
+{
+	return open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+}
+
+/* Open path as a netns; -ENOTTY/-EINVAL when it is some other file. */
+static int open_netns(const char *path, int *fd_out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), type;
+
+	if (fd < 0)
+		return -errno;
+	type = ioctl(fd, NS_GET_NSTYPE);
+	if (type != CLONE_NEWNET) {
+		close(fd);
+		return -ENOTTY;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int workload_netns_cookie(const char *path, __u64 *cookie)
+{
+	struct netns_seen ns = { 0 };
+	int fd, home, err;
+
+	err = open_netns(path, &fd);
+	if (err)
+		return err;
+	home = open_home();
+	if (home < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = visit(fd, home, NULL, &ns);
+	close(home);
+	close(fd);
+	*cookie = ns.cookie;
+	return err;
+}
+
+static void census_add(struct netns_census *c, size_t *cap, int fd, int home,
+		       const struct shunt_config *conf)
+{
+	struct netns_seen ns = { 0 };
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].dev == st.st_dev && c->v[i].ino == st.st_ino)
+			return;
+	ns.dev = st.st_dev;
+	ns.ino = st.st_ino;
+	if (visit(fd, home, conf, &ns)) {
+		free(ns.addrs);
+		return;
+	}
+	if (c->n == *cap) {
+		struct netns_seen *g = realloc(c->v, (*cap = *cap ? *cap * 2 : 32) * sizeof(*g));
+
+		if (!g) {
+			free(ns.addrs);
+			return;
+		}
+		c->v = g;
+	}
+	c->v[c->n++] = ns;
+}
+
+static void census_dir(struct netns_census *c, size_t *cap, int home,
+		       const struct shunt_config *conf, const char *dir, bool proc)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int fd;
+
+		if (de->d_name[0] == '.' || (proc && (de->d_name[0] < '0' || de->d_name[0] > '9')))
+			continue;
+		snprintf(path, sizeof(path), proc ? "%s/%s/ns/net" : "%s/%s", dir, de->d_name);
+		if (open_netns(path, &fd))
+			continue; /* process gone, or not a netns */
+		census_add(c, cap, fd, home, conf);
+		close(fd);
+	}
+	closedir(d);
+}
+
+int workload_census(const struct shunt_config *conf, struct netns_census *out)
+{
+	size_t cap = 0;
+	int home = open_home();
+
+	memset(out, 0, sizeof(*out));
+	if (home < 0)
+		return -errno;
+	census_dir(out, &cap, home, conf, "/run/netns", false);
+	census_dir(out, &cap, home, conf, "/proc", true);
+	close(home);
+	return 0;
+}
+
+void workload_census_free(struct netns_census *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].addrs);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct shunt_ip *addrs_dup(const struct netns_seen *ns)
+{
+	struct shunt_ip *a = calloc(ns->n_addrs ? ns->n_addrs : 1, sizeof(*a));
+
+	if (a && ns->n_addrs)
+		memcpy(a, ns->addrs, ns->n_addrs * sizeof(*a));
+	return a;
+}
+
+int workload_resolve(const struct shunt_config *conf, const struct netns_census *census,
+		     __u32 slot, struct config_errors *errs, struct resolved_workload **out,
+		     size_t *n_out, __u64 **live, size_t *n_live)
+{
+	size_t cap = conf->n_workloads + census->n + 1, n = 0, nl = 0;
+	struct resolved_workload *wl = calloc(cap, sizeof(*wl));
+	__u64 *lv = calloc(cap, sizeof(*lv));
+	size_t errs_before = errs->n;
+	int home = open_home();
+
+	if (!wl || !lv || home < 0) {
+		free(wl);
+		free(lv);
+		if (home >= 0)
+			close(home);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < conf->n_workloads; i++) {
+		const struct config_workload *cw = &conf->workloads[i];
+		struct netns_seen ns = { 0 };
+		int fd, err = open_netns(cw->netns, &fd);
+
+		if (err == -ENOTTY || err == -EINVAL) {
+			config_error(errs, conf->source, cw->netns_pos,
+				     "workload '%s': '%s' is not a network namespace", cw->name,
+				     cw->netns);
+			continue;
+		}
+		if (err) {
+			config_error(errs, conf->source, cw->netns_pos, "workload '%s': netns '%s': %s",
+				     cw->name, cw->netns, strerror(-err));
+			continue;
+		}
+		err = visit(fd, home, conf, &ns);
+		close(fd);
+		if (err) {
+			config_error(errs, conf->source, cw->netns_pos,
+				     "workload '%s': cannot enter netns '%s': %s", cw->name,
+				     cw->netns, strerror(-err));
+			free(ns.addrs);
+			continue;
+		}
+		for (size_t j = 0; j < n; j++) {
+			if (wl[j].cookie == ns.cookie) {
+				config_error(errs, conf->source, cw->netns_pos,
+					     "workload '%s': netns '%s' is the same namespace as workload '%s'",
+					     cw->name, cw->netns, conf->workloads[wl[j].workload_id - 1].name);
+				goto next;
+			}
+		}
+		wl[n].cookie = ns.cookie;
+		wl[n].flags = SHUNT_WL_EXPLICIT_SLOT(slot) | (cw->acceleration == 0 ? SHUNT_WL_NO_ACCEL : 0);
+		wl[n].workload_id = (__u32)i + 1;
+		wl[n].addrs = ns.addrs;
+		wl[n].n_addrs = ns.n_addrs;
+		ns.addrs = NULL;
+		lv[nl++] = ns.cookie;
+		n++;
+next:
+		free(ns.addrs);
+	}
+	close(home);
+	for (size_t i = 0; i < census->n; i++) {
+		const struct netns_seen *ns = &census->v[i];
+		bool known = false;
+
+		lv[nl++] = ns->cookie;
+		for (size_t j = 0; j < n; j++)
+			known |= wl[j].cookie == ns->cookie;
+		if (known || !conf->auto_detect || !ns->proxy_listening)
+			continue;
+		wl[n].cookie = ns->cookie;
+		wl[n].flags = SHUNT_WL_SCANNED;
+		wl[n].addrs = addrs_dup(ns);
+		wl[n].n_addrs = wl[n].addrs ? ns->n_addrs : 0;
+		n++;
+	}
+	if (errs->n != errs_before) {
+		workload_resolved_free(wl, n);
+		free(lv);
+		return -EINVAL;
+	}
+	*out = wl;
+	*n_out = n;
+	*live = lv;
+	*n_live = nl;
+	return 0;
+}
+
+void workload_resolved_free(struct resolved_workload *wl, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(wl[i].addrs);
+	free(wl);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Which network namespaces are meshed workloads: every netns on the node (named ones in
+ * /run/netns and those of running processes), its cookie, whether the proxy listens on the
+ * outbound port there, and its addresses; plus the explicit workloads of the config.
+ */
+#ifndef SHUNT_WORKLOAD_H
+#define SHUNT_WORKLOAD_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include "config.h"
+#include "maps.h"
+
+struct netns_seen {
+	__u64 cookie;
+	dev_t dev;
+	ino_t ino;
+	bool proxy_listening;   /* a proxy-uid TCP socket listens on outbound_port */
+	struct shunt_ip *addrs; /* addresses assigned in it, loopback range left out */
+	size_t n_addrs;
+};
+
+struct netns_census {
+	struct netns_seen *v;
+	size_t n;
+};
+
+/* Visit every netns reachable from /run/netns and /proc/PID/ns/net. */
+int workload_census(const struct shunt_config *conf, struct netns_census *out);
+void workload_census_free(struct netns_census *c);
+
+/* Explicit workloads of conf (with the slot bit) and, with auto_detect, the netns where the
+ * proxy listens. Bad netns paths are reported into errs as FILE:LINE:COL. Also returns the
+ * cookies of every live netns, to prune the ones that are gone. */
+int workload_resolve(const struct shunt_config *conf, const struct netns_census *census,
+		     __u32 slot, struct config_errors *errs, struct resolved_workload **out,
+		     size_t *n_out, __u64 **live, size_t *n_live);
+void workload_resolved_free(struct resolved_workload *wl, size_t n);
+
+/* The cookie of a netns file (/run/netns/X, /proc/PID/ns/net). */
+int workload_netns_cookie(const char *path, __u64 *cookie);
+
+#endif
