@@ -134,6 +134,7 @@ struct shunt_conn_key {
 struct shunt_local_key {
 	__u64 netns_cookie;
 	struct shunt_ip ip;
+	__u32 pad0;          /* always 0 */
 };
 
 /* Decisions, also the index of the per-CPU counters in shunt_stats_v1. */

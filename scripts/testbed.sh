@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+#
+# A sandbox node for tests and the demo: "pods" = a network namespace + a cgroup, joined by
+# veth to a bridge in a switch netns; a backend netns plays the rest of the world. Addresses
+# come from 198.18.0.0/15 (benchmarking range) and nothing routes off the machine.
+# Source it, call tb_init, and tb_cleanup runs on EXIT: it kills only the processes it
+# started, deletes its namespaces, cgroups and pins, also when a test fails.
+
+TB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHUNT=${SHUNT:-$TB_ROOT/build/shunt}
+TOOLS=$TB_ROOT/build/tools
+
+tb_init() {
+	local tag=${1:-t}
+	TB_ID="${tag}$$"                       # short: interface names stop at 15 characters
+	TB_TMP=$(mktemp -d "/tmp/shunt-$TB_ID.XXXXXX")
+	chmod 755 "$TB_TMP"                    # the sidecar runs as uid 1337 and reads its config
+	TB_CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	[ -n "$TB_CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; return 1; }
+	TB_CG="$TB_CGROOT/shunt-test-$TB_ID"
+	TB_PIN="/sys/fs/bpf/shunt-test-$TB_ID"
+	TB_SW="shunt-$TB_ID-sw"
+	TB_PIDS=()
+	TB_NS=()
+	trap tb_cleanup EXIT
+	trap 'exit 130' INT TERM
+	mkdir -p "$TB_CG"
+	ip netns add "$TB_SW"
+	TB_NS+=("$TB_SW")
+	ip -n "$TB_SW" link add br0 type bridge
+	ip -n "$TB_SW" link set br0 up
+	ip -n "$TB_SW" link set lo up
+}
+
+tb_cleanup() {
+	local rc=$? pid ns
+	trap - EXIT
+	for pid in "${TB_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${TB_PIDS[@]}"; do
+		# tcpecho forks one child per connection; they are in the pod's cgroup.
+		wait "$pid" 2>/dev/null
+	done
+	if [ -d "$TB_CG" ]; then
+		# Processes still in our cgroups are ours (children of what we started).
+		find "$TB_CG" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
+		sleep 0.1
+	fi
+	[ -d "$TB_PIN" ] && "$SHUNT" unload --pin-dir "$TB_PIN" >/dev/null 2>&1
+	[ -d "$TB_PIN" ] && rm -rf "$TB_PIN"
+	for ns in "${TB_NS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	if [ -d "$TB_CG" ]; then
+		find "$TB_CG" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
+		rmdir "$TB_CG" 2>/dev/null
+	fi
+	[ -n "$TB_TMP" ] && rm -rf "$TB_TMP"
+	exit "$rc"
+}
+
+# tb_ns POD -> the netns name of POD
+tb_ns() { echo "shunt-$TB_ID-$1"; }
+
+# tb_pod POD IPV4 [IPV6]: a netns on the bridge with the address(es), its own cgroup.
+tb_pod() {
+	local pod=$1 ip4=$2 ip6=${3:-} ns host
+	ns=$(tb_ns "$pod")
+	host="v$TB_ID$pod"
+	host=${host:0:15}
+	ip netns add "$ns"
+	TB_NS+=("$ns")
+	ip link add "$host" type veth peer name eth0 netns "$ns"
+	ip link set "$host" netns "$TB_SW"
+	ip -n "$TB_SW" link set "$host" master br0 up
+	ip -n "$ns" link set lo up
+	ip -n "$ns" addr add "$ip4/24" dev eth0
+	[ -n "$ip6" ] && ip -n "$ns" addr add "$ip6/64" dev eth0 nodad
+	ip -n "$ns" link set eth0 up
+	# Everything in 198.18.0.0/15 is on the bridge; no default route, nothing leaves.
+	ip -n "$ns" route add 198.18.0.0/15 dev eth0
+	mkdir -p "$TB_CG/$pod"
+}
+
+# tb_addr POD IP/LEN: one more address on the pod's eth0.
+tb_addr() { ip -n "$(tb_ns "$1")" addr add "$2" dev eth0; }
+
+# tb_run POD CMD...: run CMD inside POD: join its cgroup first (cgroup hooks follow the
+# cgroup a socket is created in), then enter its netns. ip netns exec would remount /sys.
+tb_run() {
+	local pod=$1
+	shift
+	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="$ns" -- "$@"' \
+		sh "$TB_CG/$pod" "/run/netns/$(tb_ns "$pod")" "$@"
+}
+
+# tb_run_as UID GID POD CMD...
+tb_run_as() {
+	local uid=$1 gid=$2
+	shift 2
+	local pod=$1
+	shift
+	tb_run "$pod" setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "$@"
+}
+
+# tb_bg POD CMD...: start in the background, remember the PID for cleanup.
+tb_bg() {
+	tb_run "$@" &
+	TB_PIDS+=($!)
+}
+
+tb_bg_as() {
+	tb_run_as "$@" &
+	TB_PIDS+=($!)
+}
+
+# tb_wait_listen POD PORT: until something listens on PORT in POD (up to 5 s).
+tb_wait_listen() {
+	local ns i
+	ns=$(tb_ns "$1")
+	for i in $(seq 50); do
+		ip netns exec "$ns" ss -Hltn "sport = :$2" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	echo "nothing listens on port $2 in pod $1" >&2
+	return 1
+}
+
+# tb_echo POD ADDR:PORT: a tcpecho server; its connection log is $TB_TMP/echo-POD-PORT.log
+tb_echo() {
+	local pod=$1 addr=$2 port=${2##*:}
+	tb_bg "$pod" "$TOOLS/tcpecho" "$addr" "$TB_TMP/echo-$pod-$port.log"
+	tb_wait_listen "$pod" "$port"
+}
+
+# tb_sidecar POD: HAProxy as uid/gid 1337, Istio-style outbound listener on 127.0.0.1:15001
+# forwarding each connection to its SO_ORIGINAL_DST. Log: $TB_TMP/haproxy-POD.log, one line
+# per connection: "client frontend(=original dst) backend-source server".
+tb_sidecar() {
+	local pod=$1 cfg="$TB_TMP/haproxy-$1.cfg"
+	cat > "$cfg" <<CFG
+global
+    log stdout format raw local0
+    maxconn 4096
+defaults
+    mode tcp
+    log global
+    timeout connect 2s
+    timeout client 20s
+    timeout server 20s
+    log-format "client=%ci:%cp origdst=%fi:%fp via=%bi:%bp server=%si:%sp bytes=%B"
+frontend outbound
+    bind 127.0.0.1:15001
+    default_backend passthrough
+backend passthrough
+    server s 0.0.0.0:0
+CFG
+	touch "$TB_TMP/haproxy-$pod.log"
+	chmod 666 "$TB_TMP/haproxy-$pod.log"
+	tb_run_as 1337 1337 "$pod" haproxy -db -f "$cfg" >> "$TB_TMP/haproxy-$pod.log" 2>&1 &
+	TB_PIDS+=($!)
+	tb_wait_listen "$pod" 15001
+}
