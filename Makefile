@@ -37,7 +37,7 @@ LIBS      := -lbpf -lelf -lz -lyaml
 PURE_SRCS := user/config.c user/policy.c user/log.c user/default_config.c
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-UNIT_TESTS := test_config test_policy test_decide test_abi
+UNIT_TESTS := test_config test_policy test_abi
 TOOLS      := tcpecho tcpclient
 
 .PHONY: all clean test unit kernel-test tools demo bench static
@@ -80,7 +80,7 @@ static: $(USER_OBJS) $(OUT)/user/main.o
 # Unit tests: no root, ASan + UBSan, cmocka.
 $(OUT)/tests/%: tests/unit/%.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -DSHUNT_SOURCE_DIR='"$(CURDIR)"' \
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(INCLUDES) -DSHUNT_SOURCE_DIR='"$(CURDIR)"' \
 		-o $@ $< $(PURE_SRCS) -lcmocka -lyaml -lbpf -lelf -lz
 
 $(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
@@ -89,11 +89,13 @@ $(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
 
 tools: $(addprefix $(OUT)/tools/,$(TOOLS))
 
-unit: $(addprefix $(OUT)/tests/,$(UNIT_TESTS))
+UNIT_BINS := $(addprefix $(OUT)/tests/,$(UNIT_TESTS))
+
+unit: $(UNIT_BINS)
 	$(Q)scripts/run-tests.sh --unit
 
 # The whole suite: unit tests, then kernel/e2e tests (root). Ends with "N passed, N failed".
-test: all unit
+test: all $(UNIT_BINS)
 	$(Q)scripts/run-tests.sh
 
 demo: all

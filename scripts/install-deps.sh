@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# Installs what shunt needs to build and to run its tests and demo (Debian 12, as root).
+#   scripts/install-deps.sh          build + tests + demo
+#   scripts/install-deps.sh --bench  also the benchmark tools
+set -eu
+pkgs=(make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libyaml-dev bpftool
+      libcmocka-dev haproxy iproute2 util-linux procps)
+[ "${1:-}" = "--bench" ] && pkgs+=(iptables iperf3 sockperf wrk nginx-light gnuplot-nox)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# policy-rc.d keeps the haproxy/nginx packages from starting system services.
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.shunt
+	chmod +x /usr/sbin/policy-rc.d.shunt
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		ln -s /usr/sbin/policy-rc.d.shunt /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d /usr/sbin/policy-rc.d.shunt' EXIT
+	fi
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "dependencies: ok"

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The kernel/user contract: every struct of include/shunt/abi.h has the same size and
+ * member offsets in the BPF object's BTF as in the host compiler's view, has no implicit
+ * padding (keys are hashed byte by byte), and every map's key and value sizes match the
+ * structs user space writes. Reads the object embedded in the skeleton; needs no root.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "shunt.skel.h"
+#include "shunt/abi.h"
+
+static struct bpf_object *obj;
+static const struct btf *btf;
+
+static int setup(void **state)
+{
+	size_t sz;
+	const void *bytes = shunt_bpf__elf_bytes(&sz);
+
+	(void)state;
+	obj = bpf_object__open_mem(bytes, sz, NULL);
+	if (!obj)
+		return -1;
+	btf = bpf_object__btf(obj);
+	return btf ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bpf_object__close(obj);
+	return 0;
+}
+
+struct member {
+	const char *name;
+	size_t offset, size;
+};
+
+static void check_struct(const char *name, size_t size, const struct member *m, size_t n)
+{
+	int id = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT);
+	const struct btf_type *t;
+	const struct btf_member *bm;
+	size_t covered = 0;
+
+	if (id < 0)
+		fail_msg("struct %s is not in the BPF object's BTF", name);
+	t = btf__type_by_id(btf, (__u32)id);
+	if ((size_t)btf__resolve_size(btf, (__u32)id) != size)
+		fail_msg("struct %s: BPF size %lld, host size %zu", name,
+			 (long long)btf__resolve_size(btf, (__u32)id), size);
+	if (btf_vlen(t) != n)
+		fail_msg("struct %s: BPF has %u members, the test lists %zu", name, btf_vlen(t), n);
+	bm = btf_members(t);
+	for (size_t i = 0; i < n; i++, bm++) {
+		const char *mname = btf__name_by_offset(btf, bm->name_off);
+
+		if (strcmp(mname, m[i].name))
+			fail_msg("struct %s: member %zu is '%s' in BPF, '%s' on the host", name, i,
+				 mname, m[i].name);
+		if (btf_member_bit_offset(t, (__u32)i) / 8 != m[i].offset)
+			fail_msg("struct %s.%s: BPF offset %u, host offset %zu", name, mname,
+				 btf_member_bit_offset(t, (__u32)i) / 8, m[i].offset);
+		if ((size_t)btf__resolve_size(btf, bm->type) != m[i].size)
+			fail_msg("struct %s.%s: BPF size %lld, host size %zu", name, mname,
+				 (long long)btf__resolve_size(btf, bm->type), m[i].size);
+		covered += m[i].size;
+	}
+	if (covered != size)
+		fail_msg("struct %s has %zu bytes of implicit padding: make it explicit", name,
+			 size - covered);
+}
+
+#define M(type, field) { #field, offsetof(struct type, field), sizeof(((struct type *)0)->field) }
+#define CHECK(type, ...)                                                               \
+	do {                                                                           \
+		const struct member m_[] = { __VA_ARGS__ };                           \
+		check_struct(#type, sizeof(struct type), m_, sizeof(m_) / sizeof(m_[0])); \
+	} while (0)
+
+static void test_structs(void **state)
+{
+	(void)state;
+	CHECK(shunt_cfg, M(shunt_cfg, abi_version), M(shunt_cfg, generation), M(shunt_cfg, flags),
+	      M(shunt_cfg, proxy_uid), M(shunt_cfg, proxy_gid), M(shunt_cfg, outbound_port),
+	      M(shunt_cfg, inbound_port), M(shunt_cfg, tunnel_port), M(shunt_cfg, pad0),
+	      M(shunt_cfg, pad1));
+	CHECK(shunt_state, M(shunt_state, abi_version), M(shunt_state, active_slot),
+	      M(shunt_state, generation), M(shunt_state, pad0), M(shunt_state, applied_ns));
+	CHECK(shunt_port_bitmap, M(shunt_port_bitmap, bits));
+	CHECK(shunt_cidr_key, M(shunt_cidr_key, prefixlen), M(shunt_cidr_key, slot),
+	      M(shunt_cidr_key, list), M(shunt_cidr_key, family), M(shunt_cidr_key, pad0),
+	      M(shunt_cidr_key, addr));
+	CHECK(shunt_cidr_val, M(shunt_cidr_val, hits_unused));
+	CHECK(shunt_workload, M(shunt_workload, flags), M(shunt_workload, workload_id),
+	      M(shunt_workload, since_ns));
+	CHECK(shunt_ip, M(shunt_ip, family), M(shunt_ip, pad0), M(shunt_ip, addr));
+	CHECK(shunt_origdst, M(shunt_origdst, dst), M(shunt_origdst, dst_port),
+	      M(shunt_origdst, verdict), M(shunt_origdst, pad0), M(shunt_origdst, generation));
+	CHECK(shunt_conn_key, M(shunt_conn_key, netns_cookie), M(shunt_conn_key, local),
+	      M(shunt_conn_key, remote), M(shunt_conn_key, local_port),
+	      M(shunt_conn_key, remote_port), M(shunt_conn_key, pad0));
+	CHECK(shunt_local_key, M(shunt_local_key, netns_cookie), M(shunt_local_key, ip),
+	      M(shunt_local_key, pad0));
+	CHECK(shunt_counter_val, M(shunt_counter_val, count));
+}
+
+static void check_map(const char *name, size_t key, size_t value)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+
+	if (!m)
+		fail_msg("map %s is not in the BPF object", name);
+	if (bpf_map__key_size(m) != key || bpf_map__value_size(m) != value)
+		fail_msg("map %s: BPF key/value %u/%u bytes, user space writes %zu/%zu", name,
+			 bpf_map__key_size(m), bpf_map__value_size(m), key, value);
+	if (strlen(name) > 15)
+		fail_msg("map %s: kernel object names stop at 15 characters", name);
+}
+
+static void test_maps(void **state)
+{
+	(void)state;
+	check_map("shunt_state_v1", 4, sizeof(struct shunt_state));
+	check_map("shunt_cfg_v1", 4, sizeof(struct shunt_cfg));
+	check_map("shunt_ports_v1", 4, sizeof(struct shunt_port_bitmap));
+	check_map("shunt_cidrs_v1", sizeof(struct shunt_cidr_key), sizeof(struct shunt_cidr_val));
+	check_map("shunt_netns_v1", 8, sizeof(struct shunt_workload));
+	check_map("shunt_local_v1", sizeof(struct shunt_local_key), 4);
+	check_map("shunt_odst_v1", 8, sizeof(struct shunt_origdst));
+	check_map("shunt_conn_v1", sizeof(struct shunt_conn_key), sizeof(struct shunt_origdst));
+	check_map("shunt_stats_v1", 4, sizeof(struct shunt_counter_val));
+	assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, "shunt_stats_v1")),
+			 SHUNT_COUNTERS);
+}
+
+static void test_abi_constants(void **state)
+{
+	(void)state;
+	/* The LPM key header is exactly the 4 bytes after prefixlen that prefixlen counts. */
+	assert_int_equal(offsetof(struct shunt_cidr_key, addr) - offsetof(struct shunt_cidr_key, slot),
+			 SHUNT_CIDR_KEY_HDR_BITS / 8);
+	assert_true(SHUNT_SLOTS == 2);
+	assert_true(SHUNT_PORT_WORDS * 64 == 65536);
+	assert_true(SHUNT_WL_EXPLICIT_SLOT(SHUNT_SLOTS - 1) < SHUNT_WL_NO_ACCEL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_structs),
+		cmocka_unit_test(test_maps),
+		cmocka_unit_test(test_abi_constants),
+	};
+
+	return cmocka_run_group_tests_name("abi", tests, setup, teardown);
+}
