@@ -16,7 +16,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_SRCS  := bpf/connect.bpf.c bpf/sockopt.bpf.c bpf/sockops.bpf.c
+BPF_SRCS  := bpf/connect.bpf.c bpf/sockopt.bpf.c bpf/sockops.bpf.c bpf/fastpath.bpf.c
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_HDRS  := $(wildcard bpf/*.h) include/shunt/abi.h
 VMLINUX_H := $(OUT)/vmlinux.h

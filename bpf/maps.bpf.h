@@ -76,9 +76,35 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SHUNT_MAX_CONNS);
-	__type(key, struct shunt_conn_key);
+	__type(key, struct shunt_tuple);
 	__type(value, struct shunt_origdst);
 } shunt_conn_v1 SEC(".maps") __weak;
+
+/* socket's own tuple -> the socket: the fast path's peers. The kernel drops an entry when
+ * its socket closes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, SHUNT_MAX_CONNS);
+	__type(key, struct shunt_tuple);
+	__type(value, __u64);
+} shunt_socks_v1 SEC(".maps") __weak;
+
+/* socket's own tuple -> its struct sock address, so sk_msg can read the peer's queue state
+ * (sk_msg may not hold a socket reference). Deleted at TCP_CLOSE by sockops. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_CONNS);
+	__type(key, struct shunt_tuple);
+	__type(value, __u64);
+} shunt_skaddr_v1 SEC(".maps") __weak;
+
+/* pod address -> netns cookie of its meshed pod: a connection to one stays on this node. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_LOCAL);
+	__type(key, struct shunt_ip);
+	__type(value, __u64);
+} shunt_podip_v1 SEC(".maps") __weak;
 
 /* [verdict or counter] -> per-CPU count. */
 struct {

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * sockops: carries the original destination of a redirected connect from the app socket
- * (keyed by cookie, its source port unknown at connect time) to the connection's 4-tuple,
- * where the getsockopt program finds it from the proxy's accepted socket. Cleans both up
- * when the sockets close. The fast path (sockhash) will hang off the same callbacks.
+ * sockops, two jobs on the same callbacks:
+ * - original destinations: carries a redirected connect's destination from the app socket
+ *   (keyed by cookie; its source port is unknown at connect time) to the connection's tuple,
+ *   where the getsockopt program finds it from the proxy's accepted socket;
+ * - the fast path: puts established sockets of meshed pods whose peer is on this node into
+ *   the sockhash (and their kernel address into shunt_skaddr_v1) for the sk_msg program.
+ * Both are cleaned up when the socket reaches TCP_CLOSE.
  */
 #include "shunt.bpf.h"
 
@@ -32,12 +35,58 @@ static __always_inline void shunt_want_state_cb(struct bpf_sock_ops *skops)
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+/* The socket's own fast-path key: netns only for loopback pairs (see abi.h). */
+static __always_inline void shunt_sock_key(struct bpf_sock_ops *skops, __u64 netns,
+					   struct shunt_tuple *key)
+{
+	shunt_sockops_tuple(skops, &key->local, &key->local_port, &key->remote, &key->remote_port);
+	key->netns_cookie = shunt_ip_is_loopback(&key->remote) ? netns : 0;
+}
+
+static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops)
+{
+	const struct shunt_cfg *cfg;
+	struct shunt_workload *wl;
+	struct shunt_tuple key = {};
+	struct bpf_sock *sk;
+	__u64 netns, kaddr;
+	__u32 slot = 0;
+
+	cfg = shunt_active_cfg(&slot);
+	if (!cfg)
+		return;
+	netns = bpf_get_netns_cookie(skops);
+	wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);
+	if (!wl || !shunt_workload_meshed(cfg, wl->flags, slot))
+		return;                 /* not ours */
+	if (!(cfg->flags & SHUNT_CFG_ACCELERATION) || (wl->flags & SHUNT_WL_NO_ACCEL)) {
+		shunt_count(SHUNT_C_ACCEL_SWITCHED_OFF);
+		return;
+	}
+	shunt_sock_key(skops, netns, &key);
+	/* A peer elsewhere would never be found: keep such sockets off the sockmap's
+	 * hooks entirely. Local peers are loopback ones and meshed pods' addresses. */
+	if (!key.netns_cookie && !bpf_map_lookup_elem(&shunt_podip_v1, &key.remote))
+		return;
+	if (bpf_sock_hash_update(skops, &shunt_socks_v1, &key, BPF_ANY)) {
+		shunt_count(SHUNT_C_ACCEL_INSERT_FAIL);
+		return;
+	}
+	sk = skops->sk;             /* read once: a second read trips the verifier */
+	if (!sk)
+		return;
+	kaddr = (__u64)sk;
+	bpf_map_update_elem(&shunt_skaddr_v1, &key, &kaddr, BPF_ANY);
+	shunt_want_state_cb(skops);
+	shunt_count(SHUNT_C_ACCEL_SOCKETS);
+}
+
 SEC("sockops")
 int shunt_sockops(struct bpf_sock_ops *skops)
 {
-	struct shunt_conn_key key = {};
+	struct shunt_tuple key = {};
 	struct shunt_origdst *od;
-	__u64 cookie;
+	__u64 cookie, netns;
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
@@ -50,15 +99,17 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		/* Runs before the final ACK leaves, so before the proxy can accept: no race. */
 		cookie = bpf_get_socket_cookie(skops);
 		od = bpf_map_lookup_elem(&shunt_odst_v1, &cookie);
-		if (!od)
-			break;
-		key.netns_cookie = bpf_get_netns_cookie(skops);
-		/* Seen from the proxy: its local side is our remote. */
-		shunt_sockops_tuple(skops, &key.remote, &key.remote_port, &key.local, &key.local_port);
-		if (bpf_map_update_elem(&shunt_conn_v1, &key, od, BPF_ANY))
-			shunt_count(SHUNT_C_CONN_TRACK_FAIL);
-		else
-			shunt_count(SHUNT_C_CONN_TRACKED);
+		if (od) {
+			key.netns_cookie = bpf_get_netns_cookie(skops);
+			/* Seen from the proxy: its local side is our remote. */
+			shunt_sockops_tuple(skops, &key.remote, &key.remote_port, &key.local,
+					    &key.local_port);
+			if (bpf_map_update_elem(&shunt_conn_v1, &key, od, BPF_ANY))
+				shunt_count(SHUNT_C_CONN_TRACK_FAIL);
+			else
+				shunt_count(SHUNT_C_CONN_TRACKED);
+		}
+		shunt_accel_add(skops);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		/* The proxy's side of a tracked connection owns the entry's lifetime: the app
@@ -67,15 +118,20 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote, &key.remote_port);
 		if (bpf_map_lookup_elem(&shunt_conn_v1, &key))
 			shunt_want_state_cb(skops);
+		shunt_accel_add(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] != SHUNT_TCP_CLOSE)
 			break;
 		cookie = bpf_get_socket_cookie(skops);
 		bpf_map_delete_elem(&shunt_odst_v1, &cookie);
-		key.netns_cookie = bpf_get_netns_cookie(skops);
+		netns = bpf_get_netns_cookie(skops);
+		key.netns_cookie = netns;
 		shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote, &key.remote_port);
 		bpf_map_delete_elem(&shunt_conn_v1, &key);
+		/* The sockhash entry goes with the socket; its address entry goes here. */
+		key.netns_cookie = shunt_ip_is_loopback(&key.remote) ? netns : 0;
+		bpf_map_delete_elem(&shunt_skaddr_v1, &key);
 		break;
 	}
 	return 1;

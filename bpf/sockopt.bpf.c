@@ -24,7 +24,7 @@ struct shunt_sockaddr_in6 {
 SEC("cgroup/getsockopt")
 int shunt_getsockopt(struct bpf_sockopt *ctx)
 {
-	struct shunt_conn_key key = {};
+	struct shunt_tuple key = {};
 	struct shunt_origdst *od;
 	struct bpf_sock *sk;
 	void *optval, *optval_end;

@@ -549,7 +549,44 @@ static void get_workloads(struct parse_ctx *c, yaml_node_t *n, struct shunt_conf
 }
 
 static const char *const top_keys[] = { "proxy", "outbound", "inbound", "acceleration", "mesh",
-					 "workloads", NULL };
+					 "workloads", "acceleration_queue_limit", NULL };
+
+#define QUEUE_LIMIT_MIN (64u << 10)
+#define QUEUE_LIMIT_MAX (1u << 30)
+
+/* A byte count: 4194304, or "4MiB" / "512KiB". */
+static void get_queue_limit(struct parse_ctx *c, yaml_node_t *n, uint32_t *out)
+{
+	static const struct { const char *suffix; unsigned shift; } units[] = {
+		{ "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "", 0 },
+	};
+	const char *path = "acceleration_queue_limit";
+	unsigned long long v;
+
+	if (n->type != YAML_SCALAR_NODE) {
+		perr(c, n, "'%s' must be a size like 4MiB, got %s", path, node_kind(n));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t len = strlen(scalar(n)), sl = strlen(units[i].suffix);
+		char num[32];
+
+		if (len <= sl || len - sl >= sizeof(num) || strcmp(scalar(n) + len - sl, units[i].suffix))
+			continue;
+		memcpy(num, scalar(n), len - sl);
+		num[len - sl] = '\0';
+		if (parse_number(num, QUEUE_LIMIT_MAX, &v))
+			break;
+		v <<= units[i].shift;
+		if (v < QUEUE_LIMIT_MIN || v > QUEUE_LIMIT_MAX) {
+			perr(c, n, "'%s' is %s, outside 64KiB..1GiB", path, scalar(n));
+			return;
+		}
+		*out = (uint32_t)v;
+		return;
+	}
+	perr(c, n, "'%s' must be a size like 4MiB or a byte count, got '%s'", path, scalar(n));
+}
 
 static void on_top(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
 {
@@ -573,6 +610,9 @@ static void on_top(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
 		break;
 	case 5:
 		get_workloads(c, v, cfg);
+		break;
+	case 6:
+		get_queue_limit(c, v, &cfg->accel_queue_limit);
 		break;
 	}
 }
@@ -645,6 +685,7 @@ static void set_defaults(struct shunt_config *cfg)
 		cfg->in_exclude_ports.n = 3;
 	}
 	cfg->acceleration = true;
+	cfg->accel_queue_limit = 4u << 20;
 	cfg->auto_detect = true;
 }
 

@@ -59,6 +59,7 @@ struct shunt_config {
 	struct config_port_list out_include_ports, out_exclude_ports;
 	struct config_port_list in_include_ports, in_exclude_ports;
 	bool acceleration;
+	uint32_t accel_queue_limit;   /* bytes; acceleration_queue_limit */
 	bool auto_detect;
 	struct config_workload *workloads;
 	size_t n_workloads;

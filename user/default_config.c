@@ -20,6 +20,7 @@ const char config_default_yaml[] =
 	"  include_ports: [\"*\"]\n"
 	"  exclude_ports: [15020, 15021, 15090]\n"
 	"acceleration: true\n"
+	"acceleration_queue_limit: 4MiB\n"
 	"mesh:\n"
 	"  auto_detect: true\n"
 	"workloads: []\n";

@@ -107,6 +107,35 @@ static int open_cgroup(const char *cg_opt, char *path, size_t len)
 	return fd;
 }
 
+/* sk_msg runs on sends of sockets in the sockhash. A sockmap bpf_link (kernel 6.10+) can be
+ * pinned like the others; older kernels only have bpf_prog_attach, which lasts as long as
+ * the (pinned) map does. libbpf 1.1 has no helper for either: use the raw calls. */
+static int attach_sk_msg(struct shunt_bpf *skel, const char *pin_dir)
+{
+	int prog_fd = bpf_program__fd(skel->progs.shunt_sk_msg);
+	int map_fd = bpf_map__fd(skel->maps.shunt_socks_v1);
+	char path[PATH_MAX];
+	int link_fd, err;
+
+	link_fd = bpf_link_create(prog_fd, map_fd, BPF_SK_MSG_VERDICT, NULL);
+	if (link_fd >= 0) {
+		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, "shunt_sk_msg");
+		err = bpf_obj_pin(link_fd, path) ? -errno : 0;
+		close(link_fd);
+		if (err)
+			log_err("cannot pin link at %s: %s", path, strerror(-err));
+		return err;
+	}
+	log_debug("no sockmap bpf_link (%s): attaching sk_msg with bpf_prog_attach",
+		  strerror(errno));
+	if (bpf_prog_attach(prog_fd, map_fd, BPF_SK_MSG_VERDICT, 0)) {
+		err = -errno;
+		log_err("cannot attach shunt_sk_msg to the sockhash: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
 int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 		struct config_errors *errs)
 {
@@ -194,7 +223,11 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 		goto out_unlock;
 	}
 	bpf_object__for_each_program(prog, skel->obj) {
-		struct bpf_link *link = bpf_program__attach_cgroup(prog, cgfd);
+		struct bpf_link *link;
+
+		if (prog == skel->progs.shunt_sk_msg)
+			continue; /* attached to the sockhash below, not to the cgroup */
+		link = bpf_program__attach_cgroup(prog, cgfd);
 
 		if (!link) {
 			err = -errno;
@@ -211,8 +244,11 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 		}
 		log_debug("attached %s to %s", bpf_program__name(prog), cgpath);
 	}
-	log_info("loaded: %zu programs attached to %s, pinned under %s", n_links, cgpath,
-		 o->pin_dir);
+	err = attach_sk_msg(skel, o->pin_dir);
+	if (err)
+		goto out_unlock;
+	log_info("loaded: %zu programs attached to %s, sk_msg to the sockhash, pinned under %s",
+		 n_links, cgpath, o->pin_dir);
 	pinned = false;
 
 out_unlock:

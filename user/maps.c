@@ -18,7 +18,8 @@ const char *const shunt_map_names[MAP_COUNT] = {
 	[MAP_PORTS] = "shunt_ports_v1", [MAP_CIDRS] = "shunt_cidrs_v1",
 	[MAP_NETNS] = "shunt_netns_v1", [MAP_LOCAL] = "shunt_local_v1",
 	[MAP_ODST] = "shunt_odst_v1",   [MAP_CONN] = "shunt_conn_v1",
-	[MAP_STATS] = "shunt_stats_v1",
+	[MAP_STATS] = "shunt_stats_v1", [MAP_SOCKS] = "shunt_socks_v1",
+	[MAP_SKADDR] = "shunt_skaddr_v1", [MAP_PODIP] = "shunt_podip_v1",
 };
 
 void maps_init(struct shunt_maps *m)
@@ -180,7 +181,9 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 						      .ip = wl[i].addrs[a] };
 			__u32 one = 1;
 
-			if (bpf_map_update_elem(m->fd[MAP_LOCAL], &lk, &one, BPF_ANY))
+			if (bpf_map_update_elem(m->fd[MAP_LOCAL], &lk, &one, BPF_ANY) ||
+			    bpf_map_update_elem(m->fd[MAP_PODIP], &wl[i].addrs[a], &wl[i].cookie,
+						BPF_ANY))
 				log_warn("cannot record a local address of netns %llu: %s",
 					 (unsigned long long)wl[i].cookie, strerror(errno));
 		}
@@ -241,8 +244,10 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 			lk = ln;
 			lp = &lk;
 		}
-		for (size_t i = 0; i < nd; i++)
+		for (size_t i = 0; i < nd; i++) {
 			bpf_map_delete_elem(m->fd[MAP_LOCAL], &doomed[i]);
+			bpf_map_delete_elem(m->fd[MAP_PODIP], &doomed[i].ip);
+		}
 		free(doomed);
 	}
 	return err;

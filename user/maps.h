@@ -14,7 +14,7 @@
 
 enum shunt_map_id {
 	MAP_STATE, MAP_CFG, MAP_PORTS, MAP_CIDRS, MAP_NETNS, MAP_LOCAL, MAP_ODST, MAP_CONN,
-	MAP_STATS, MAP_COUNT,
+	MAP_STATS, MAP_SOCKS, MAP_SKADDR, MAP_PODIP, MAP_COUNT,
 };
 
 extern const char *const shunt_map_names[MAP_COUNT];

@@ -62,6 +62,7 @@ int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation
 	cfg->outbound_port = conf->outbound_port;
 	cfg->inbound_port = conf->inbound_port;
 	cfg->tunnel_port = conf->tunnel_port;
+	cfg->accel_queue_limit = conf->accel_queue_limit;
 	if (conf->has_gid)
 		cfg->flags |= SHUNT_CFG_HAS_GID;
 	if (conf->out_include_cidrs.all)

@@ -39,6 +39,14 @@ static const char *const counter_names[SHUNT_COUNTERS] = {
 	[SHUNT_C_CONN_TRACKED] = "conn_tracked",
 	[SHUNT_C_CONN_TRACK_FAIL] = "conn_track_failed",
 	[SHUNT_C_AUTO_MESHED] = "netns_auto_meshed",
+	[SHUNT_C_ACCEL_SOCKETS] = "fastpath_sockets_added",
+	[SHUNT_C_ACCEL_SWITCHED_OFF] = "fastpath_switched_off",
+	[SHUNT_C_ACCEL_INSERT_FAIL] = "fastpath_insert_failed",
+	[SHUNT_C_MSG_REDIRECTED] = "fastpath_msgs",
+	[SHUNT_C_BYTES_REDIRECTED] = "fastpath_bytes",
+	[SHUNT_C_MSG_PEER_MISSING] = "fallback_peer_missing",
+	[SHUNT_C_MSG_DRAIN_GATE] = "fallback_drain_gate",
+	[SHUNT_C_MSG_OVER_LIMIT] = "fallback_over_limit",
 };
 
 const char *report_counter_name(unsigned idx)
@@ -117,6 +125,9 @@ static int read_links(const char *pin_dir, struct link_row *rows, int max)
 			if (li.type == BPF_LINK_TYPE_CGROUP) {
 				r->cgroup_id = li.cgroup.cgroup_id;
 				snprintf(r->type, sizeof(r->type), "%s", attach_type_str(li.cgroup.attach_type));
+			} else {
+				/* a sockmap link: libbpf 1.1's headers do not name its info */
+				snprintf(r->type, sizeof(r->type), "sk_msg_verdict");
 			}
 			pfd = bpf_prog_get_fd_by_id(li.prog_id);
 			len = sizeof(pi);
@@ -145,7 +156,7 @@ int report_status(const char *pin_dir, bool json)
 	struct shunt_state st;
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
-	long n_wl, n_conn, n_odst, n_cidr;
+	long n_wl, n_conn, n_odst, n_cidr, n_socks;
 	char when[64];
 	int n_links, err;
 
@@ -169,9 +180,10 @@ int report_status(const char *pin_dir, bool json)
 	}
 	maps_read_counters(&m, counters);
 	n_wl = maps_count_entries(m.fd[MAP_NETNS], sizeof(__u64));
-	n_conn = maps_count_entries(m.fd[MAP_CONN], sizeof(struct shunt_conn_key));
+	n_conn = maps_count_entries(m.fd[MAP_CONN], sizeof(struct shunt_tuple));
 	n_odst = maps_count_entries(m.fd[MAP_ODST], sizeof(__u64));
 	n_cidr = maps_count_entries(m.fd[MAP_CIDRS], sizeof(struct shunt_cidr_key));
+	n_socks = maps_count_entries(m.fd[MAP_SOCKS], sizeof(struct shunt_tuple));
 	n_links = read_links(pin_dir, rows, 16);
 	if (n_links < 0)
 		n_links = 0;
@@ -200,8 +212,8 @@ int report_status(const char *pin_dir, bool json)
 			       rows[i].prog_id, (uint64_t)rows[i].cgroup_id, (uint64_t)rows[i].run_cnt,
 			       (uint64_t)rows[i].run_time_ns);
 		printf("],\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
-		       "\"original_destinations\":%ld,\"cidrs\":%ld},\"counters\":{",
-		       n_wl, n_conn, n_odst, n_cidr);
+		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld},"
+		       "\"counters\":{", n_wl, n_conn, n_odst, n_cidr, n_socks);
 		for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
 			printf("%s\"%s\":%" PRIu64, i ? "," : "", report_counter_name(i),
 			       (uint64_t)counters[i]);
@@ -217,8 +229,8 @@ int report_status(const char *pin_dir, bool json)
 		printf("mesh:      %ld workloads meshed (auto-detect %s), acceleration %s\n", n_wl,
 		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
 		       cfg.flags & SHUNT_CFG_ACCELERATION ? "on" : "off");
-		printf("tracking:  %ld connections, %ld redirected sockets, %ld CIDR entries\n",
-		       n_conn, n_odst, n_cidr);
+		printf("tracking:  %ld connections, %ld redirected sockets, %ld CIDR entries, "
+		       "%ld fast-path sockets\n", n_conn, n_odst, n_cidr, n_socks);
 		printf("programs:\n");
 		for (int i = 0; i < n_links; i++)
 			printf("  %-20s %-24s link %-5u prog %-5u cgroup %" PRIu64 "\n", rows[i].name,
@@ -385,7 +397,7 @@ int report_dump(const char *pin_dir)
 	}
 	printf("connections at the proxy (netns, proxy side <- app side -> original destination):\n");
 	{
-		struct shunt_conn_key key, next;
+		struct shunt_tuple key, next;
 		void *prev = NULL;
 		struct shunt_origdst v;
 

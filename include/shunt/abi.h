@@ -57,7 +57,7 @@ struct shunt_cfg {
 	__u16 inbound_port;  /* host order */
 	__u16 tunnel_port;   /* host order; never redirected (Istio's 15008) */
 	__u16 pad0;
-	__u32 pad1;
+	__u32 accel_queue_limit; /* bytes a peer may hold in its redirect queue */
 };
 
 /* Value of shunt_state_v1[0]: which slot is live. Written last by an apply. */
@@ -118,10 +118,13 @@ struct shunt_origdst {
 	__u32 generation;    /* policy generation that decided it */
 };
 
-/* shunt_conn_v1 key: a connection as the proxy's accepted socket sees it, so the
- * getsockopt program can find it with its own addresses. The netns cookie keeps two
- * pods that share a loopback 4-tuple apart. */
-struct shunt_conn_key {
+/* A TCP connection seen from one of its sockets: local and remote address and port.
+ * shunt_conn_v1: as the proxy's accepted socket sees it, so the getsockopt program finds it
+ *   with its own addresses; netns_cookie always set.
+ * shunt_socks_v1 / shunt_skaddr_v1: a socket's own view; netns_cookie set only for loopback
+ *   pairs (two pods can share a loopback 4-tuple), 0 otherwise so the peer of a pod-IP
+ *   connection is found from another netns (pod IPs are unique on a node). */
+struct shunt_tuple {
 	__u64 netns_cookie;
 	struct shunt_ip local;  /* proxy side: the rewritten destination */
 	struct shunt_ip remote; /* app side: the app socket's source */
@@ -164,6 +167,14 @@ enum shunt_counter {
 	SHUNT_C_CONN_TRACKED,       /* redirected connection established, conn entry added */
 	SHUNT_C_CONN_TRACK_FAIL,    /* conn entry insert failed */
 	SHUNT_C_AUTO_MESHED,        /* a netns became meshed by a proxy bind */
+	SHUNT_C_ACCEL_SOCKETS,      /* sockets put on the fast path (sockhash) */
+	SHUNT_C_ACCEL_SWITCHED_OFF, /* sockets kept off it: acceleration off (global/workload) */
+	SHUNT_C_ACCEL_INSERT_FAIL,  /* sockhash insert failed (full): normal path */
+	SHUNT_C_MSG_REDIRECTED,     /* messages moved socket to socket */
+	SHUNT_C_BYTES_REDIRECTED,   /* their bytes */
+	SHUNT_C_MSG_PEER_MISSING,   /* fallback: peer not (yet) on the fast path */
+	SHUNT_C_MSG_DRAIN_GATE,     /* fallback: peer still has unread normal-path bytes */
+	SHUNT_C_MSG_OVER_LIMIT,     /* fallback: peer's redirect queue over the limit */
 	SHUNT_COUNTERS,
 };
 
@@ -176,6 +187,8 @@ struct shunt_counter_val {
 #define SHUNT_SO_ORIGINAL_DST 80
 #define SHUNT_SOL_IP   0
 #define SHUNT_SOL_IPV6 41
+
+#define SHUNT_ACCEL_QUEUE_LIMIT_DEFAULT (4u << 20)
 
 /* Map names (kernel object names stop at 15 characters). */
 #define SHUNT_PIN_MAPS  "maps"

@@ -97,7 +97,7 @@ check_eq "load succeeds" "0" "$?"
 [ -d "$TB_PIN/links" ] || { tap_fail "pins exist" "$out"; tap_done; exit 1; }
 check "iptables is not involved (no nat rules)" sh -c '! command -v iptables >/dev/null || ! iptables -t nat -S 2>/dev/null | grep -q ISTIO'
 status=$("$SHUNT" status --json --pin-dir "$TB_PIN")
-check_match "status: 8 programs attached" '"programs":\[(\{[^]]*\},?){8}\]' "$status"
+check_match "status: 9 programs attached" '"programs":\[(\{[^]]*\},?){9}\]' "$status"
 dump=$("$SHUNT" dump --pin-dir "$TB_PIN")
 check_match "dump: pod a meshed (found listening at load)" 'scanned' "$dump"
 check_match "dump: pod a's address recorded" '198\.18\.0\.10$' "$dump"
@@ -119,7 +119,8 @@ status=$("$SHUNT" status --json --pin-dir "$TB_PIN")
 check_match "counters: SO_ORIGINAL_DST answered" '"so_original_dst_answered":[1-9]' "$status"
 check_match "counters: redirect_include_port counted" '"redirect_include_port":1,' "$status"
 check_match "counters: direct_exclude_cidr counted" '"direct_exclude_cidr":1,' "$status"
-check_match "map entries are removed when connections close" '"connections":0,"original_destinations":0' "$status"
+check_match "map entries are removed when connections close" '"connections":0,"original_destinations":0,"cidrs":[0-9]+,"fastpath_sockets":0' "$status"
+check_match "fast path carried the app<->proxy bytes" '"fastpath_msgs":[1-9]' "$status"
 
 # A process in the meshed pod that is not in the attached cgroup is outside shunt's reach;
 # one in a sibling cgroup of another test would be too. Bytes of pod b stay untouched above.

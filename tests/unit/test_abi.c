@@ -93,7 +93,7 @@ static void test_structs(void **state)
 	CHECK(shunt_cfg, M(shunt_cfg, abi_version), M(shunt_cfg, generation), M(shunt_cfg, flags),
 	      M(shunt_cfg, proxy_uid), M(shunt_cfg, proxy_gid), M(shunt_cfg, outbound_port),
 	      M(shunt_cfg, inbound_port), M(shunt_cfg, tunnel_port), M(shunt_cfg, pad0),
-	      M(shunt_cfg, pad1));
+	      M(shunt_cfg, accel_queue_limit));
 	CHECK(shunt_state, M(shunt_state, abi_version), M(shunt_state, active_slot),
 	      M(shunt_state, generation), M(shunt_state, pad0), M(shunt_state, applied_ns));
 	CHECK(shunt_port_bitmap, M(shunt_port_bitmap, bits));
@@ -106,9 +106,9 @@ static void test_structs(void **state)
 	CHECK(shunt_ip, M(shunt_ip, family), M(shunt_ip, pad0), M(shunt_ip, addr));
 	CHECK(shunt_origdst, M(shunt_origdst, dst), M(shunt_origdst, dst_port),
 	      M(shunt_origdst, verdict), M(shunt_origdst, pad0), M(shunt_origdst, generation));
-	CHECK(shunt_conn_key, M(shunt_conn_key, netns_cookie), M(shunt_conn_key, local),
-	      M(shunt_conn_key, remote), M(shunt_conn_key, local_port),
-	      M(shunt_conn_key, remote_port), M(shunt_conn_key, pad0));
+	CHECK(shunt_tuple, M(shunt_tuple, netns_cookie), M(shunt_tuple, local),
+	      M(shunt_tuple, remote), M(shunt_tuple, local_port),
+	      M(shunt_tuple, remote_port), M(shunt_tuple, pad0));
 	CHECK(shunt_local_key, M(shunt_local_key, netns_cookie), M(shunt_local_key, ip),
 	      M(shunt_local_key, pad0));
 	CHECK(shunt_counter_val, M(shunt_counter_val, count));
@@ -137,8 +137,11 @@ static void test_maps(void **state)
 	check_map("shunt_netns_v1", 8, sizeof(struct shunt_workload));
 	check_map("shunt_local_v1", sizeof(struct shunt_local_key), 4);
 	check_map("shunt_odst_v1", 8, sizeof(struct shunt_origdst));
-	check_map("shunt_conn_v1", sizeof(struct shunt_conn_key), sizeof(struct shunt_origdst));
+	check_map("shunt_conn_v1", sizeof(struct shunt_tuple), sizeof(struct shunt_origdst));
 	check_map("shunt_stats_v1", 4, sizeof(struct shunt_counter_val));
+	check_map("shunt_socks_v1", sizeof(struct shunt_tuple), 8);
+	check_map("shunt_skaddr_v1", sizeof(struct shunt_tuple), 8);
+	check_map("shunt_podip_v1", sizeof(struct shunt_ip), 8);
 	assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, "shunt_stats_v1")),
 			 SHUNT_COUNTERS);
 }

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sk_msg: moves a send straight into the peer socket's receive queue when the peer is on
+ * this node, without breaking the stream. Two rules from shared/FASTPATH-NOTES.md make that
+ * safe, for sender S and peer P:
+ *   1. drain gate: only while P.copied_seq == S.write_seq. Redirected bytes use no sequence
+ *      space, so equality means P's reader has consumed everything that went over TCP; a
+ *      redirect now cannot overtake TCP bytes (the reader serves the redirect queue first).
+ *      S is locked and P.copied_seq only grows: a racy read errs toward SK_PASS.
+ *   2. queue limit: the redirect path has no backpressure, so once P holds more than
+ *      accel_queue_limit bytes unread, fall back to TCP, whose flow control stops the
+ *      writer. Rule 1 then keeps the stream on TCP until P has caught up completely.
+ * Anything unexpected (peer gone, no state) passes to TCP: never drop, never reorder.
+ */
+#include "shunt.bpf.h"
+
+/* sk_user_data carries flag bits below the psock pointer (SK_USER_DATA_PTRMASK). */
+#define SHUNT_SK_USER_DATA_PTRMASK (~7UL)
+
+/* Bytes waiting in P's redirect queue. */
+static __always_inline __u32 shunt_peer_queued(struct sock *psk)
+{
+	struct sk_psock *psock;
+	unsigned long ud;
+
+	if (bpf_core_field_exists(struct sk_psock, msg_tot_len)) {
+		ud = (unsigned long)BPF_CORE_READ(psk, sk_user_data);
+		psock = (struct sk_psock *)(ud & SHUNT_SK_USER_DATA_PTRMASK);
+		if (psock)
+			return BPF_CORE_READ(psock, msg_tot_len);
+	}
+	/* Older layout: rmem counts redirected bytes on kernels since late 2024. */
+	return (__u32)BPF_CORE_READ(psk, sk_backlog.rmem_alloc.counter);
+}
+
+SEC("sk_msg")
+int shunt_sk_msg(struct sk_msg_md *msg)
+{
+	struct shunt_tuple peer = {};
+	const struct shunt_cfg *cfg;
+	struct tcp_sock *stp;
+	struct sock *psk;
+	__u64 *kaddr;
+	__u32 slot = 0, size = msg->size, queued, limit;
+	long verdict;
+
+	/* The peer's key is our tuple reversed. */
+	if (msg->family == SHUNT_AF_INET) {
+		shunt_ip_set4(&peer.local, msg->remote_ip4);
+		shunt_ip_set4(&peer.remote, msg->local_ip4);
+	} else {
+		__u32 l[4] = { msg->local_ip6[0], msg->local_ip6[1], msg->local_ip6[2],
+			       msg->local_ip6[3] };
+		__u32 r[4] = { msg->remote_ip6[0], msg->remote_ip6[1], msg->remote_ip6[2],
+			       msg->remote_ip6[3] };
+
+		shunt_ip_set6(&peer.local, r);
+		shunt_ip_set6(&peer.remote, l);
+	}
+	peer.local_port = shunt_sockops_port_n(msg->remote_port);
+	peer.remote_port = bpf_htons((__u16)msg->local_port);
+	if (shunt_ip_is_loopback(&peer.remote))
+		peer.netns_cookie = bpf_get_netns_cookie(msg);
+
+	kaddr = bpf_map_lookup_elem(&shunt_skaddr_v1, &peer);
+	if (!kaddr) {
+		shunt_count(SHUNT_C_MSG_PEER_MISSING);
+		return SK_PASS;
+	}
+	psk = (struct sock *)*kaddr;
+	if (!msg->sk)
+		return SK_PASS;
+	stp = bpf_skc_to_tcp_sock(msg->sk);
+	if (!stp)
+		return SK_PASS;
+
+	/* 1. drain gate */
+	if (BPF_CORE_READ((struct tcp_sock *)psk, copied_seq) != stp->write_seq) {
+		shunt_count(SHUNT_C_MSG_DRAIN_GATE);
+		return SK_PASS;
+	}
+	/* 2. queue limit */
+	cfg = shunt_active_cfg(&slot);
+	limit = cfg && cfg->accel_queue_limit ? cfg->accel_queue_limit
+					       : SHUNT_ACCEL_QUEUE_LIMIT_DEFAULT;
+	queued = shunt_peer_queued(psk);
+	if (queued > 0 && queued + size > limit) {
+		shunt_count(SHUNT_C_MSG_OVER_LIMIT);
+		return SK_PASS;
+	}
+
+	verdict = bpf_msg_redirect_hash(msg, &shunt_socks_v1, &peer, BPF_F_INGRESS);
+	if (verdict != SK_PASS) {
+		/* Not in the sockhash (closing): the kernel would drop and fail the send
+		 * with EACCES. The normal path keeps the bytes. */
+		shunt_count(SHUNT_C_MSG_PEER_MISSING);
+		return SK_PASS;
+	}
+	shunt_count(SHUNT_C_MSG_REDIRECTED);
+	{
+		__u32 idx = SHUNT_C_BYTES_REDIRECTED;
+		struct shunt_counter_val *c = bpf_map_lookup_elem(&shunt_stats_v1, &idx);
+
+		if (c)
+			c->count += size;
+	}
+	return SK_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
