@@ -38,7 +38,7 @@ PURE_SRCS := user/config.c user/policy.c user/log.c user/default_config.c
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_TESTS := test_config test_policy test_abi
-TOOLS      := tcpecho tcpclient
+TOOLS      := tcpecho tcpclient streamcheck
 
 .PHONY: all clean test unit kernel-test tools demo bench static
 all: $(OUT)/shunt tools
@@ -85,7 +85,7 @@ $(OUT)/tests/%: tests/unit/%.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
 
 $(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $<
 
 tools: $(addprefix $(OUT)/tools/,$(TOOLS))
 

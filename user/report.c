@@ -156,7 +156,7 @@ int report_status(const char *pin_dir, bool json)
 	struct shunt_state st;
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
-	long n_wl, n_conn, n_odst, n_cidr, n_socks;
+	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
 	char when[64];
 	int n_links, err;
 
@@ -184,6 +184,7 @@ int report_status(const char *pin_dir, bool json)
 	n_odst = maps_count_entries(m.fd[MAP_ODST], sizeof(__u64));
 	n_cidr = maps_count_entries(m.fd[MAP_CIDRS], sizeof(struct shunt_cidr_key));
 	n_socks = maps_count_entries(m.fd[MAP_SOCKS], sizeof(struct shunt_tuple));
+	n_addrs = maps_count_entries(m.fd[MAP_SKADDR], sizeof(struct shunt_tuple));
 	n_links = read_links(pin_dir, rows, 16);
 	if (n_links < 0)
 		n_links = 0;
@@ -212,8 +213,9 @@ int report_status(const char *pin_dir, bool json)
 			       rows[i].prog_id, (uint64_t)rows[i].cgroup_id, (uint64_t)rows[i].run_cnt,
 			       (uint64_t)rows[i].run_time_ns);
 		printf("],\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
-		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld},"
-		       "\"counters\":{", n_wl, n_conn, n_odst, n_cidr, n_socks);
+		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld,"
+		       "\"fastpath_addrs\":%ld},\"counters\":{", n_wl, n_conn, n_odst, n_cidr,
+		       n_socks, n_addrs);
 		for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
 			printf("%s\"%s\":%" PRIu64, i ? "," : "", report_counter_name(i),
 			       (uint64_t)counters[i]);

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# The sk_msg fast path under the conditions that break naive redirection: every byte of
+# long streams checked where it stands plus SHA-256, random write sizes (partial writes),
+# half-close, HAProxy on both sides, stalled readers, a path that switches many times,
+# connection churn, two pods sharing one loopback 4-tuple, a splice() reader, and the
+# runtime switch.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/testbed.sh"
+. "$here/../tap.sh"
+
+[ "$(id -u)" = 0 ] || tap_skip_all "needs root"
+command -v haproxy >/dev/null || tap_skip_all "haproxy not installed"
+SC=$TOOLS/streamcheck
+MiB=$((1 << 20))
+
+tb_init f
+tb_pod a 198.18.0.10
+tb_pod b 198.18.0.20
+tb_pod c 198.18.0.30
+tb_pod d 198.18.0.40
+tb_sidecar a || tap_bail "sidecar a"
+# pod b: its sidecar's inbound half, addressed directly: 198.18.0.20:8080 -> app on lo
+tb_bg b "$SC" server 127.0.0.1:9000 "$TB_TMP/app-b.log" --echo
+tb_wait_listen b 9000 || tap_bail "app b"
+tb_proxy b 198.18.0.20:8080 127.0.0.1:9000 || tap_bail "proxy b"
+tb_bg b "$SC" server 127.0.0.1:9001 "$TB_TMP/app-b-sink.log"
+tb_wait_listen b 9001 || tap_bail "sink b"
+tb_proxy b 198.18.0.20:8081 127.0.0.1:9001 || tap_bail "proxy b sink"
+
+CFG=$TB_TMP/routes.yaml
+cat > "$CFG" <<YAML
+acceleration: true
+acceleration_queue_limit: 1MiB
+workloads:
+  - {name: a, netns: /run/netns/$(tb_ns a)}
+  - {name: b, netns: /run/netns/$(tb_ns b)}
+  - {name: c, netns: /run/netns/$(tb_ns c)}
+  - {name: d, netns: /run/netns/$(tb_ns d), acceleration: false}
+YAML
+out=$("$SHUNT" load --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" 2>&1)
+check_eq "load" "0" "$?"
+[ -d "$TB_PIN/links" ] || tap_bail "load failed: $out"
+
+delta() { # delta NAME BEFORE_JSON AFTER_JSON
+	echo $(( $(tb_counter "$3" "$1") - $(tb_counter "$2" "$1") ))
+}
+
+# --- every leg, both directions, HAProxy on both sides ---------------------------------------
+s0=$(tb_status)
+out=$(tb_run a "$SC" client 198.18.0.20:8080 -n $((64 * MiB)) -w $MiB -s 11 --echo --stall)
+s1=$(tb_status)
+check_match "app a -> sidecar a -> sidecar b -> app b and back: 64 MiB, writes 1 B..1 MiB, stalls: intact" '^ok bytes=67108864 sha256=' "$out"
+check_match "the sidecar saw the original destination" 'origdst=198.18.0.20:8080 ' "$(tail -1 "$TB_TMP/haproxy-a.log")"
+n=$(delta fastpath_sockets_added "$s0" "$s1")
+check "all 6 sockets of the 3 legs were on the fast path (added: $n)" test "$n" -ge 6
+n=$(delta fastpath_bytes "$s0" "$s1")
+check "most bytes went socket to socket ($((n / MiB)) MiB redirected over 3 legs x 2 directions)" test "$n" -ge $((3 * 64 * MiB))
+
+s0=$(tb_status)
+out=$(tb_run a "$SC" client 198.18.0.20:8081 -n $((32 * MiB)) -w $MiB -s 12)
+check_match "one direction then half-close: the server verified 32 MiB" '^ok bytes=33554432' "$out"
+sha=$(sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' <<<"$out")
+check_match "server-side SHA-256 equals the sender's" "ok bytes=33554432 sha256=$sha" "$(tail -1 "$TB_TMP/app-b-sink.log")"
+
+# --- stalled reader: the writer is stopped, memory bounded, nothing lost --------------------
+tb_bg a "$SC" server 127.0.0.1:9200 "$TB_TMP/hold.log" --hold 2000
+tb_wait_listen a 9200
+s0=$(tb_status)
+out=$(tb_run a "$SC" client 127.0.0.1:9200 -n $((64 * MiB)) -w 65536 -s 13 --blocked)
+s1=$(tb_status)
+check_match "stalled reader: stream completes intact once the reader resumes" '^ok bytes=67108864' "$out"
+blocked=$(sed -n 's/.*blocked_after=\([0-9]*\).*/\1/p' <<<"$out")
+check "writer blocked (EAGAIN) after $((blocked / 1024)) KiB, not unbounded (limit 1 MiB + TCP buffers < 16 MiB)" \
+	test "${blocked:-0}" -gt 0 -a "${blocked:-0}" -lt $((16 * MiB))
+check "the queue limit is what stopped the redirect path" test "$(delta fallback_over_limit "$s0" "$s1")" -gt 0
+check_match "server verified it" '^ok bytes=67108864' "$(tail -1 "$TB_TMP/hold.log")"
+
+# --- order: 512 MiB while reader and writer alternate stalled and fast ----------------------
+tb_bg a "$SC" server 127.0.0.1:9201 "$TB_TMP/order.log" --stall
+tb_wait_listen a 9201
+s0=$(tb_status)
+out=$(tb_run a "$SC" client 127.0.0.1:9201 -n $((512 * MiB)) -w 262144 -s 14 --stall)
+s1=$(tb_status)
+sha=$(sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' <<<"$out")
+check_match "512 MiB, random writes, stalling reader: every byte in place" '^ok bytes=536870912' "$out"
+check_match "SHA-256 at the reader equals the writer's" "ok bytes=536870912 sha256=$sha" "$(tail -1 "$TB_TMP/order.log")"
+g=$(delta fallback_drain_gate "$s0" "$s1"); l=$(delta fallback_over_limit "$s0" "$s1"); r=$(delta fastpath_msgs "$s0" "$s1")
+check "the path switched many times (redirected $r, over limit $l, drain gate $g)" test "$r" -ge 50 -a "$l" -ge 10 -a "$g" -gt 0
+
+# --- same loopback 4-tuple in two pods at once ----------------------------------------------
+tb_bg a "$SC" server 127.0.0.1:9400 "$TB_TMP/tuple-a.log" --echo
+tb_bg c "$SC" server 127.0.0.1:9400 "$TB_TMP/tuple-c.log" --echo
+tb_wait_listen a 9400 && tb_wait_listen c 9400
+s0=$(tb_status)
+tb_run a "$SC" client 127.0.0.1:9400 -b 127.0.0.1:45000 -n $((32 * MiB)) -s 21 --echo > "$TB_TMP/tuple-a.out" &
+pa=$!
+tb_run c "$SC" client 127.0.0.1:9400 -b 127.0.0.1:45000 -n $((32 * MiB)) -s 22 --echo > "$TB_TMP/tuple-c.out" &
+pc=$!
+wait $pa; wait $pc
+s1=$(tb_status)
+check_match "pod a on 127.0.0.1:45000->9400: its own bytes back" '^ok bytes=33554432' "$(cat "$TB_TMP/tuple-a.out")"
+check_match "pod c on the same 4-tuple: its own bytes back" '^ok bytes=33554432' "$(cat "$TB_TMP/tuple-c.out")"
+check "both pairs were accelerated (4 sockets added: $(delta fastpath_sockets_added "$s0" "$s1"))" \
+	test "$(delta fastpath_sockets_added "$s0" "$s1")" -ge 4
+
+# --- splice() reader, acceleration off for its workload --------------------------------------
+tb_bg d "$SC" server 127.0.0.1:9500 "$TB_TMP/splice.log" --splice
+tb_wait_listen d 9500
+s0=$(tb_status)
+out=$(tb_run d "$SC" client 127.0.0.1:9500 -n $((16 * MiB)) -s 31)
+s1=$(tb_status)
+check_match "splice() reader in a workload with acceleration: false gets every byte" '^ok bytes=16777216' "$out"
+check "its sockets were kept off the fast path" test "$(delta fastpath_switched_off "$s0" "$s1")" -ge 2
+check_eq "none of them added" "0" "$(delta fastpath_sockets_added "$s0" "$s1")"
+
+# --- churn: the maps hold what is open, not what was ------------------------------------------
+tb_bg a "$SC" churn-server 127.0.0.1:9300
+tb_wait_listen a 9300
+s0=$(tb_status)
+out=$(tb_run a "$SC" churn 127.0.0.1:9300 -n 100000)
+s1=$(tb_status)
+check_match "100k short connections" '^ok connections=100000' "$out"
+check "each got both sockets on the fast path ($(delta fastpath_sockets_added "$s0" "$s1") added)" \
+	test "$(delta fastpath_sockets_added "$s0" "$s1")" -ge 200000
+sleep 0.5
+s1=$(tb_status)
+check_match "afterwards the sockhash and address map are empty again" '"fastpath_sockets":0,"fastpath_addrs":0' "$s1"
+
+# --- the switch at runtime -----------------------------------------------------------------
+sed 's/^acceleration: true/acceleration: false/' "$CFG" > "$TB_TMP/off.yaml"
+out=$("$SHUNT" apply --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" 2>&1)
+check_eq "apply acceleration: false" "0" "$?"
+s0=$(tb_status)
+out=$(tb_run a "$SC" client 198.18.0.20:8080 -n $((8 * MiB)) -s 41 --echo)
+s1=$(tb_status)
+check_match "with acceleration off, the same path still carries intact data" '^ok bytes=8388608' "$out"
+check_eq "no socket added to the fast path" "0" "$(delta fastpath_sockets_added "$s0" "$s1")"
+check "the switch was counted" test "$(delta fastpath_switched_off "$s0" "$s1")" -ge 6
+out=$("$SHUNT" apply --config "$CFG" --pin-dir "$TB_PIN" 2>&1)
+s0=$(tb_status)
+out=$(tb_run a "$SC" client 198.18.0.20:8080 -n $((8 * MiB)) -s 42 --echo)
+s1=$(tb_status)
+check_match "switched back on: intact" '^ok bytes=8388608' "$out"
+check "new connections are accelerated again" test "$(delta fastpath_sockets_added "$s0" "$s1")" -ge 6
+
+tap_done
