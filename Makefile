@@ -16,14 +16,14 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_SRCS  := bpf/connect.bpf.c bpf/sockopt.bpf.c bpf/sockops.bpf.c bpf/fastpath.bpf.c
+BPF_SRCS  := bpf/connect.bpf.c bpf/sockopt.bpf.c bpf/sockops.bpf.c bpf/fastpath.bpf.c bpf/inbound.bpf.c
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_HDRS  := $(wildcard bpf/*.h) include/shunt/abi.h
 VMLINUX_H := $(OUT)/vmlinux.h
 SKEL      := $(OUT)/shunt.skel.h
 
 USER_SRCS := user/config.c user/policy.c user/pins.c user/loader.c user/maps.c \
-             user/workload.c user/apply.c user/report.c user/log.c user/default_config.c
+             user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h
 

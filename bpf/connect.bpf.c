@@ -3,7 +3,8 @@
  * Outbound capture: cgroup/connect4|6 send a meshed app's TCP connect to the proxy's
  * outbound port on localhost and remember where it was going; cgroup/getpeername4|6 show the
  * app that original destination again, as NAT would; cgroup/post_bind4|6 mesh a netns the
- * moment its proxy binds the outbound port.
+ * moment its proxy binds the outbound port, and mark the proxy's inbound socket so sockops
+ * can hand it to sk_lookup when it listens.
  */
 #include "shunt.bpf.h"
 
@@ -186,22 +187,30 @@ int shunt_getpeername6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* The proxy (its uid or gid) bound the outbound port: this netns is a meshed pod. */
+/* The proxy (its uid or gid) bound one of its ports. The outbound port makes this netns a
+ * meshed pod; the inbound port marks the socket as the proxy's inbound listener-to-be. */
 static __always_inline void shunt_detect_proxy(struct bpf_sock *sk)
 {
 	const struct shunt_cfg *cfg;
 	struct shunt_workload *wl, nw = {};
-	__u64 netns, uidgid;
-	__u32 slot = 0;
+	__u64 netns, uidgid, cookie;
+	__u32 slot = 0, one = 1;
 
 	if (sk->type != SHUNT_SOCK_STREAM || sk->protocol != SHUNT_IPPROTO_TCP)
 		return;
 	cfg = shunt_active_cfg(&slot);
-	if (!cfg || !(cfg->flags & SHUNT_CFG_AUTO_DETECT) || sk->src_port != cfg->outbound_port)
+	if (!cfg || (sk->src_port != cfg->outbound_port && sk->src_port != cfg->inbound_port))
 		return;
 	uidgid = bpf_get_current_uid_gid();
 	if ((__u32)uidgid != cfg->proxy_uid &&
 	    !((cfg->flags & SHUNT_CFG_HAS_GID) && (__u32)(uidgid >> 32) == cfg->proxy_gid))
+		return;
+	if (sk->src_port == cfg->inbound_port) {
+		cookie = bpf_get_socket_cookie(sk);
+		bpf_map_update_elem(&shunt_pbind_v1, &cookie, &one, BPF_ANY);
+		return;
+	}
+	if (!(cfg->flags & SHUNT_CFG_AUTO_DETECT))
 		return;
 	netns = bpf_get_netns_cookie(sk);
 	wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);

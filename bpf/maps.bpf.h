@@ -106,6 +106,25 @@ struct {
 	__type(value, __u64);
 } shunt_podip_v1 SEC(".maps") __weak;
 
+/* netns cookie -> the proxy's inbound listener there, for sk_lookup. Filled by sockops when
+ * the proxy calls listen() and by shunt for listeners that predate it; the kernel drops the
+ * entry when the listener closes (proxy restart: fail-closed until it listens again). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, SHUNT_MAX_WORKLOADS);
+	__type(key, __u64);
+	__type(value, __u64);
+} shunt_listen_v1 SEC(".maps") __weak;
+
+/* socket cookie -> 1: sockets the proxy (uid/gid) bound to inbound_port, so sockops knows
+ * at listen() that the listener is the proxy's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHUNT_MAX_WORKLOADS);
+	__type(key, __u64);
+	__type(value, __u32);
+} shunt_pbind_v1 SEC(".maps") __weak;
+
 /* [verdict or counter] -> per-CPU count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -89,6 +89,31 @@ shunt_verdict_port(const struct shunt_cfg *cfg, enum shunt_verdict v)
 	}
 }
 
+/* What the sk_lookup hook knows about one incoming connection to a meshed pod. */
+struct shunt_in_facts {
+	__u16 dport;             /* host order */
+	__u8  src_is_local;      /* source is loopback or an address of this pod */
+	__u8  port_excluded;     /* dport in inbound.exclude_ports */
+	__u8  port_included;     /* dport in inbound.include_ports (list form) */
+	__u8  pad[3];
+};
+
+/* istio-iptables' ISTIO_INBOUND (PREROUTING): tunnel port first, then the exclusions, then
+ * "*" or the include list. Traffic that starts inside the pod never passes PREROUTING
+ * under iptables (it is on lo): here that is the local-source exemption, which also covers
+ * the proxy's 127.0.0.6 passthrough leg. */
+static __always_inline enum shunt_verdict
+shunt_decide_inbound(const struct shunt_cfg *cfg, const struct shunt_in_facts *f)
+{
+	if (f->dport == cfg->tunnel_port)
+		return SHUNT_V_IN_TUNNEL;
+	if (f->src_is_local)
+		return SHUNT_V_IN_LOCAL_SRC;
+	if (cfg->flags & SHUNT_CFG_IN_ALL_PORTS)
+		return f->port_excluded ? SHUNT_V_IN_EXCLUDE_PORT : SHUNT_V_IN_STEERED;
+	return f->port_included ? SHUNT_V_IN_STEERED : SHUNT_V_IN_NOT_INCLUDED;
+}
+
 /* Meshed in this slot: listed by the config of the slot, or found by detection while the
  * active policy allows detection. */
 static __always_inline int

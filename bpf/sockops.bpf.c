@@ -5,7 +5,8 @@
  *   (keyed by cookie; its source port is unknown at connect time) to the connection's tuple,
  *   where the getsockopt program finds it from the proxy's accepted socket;
  * - the fast path: puts established sockets of meshed pods whose peer is on this node into
- *   the sockhash (and their kernel address into shunt_skaddr_v1) for the sk_msg program.
+ *   the sockhash (and their kernel address into shunt_skaddr_v1) for the sk_msg program;
+ * - inbound: when the proxy's inbound socket listens, puts it where sk_lookup finds it.
  * Both are cleaned up when the socket reaches TCP_CLOSE.
  */
 #include "shunt.bpf.h"
@@ -119,6 +120,17 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		if (bpf_map_lookup_elem(&shunt_conn_v1, &key))
 			shunt_want_state_cb(skops);
 		shunt_accel_add(skops);
+		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		/* The proxy's inbound socket starts listening (first start or a restart):
+		 * hand it to sk_lookup. The entry leaves with the listener. */
+		cookie = bpf_get_socket_cookie(skops);
+		if (!bpf_map_lookup_elem(&shunt_pbind_v1, &cookie))
+			break;
+		bpf_map_delete_elem(&shunt_pbind_v1, &cookie);
+		netns = bpf_get_netns_cookie(skops);
+		if (!bpf_sock_hash_update(skops, &shunt_listen_v1, &netns, BPF_ANY))
+			shunt_count(SHUNT_C_INBOUND_LISTENER);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] != SHUNT_TCP_CLOSE)

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * cgroup/getsockopt: answers SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6)
- * on the proxy's accepted socket from shunt_conn_v1, exactly as conntrack would after an
- * iptables REDIRECT. Every other option is left to the kernel untouched.
+ * on the proxy's accepted socket, as conntrack would after an iptables REDIRECT:
+ * - outbound (connect redirected): from shunt_conn_v1;
+ * - inbound (steered by sk_lookup, nothing rewritten): from the socket's own local address,
+ *   when that is a meshed pod's address on a port that is not one of the proxy's.
+ * Every other option is left to the kernel untouched.
  */
 #include "shunt.bpf.h"
 
@@ -25,7 +28,7 @@ SEC("cgroup/getsockopt")
 int shunt_getsockopt(struct bpf_sockopt *ctx)
 {
 	struct shunt_tuple key = {};
-	struct shunt_origdst *od;
+	struct shunt_origdst *od, local_od = {};
 	struct bpf_sock *sk;
 	void *optval, *optval_end;
 
@@ -52,8 +55,21 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 
 	od = bpf_map_lookup_elem(&shunt_conn_v1, &key);
 	if (!od) {
-		shunt_count(SHUNT_C_GETSOCKOPT_MISS);
-		return 1;
+		const struct shunt_cfg *cfg;
+		__u32 slot = 0;
+		__u16 lport = (__u16)sk->src_port;
+
+		cfg = shunt_active_cfg(&slot);
+		if (cfg && lport != cfg->inbound_port && lport != cfg->outbound_port &&
+		    bpf_map_lookup_elem(&shunt_podip_v1, &key.local)) {
+			local_od.dst = key.local;
+			local_od.dst_port = key.local_port;
+			od = &local_od;
+			shunt_count(SHUNT_C_SO_ORIGINAL_DST_LOCAL);
+		} else {
+			shunt_count(SHUNT_C_GETSOCKOPT_MISS);
+			return 1;
+		}
 	}
 
 	optval = ctx->optval;

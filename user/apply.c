@@ -1,56 +1,216 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* See apply.h. The live slot is never written: a failure leaves the running policy as is. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
 #include "apply.h"
 #include "log.h"
+#include "pins.h"
 #include "policy.h"
+#include "shunt_decide.h"
 #include "workload.h"
 
-int apply_config(const struct shunt_maps *m, const struct shunt_config *conf, __u32 slot,
-		 __u32 generation, struct config_errors *errs)
+static void link_pin_path(char *buf, size_t len, const char *pin_dir, __u64 cookie)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), SHUNT_PIN_SK_LOOKUP_PREFIX "%" PRIu64, (uint64_t)cookie);
+	pins_path(buf, len, pin_dir, SHUNT_PIN_LINKS, name);
+}
+
+/* One meshed pod: its sk_lookup link, its listener, its inode in the workload entry. */
+static void reconcile_pod(const struct apply_target *t, const struct netns_seen *ns,
+			  struct shunt_workload *wl)
+{
+	char path[PATH_MAX];
+	__u64 sock_cookie;
+	int nsfd, link, fd;
+
+	link_pin_path(path, sizeof(path), t->pin_dir, ns->cookie);
+	if (access(path, F_OK)) {
+		nsfd = open(ns->path, O_RDONLY | O_CLOEXEC);
+		link = nsfd < 0 ? -1 : bpf_link_create(t->sk_lookup_fd, nsfd, BPF_SK_LOOKUP, NULL);
+		if (link < 0 || bpf_obj_pin(link, path))
+			log_warn("cannot attach inbound capture to netns %s: %s", ns->path,
+				 strerror(errno));
+		else
+			log_info("inbound capture attached to netns %s (cookie %" PRIu64 ")", ns->path,
+				 (uint64_t)ns->cookie);
+		if (link >= 0)
+			close(link);
+		if (nsfd >= 0)
+			close(nsfd);
+	}
+	/* A proxy that was listening before shunt: take its listener over. Later restarts
+	 * are handled in the kernel (sockops at listen()). */
+	if (ns->inbound_sock_ino &&
+	    bpf_map_lookup_elem(t->m->fd[MAP_INBOUND], &ns->cookie, &sock_cookie)) {
+		fd = workload_take_listener(ns);
+		if (fd >= 0) {
+			__u64 v = (__u64)fd;
+
+			if (bpf_map_update_elem(t->m->fd[MAP_INBOUND], &ns->cookie, &v, BPF_ANY))
+				log_warn("cannot hand the inbound listener of %s to sk_lookup: %s",
+					 ns->path, strerror(errno));
+			close(fd);
+		}
+	}
+	if (wl->netns_ino != ns->ino) {
+		wl->netns_ino = ns->ino;
+		bpf_map_update_elem(t->m->fd[MAP_NETNS], &ns->cookie, wl, BPF_EXIST);
+	}
+}
+
+/* Links of pods that are gone or no longer meshed. */
+static void prune_links(const struct apply_target *t, const __u64 *keep, size_t n_keep)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	size_t plen = strlen(SHUNT_PIN_SK_LOOKUP_PREFIX);
+	struct dirent *de;
+	DIR *d;
+
+	pins_path(dir, sizeof(dir), t->pin_dir, SHUNT_PIN_LINKS, NULL);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		__u64 cookie;
+		bool kept = false;
+
+		if (strncmp(de->d_name, SHUNT_PIN_SK_LOOKUP_PREFIX, plen))
+			continue;
+		cookie = strtoull(de->d_name + plen, NULL, 10);
+		for (size_t i = 0; i < n_keep; i++)
+			kept |= keep[i] == cookie;
+		if (kept)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path))
+			log_warn("cannot remove %s: %s", path, strerror(errno));
+		else
+			log_info("inbound capture detached from netns cookie %" PRIu64, (uint64_t)cookie);
+	}
+	closedir(d);
+}
+
+static int reconcile_inbound(const struct apply_target *t, const struct netns_census *census)
+{
+	struct shunt_state st;
+	struct shunt_cfg cfg;
+	__u64 *keep;
+	size_t n_keep = 0;
+	int meshed = 0;
+
+	if (maps_read_state(t->m, &st) ||
+	    bpf_map_lookup_elem(t->m->fd[MAP_CFG], &st.active_slot, &cfg))
+		return -errno;
+	keep = calloc(census->n + 1, sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < census->n; i++) {
+		const struct netns_seen *ns = &census->v[i];
+		struct shunt_workload wl;
+
+		if (bpf_map_lookup_elem(t->m->fd[MAP_NETNS], &ns->cookie, &wl) ||
+		    !shunt_workload_meshed(&cfg, wl.flags, st.active_slot))
+			continue;
+		meshed++;
+		keep[n_keep++] = ns->cookie;
+		if (t->sk_lookup_fd >= 0)
+			reconcile_pod(t, ns, &wl);
+	}
+	if (t->sk_lookup_fd >= 0)
+		prune_links(t, keep, n_keep);
+	free(keep);
+	return meshed;
+}
+
+/* Census, resolve, sync the workload entries of `slot`. */
+static int sync_pods(const struct apply_target *t, const struct shunt_config *conf, __u32 slot,
+		     bool strict, struct netns_census *census, struct config_errors *errs)
 {
 	struct resolved_workload *wl = NULL;
-	struct netns_census census;
-	struct shunt_policy pol = { 0 };
 	__u64 *live = NULL;
 	size_t n_wl = 0, n_live = 0;
 	int err;
 
-	err = workload_census(conf, &census);
+	err = workload_census(conf, census);
 	if (err) {
 		log_err("cannot list network namespaces: %s", strerror(-err));
 		return err;
 	}
-	err = workload_resolve(conf, &census, slot, errs, &wl, &n_wl, &live, &n_live);
-	workload_census_free(&census);
+	err = workload_resolve(conf, census, slot, strict, errs, &wl, &n_wl, &live, &n_live);
 	if (err)
 		return err;
+	err = maps_sync_workloads(t->m, slot, wl, n_wl, live, n_live);
+	if (err)
+		log_err("cannot update the meshed workloads: %s", strerror(-err));
+	workload_resolved_free(wl, n_wl);
+	free(live);
+	return err;
+}
+
+int apply_config(const struct apply_target *t, const struct shunt_config *conf, __u32 slot,
+		 __u32 generation, struct config_errors *errs)
+{
+	struct netns_census census = { 0 };
+	struct shunt_policy pol = { 0 };
+	int err;
+
+	/* The workloads first: their errors are config errors, and nothing is written yet
+	 * when they are found (sync writes only after resolve succeeded). */
 	err = policy_compile(conf, slot, generation, &pol);
 	if (err)
+		return err;
+	err = sync_pods(t, conf, slot, true, &census, errs);
+	if (err)
 		goto out;
-
-	err = maps_write_slot(m, slot, &pol);
+	err = maps_write_slot(t->m, slot, &pol);
 	if (err) {
 		log_err("cannot write policy slot %u: %s", slot, strerror(-err));
 		goto out;
 	}
-	err = maps_sync_workloads(m, slot, wl, n_wl, live, n_live);
-	if (err) {
-		log_err("cannot update the meshed workloads: %s", strerror(-err));
-		goto out;
-	}
-	err = maps_flip(m, slot, generation);
+	err = maps_flip(t->m, slot, generation);
 	if (err) {
 		log_err("cannot switch to policy slot %u: %s", slot, strerror(-err));
 		goto out;
 	}
-	log_info("policy generation %u live (slot %u): %zu CIDR entries, %zu meshed workloads",
-		 generation, slot, pol.n_cidrs, n_wl);
+	err = reconcile_inbound(t, &census);
+	if (err >= 0) {
+		log_info("policy generation %u live (slot %u): %zu CIDR entries, %d meshed pods",
+			 generation, slot, pol.n_cidrs, err);
+		err = 0;
+	}
 out:
 	policy_free(&pol);
-	workload_resolved_free(wl, n_wl);
-	free(live);
+	workload_census_free(&census);
+	return err;
+}
+
+int apply_refresh(const struct apply_target *t, const struct shunt_config *conf)
+{
+	struct config_errors errs = { 0 };
+	struct netns_census census = { 0 };
+	struct shunt_state st;
+	int err;
+
+	err = maps_read_state(t->m, &st);
+	if (!err)
+		err = sync_pods(t, conf, st.active_slot, false, &census, &errs);
+	if (errs.n) {
+		/* An explicit workload's netns went away: say so, keep running. */
+		config_errors_print(&errs);
+		config_errors_free(&errs);
+	}
+	if (!err)
+		err = reconcile_inbound(t, &census);
+	workload_census_free(&census);
 	return err;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Putting a config into the maps: find its workloads, compile its policy into a slot, and
- * make that slot live with one write. Shared by load (first policy) and apply (swap).
+ * Putting a config into the kernel: find the node's network namespaces and which of them
+ * are meshed, compile the policy into a slot and make it live with one write, then give
+ * every meshed pod its sk_lookup link and its proxy's inbound listener. Shared by load
+ * (first policy), apply (swap) and run (the same, again and again, as pods come and go).
  */
 #ifndef SHUNT_APPLY_H
 #define SHUNT_APPLY_H
@@ -9,9 +11,18 @@
 #include "config.h"
 #include "maps.h"
 
-/* Write conf into `slot` as `generation` and flip to it. Workload problems come back as
- * -EINVAL with errs filled, before any map is touched. */
-int apply_config(const struct shunt_maps *m, const struct shunt_config *conf, __u32 slot,
+struct apply_target {
+	const struct shunt_maps *m;
+	const char *pin_dir;
+	int sk_lookup_fd;      /* the sk_lookup program; -1 leaves inbound links alone */
+};
+
+/* Write conf into `slot` as `generation`, flip to it, then reconcile the pods. Workload
+ * problems come back as -EINVAL with errs filled, before any map is touched. */
+int apply_config(const struct apply_target *t, const struct shunt_config *conf, __u32 slot,
 		 __u32 generation, struct config_errors *errs);
+/* The live policy stays; only the meshed pods are brought up to date (new and gone
+ * namespaces, addresses, sk_lookup links, listeners). Returns how many pods are meshed. */
+int apply_refresh(const struct apply_target *t, const struct shunt_config *conf);
 
 #endif

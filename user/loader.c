@@ -139,7 +139,9 @@ static int attach_sk_msg(struct shunt_bpf *skel, const char *pin_dir)
 int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 		struct config_errors *errs)
 {
+	static const char *const subdirs[] = { SHUNT_PIN_MAPS, SHUNT_PIN_LINKS, SHUNT_PIN_PROGS };
 	struct bpf_link *links[16] = { 0 };
+	struct apply_target target;
 	struct shunt_bpf *skel = NULL;
 	struct bpf_program *prog;
 	struct shunt_maps m;
@@ -195,16 +197,13 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 			goto out_unlock;
 		}
 	}
-	/* Policy before attach: the first connect a program sees already has one. */
-	err = apply_config(&m, conf, 0, 1, errs);
-	if (err)
-		goto out_unlock;
-
-	pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_MAPS, NULL);
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		err = -errno;
-		log_err("cannot create %s: %s", path, strerror(-err));
-		goto out_unlock;
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		pins_path(path, sizeof(path), o->pin_dir, subdirs[i], NULL);
+		if (mkdir(path, 0700) && errno != EEXIST) {
+			err = -errno;
+			log_err("cannot create %s: %s", path, strerror(-err));
+			goto out_unlock;
+		}
 	}
 	for (int i = 0; i < MAP_COUNT; i++) {
 		struct bpf_map *map = bpf_object__find_map_by_name(skel->obj, shunt_map_names[i]);
@@ -216,17 +215,26 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 			goto out_unlock;
 		}
 	}
-	pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_LINKS, NULL);
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		err = -errno;
-		log_err("cannot create %s: %s", path, strerror(-err));
+	/* sk_lookup is attached per pod netns, by this and later shunts: pin the program. */
+	pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_PROGS, "shunt_sk_lookup");
+	err = bpf_program__pin(skel->progs.shunt_sk_lookup, path);
+	if (err) {
+		log_err("cannot pin program at %s: %s", path, strerror(-err));
 		goto out_unlock;
 	}
+	/* Policy before attach: the first connect a program sees already has one. */
+	target.m = &m;
+	target.pin_dir = o->pin_dir;
+	target.sk_lookup_fd = bpf_program__fd(skel->progs.shunt_sk_lookup);
+	err = apply_config(&target, conf, 0, 1, errs);
+	if (err)
+		goto out_unlock;
+
 	bpf_object__for_each_program(prog, skel->obj) {
 		struct bpf_link *link;
 
-		if (prog == skel->progs.shunt_sk_msg)
-			continue; /* attached to the sockhash below, not to the cgroup */
+		if (prog == skel->progs.shunt_sk_msg || prog == skel->progs.shunt_sk_lookup)
+			continue; /* to the sockhash and to each pod's netns, not the cgroup */
 		link = bpf_program__attach_cgroup(prog, cgfd);
 
 		if (!link) {

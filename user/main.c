@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 #include "apply.h"
 #include "config.h"
+#include "daemon.h"
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
@@ -38,6 +39,9 @@ static const char usage_text[] =
 	"  apply              replace the running policy with the configuration, atomically\n"
 	"  status             what is attached, the policy generation, the counters\n"
 	"  dump               the decoded contents of every map\n"
+	"  run                load (unless loaded) and stay in the foreground, meshing pods as\n"
+	"                     their namespaces come and go; SIGHUP re-reads the configuration,\n"
+	"                     SIGTERM exits and leaves everything attached\n"
 	"  unload             detach everything and remove the pins\n"
 	"\n"
 	"Options:\n"
@@ -203,8 +207,14 @@ static int cmd_apply(const struct cli *c)
 				st.abi_version, SHUNT_ABI_VERSION);
 			err = -EPROTO;
 		}
-		if (!err)
-			err = apply_config(&m, &conf, st.active_slot ^ 1, st.generation + 1, &errs);
+		if (!err) {
+			struct apply_target t = { .m = &m, .pin_dir = c->pin_dir,
+						  .sk_lookup_fd = pins_open_prog(c->pin_dir, "shunt_sk_lookup") };
+
+			err = apply_config(&t, &conf, st.active_slot ^ 1, st.generation + 1, &errs);
+			if (t.sk_lookup_fd >= 0)
+				close(t.sk_lookup_fd);
+		}
 		if (!err)
 			printf("applied %s: policy generation %u\n", conf.source, st.generation + 1);
 		maps_close(&m);
@@ -213,6 +223,33 @@ static int cmd_apply(const struct cli *c)
 out:
 	config_errors_print(&errs);
 	config_errors_free(&errs);
+	config_free(&conf);
+	return exit_code(err);
+}
+
+static int cmd_run(const struct cli *c)
+{
+	struct daemon_opts d = { .pin_dir = c->pin_dir };
+	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup };
+	struct config_errors errs = { 0 };
+	struct shunt_config conf;
+	bool file;
+	int err = read_config(c, &conf, &file);
+
+	if (err)
+		return exit_code(err);
+	if (log_verbosity < LOG_INFO)
+		log_verbosity = LOG_INFO;   /* a daemon says what it does */
+	d.config_path = file ? conf.source : NULL;
+	err = loader_preflight();
+	if (!err && !pins_loaded(c->pin_dir))
+		err = loader_load(&conf, &o, &errs);
+	else if (!err)
+		log_info("adopting the shunt already loaded at %s", c->pin_dir);
+	config_errors_print(&errs);
+	config_errors_free(&errs);
+	if (!err)
+		err = daemon_run(&d, &conf);
 	config_free(&conf);
 	return exit_code(err);
 }
@@ -284,7 +321,7 @@ int main(int argc, char **argv)
 	c.command = argv[optind++];
 	/* 'check FILE' / 'apply FILE' as a shorthand for --config FILE. */
 	if (optind < argc && (!strcmp(c.command, "check") || !strcmp(c.command, "apply") ||
-			      !strcmp(c.command, "load"))) {
+			      !strcmp(c.command, "load") || !strcmp(c.command, "run"))) {
 		if (c.config)
 			return usage_error("give the configuration once, not as both --config and an argument");
 		c.config = argv[optind++];
@@ -303,6 +340,8 @@ int main(int argc, char **argv)
 		return cmd_apply(&c);
 	if (!strcmp(c.command, "unload"))
 		return cmd_unload(&c);
+	if (!strcmp(c.command, "run"))
+		return cmd_run(&c);
 	if (!strcmp(c.command, "status")) {
 		err = report_status(c.pin_dir, c.json);
 		return err ? EXIT_FAIL : EXIT_OK;

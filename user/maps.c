@@ -20,6 +20,7 @@ const char *const shunt_map_names[MAP_COUNT] = {
 	[MAP_ODST] = "shunt_odst_v1",   [MAP_CONN] = "shunt_conn_v1",
 	[MAP_STATS] = "shunt_stats_v1", [MAP_SOCKS] = "shunt_socks_v1",
 	[MAP_SKADDR] = "shunt_skaddr_v1", [MAP_PODIP] = "shunt_podip_v1",
+	[MAP_INBOUND] = "shunt_listen_v1", [MAP_PLISTEN] = "shunt_pbind_v1",
 };
 
 void maps_init(struct shunt_maps *m)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/magic.h>
+#include <bpf/bpf.h>
 #include "shunt/abi.h"
 #include "log.h"
 #include "pins.h"
@@ -132,6 +133,18 @@ void pins_unlock(int fd)
 		close(fd); /* releases the flock */
 }
 
+int pins_open_prog(const char *pin_dir, const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_PROGS, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		log_warn("cannot open pinned program %s: %s", path, strerror(errno));
+	return fd;
+}
+
 bool pins_loaded(const char *pin_dir)
 {
 	char path[PATH_MAX];
@@ -176,6 +189,10 @@ int pins_remove_all(const char *pin_dir)
 	 * half-removed state (they hold their own map references anyway). */
 	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, NULL);
 	err = remove_dir_entries(path);
+	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_PROGS, NULL);
+	e2 = remove_dir_entries(path);
+	if (!err)
+		err = e2;
 	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_MAPS, NULL);
 	e2 = remove_dir_entries(path);
 	if (!err)

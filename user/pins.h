@@ -17,6 +17,8 @@ int pins_prepare_bpffs(const char *pin_dir);
 /* Create (if create) and lock pin_dir; returns the locked fd or -errno. */
 int pins_lock(const char *pin_dir, bool create);
 void pins_unlock(int fd);
+/* fd of a program pinned under pin_dir/progs, or -1. */
+int pins_open_prog(const char *pin_dir, const char *name);
 /* True when programs are pinned under pin_dir. */
 bool pins_loaded(const char *pin_dir);
 /* Remove every pin shunt made and the directories; leaves foreign files and says so. */

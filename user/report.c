@@ -33,6 +33,12 @@ static const char *const counter_names[SHUNT_COUNTERS] = {
 	[SHUNT_V_NOT_INCLUDED] = "direct_not_included",
 	[SHUNT_V_NO_POLICY] = "untouched_no_policy",
 	[SHUNT_V_ORIGDST_FULL] = "direct_origdst_full",
+	[SHUNT_V_IN_STEERED] = "inbound_steered",
+	[SHUNT_V_IN_TUNNEL] = "inbound_tunnel_port",
+	[SHUNT_V_IN_LOCAL_SRC] = "inbound_local_source",
+	[SHUNT_V_IN_EXCLUDE_PORT] = "inbound_exclude_port",
+	[SHUNT_V_IN_NOT_INCLUDED] = "inbound_not_included",
+	[SHUNT_V_IN_NO_LISTENER] = "inbound_refused_no_listener",
 	[SHUNT_C_GETSOCKOPT_HIT] = "so_original_dst_answered",
 	[SHUNT_C_GETSOCKOPT_MISS] = "so_original_dst_unknown",
 	[SHUNT_C_GETPEERNAME_HIT] = "getpeername_restored",
@@ -47,6 +53,8 @@ static const char *const counter_names[SHUNT_COUNTERS] = {
 	[SHUNT_C_MSG_PEER_MISSING] = "fallback_peer_missing",
 	[SHUNT_C_MSG_DRAIN_GATE] = "fallback_drain_gate",
 	[SHUNT_C_MSG_OVER_LIMIT] = "fallback_over_limit",
+	[SHUNT_C_INBOUND_LISTENER] = "inbound_listener_handed_over",
+	[SHUNT_C_SO_ORIGINAL_DST_LOCAL] = "so_original_dst_from_local_addr",
 };
 
 const char *report_counter_name(unsigned idx)
@@ -125,6 +133,8 @@ static int read_links(const char *pin_dir, struct link_row *rows, int max)
 			if (li.type == BPF_LINK_TYPE_CGROUP) {
 				r->cgroup_id = li.cgroup.cgroup_id;
 				snprintf(r->type, sizeof(r->type), "%s", attach_type_str(li.cgroup.attach_type));
+			} else if (li.type == BPF_LINK_TYPE_NETNS) {
+				snprintf(r->type, sizeof(r->type), "sk_lookup netns %u", li.netns.netns_ino);
 			} else {
 				/* a sockmap link: libbpf 1.1's headers do not name its info */
 				snprintf(r->type, sizeof(r->type), "sk_msg_verdict");
@@ -354,17 +364,26 @@ int report_dump(const char *pin_dir)
 	       cfg.flags & SHUNT_CFG_ACCELERATION ? "true" : "false", "mesh.auto_detect",
 	       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");
 
-	printf("workloads (netns cookie, why meshed, config index):\n");
+	printf("workloads (netns cookie, netns inode, why meshed, config index, inbound listener, "
+	       "meshed for):\n");
 	{
-		__u64 key, next;
+		__u64 key, next, sock;
 		void *prev = NULL;
 		struct shunt_workload v;
+		struct timespec now;
 
+		clock_gettime(CLOCK_BOOTTIME, &now);
 		while (!bpf_map_get_next_key(m.fd[MAP_NETNS], prev, &next)) {
 			if (!bpf_map_lookup_elem(m.fd[MAP_NETNS], &next, &v)) {
+				__u64 age = ((__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec -
+					     v.since_ns) / 1000000000ull;
+
 				wl_flags_str(v.flags, a, sizeof(a));
-				printf("  netns %-12" PRIu64 " %-28s workload %u\n", (uint64_t)next, a,
-				       v.workload_id);
+				printf("  netns %-10" PRIu64 " ino %-11" PRIu64 " %-24s workload %-3u "
+				       "listener %-4s %" PRIu64 "s\n", (uint64_t)next, (uint64_t)v.netns_ino,
+				       a, v.workload_id,
+				       bpf_map_lookup_elem(m.fd[MAP_INBOUND], &next, &sock) ? "no" : "yes",
+				       (uint64_t)age);
 			}
 			key = next;
 			prev = &key;

@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/nsfs.h>
 #include "log.h"
@@ -25,8 +26,10 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-/* Is a proxy-uid socket listening on port in /proc/thread-self/net/<file>? */
-static bool proxy_listens(const char *file, const struct shunt_config *conf)
+/* Is a proxy-uid socket listening on port in /proc/thread-self/net/<file>? Its socket
+ * inode goes to *ino. */
+static bool proxy_listens(const char *file, const struct shunt_config *conf, unsigned port_want,
+			  __u64 *ino)
 {
 	char path[64], line[512];
 	FILE *f;
@@ -45,13 +48,18 @@ static bool proxy_listens(const char *file, const struct shunt_config *conf)
 		unsigned sl, port, uid;
 		char *colon;
 
-		if (sscanf(line, " %u: %63s %63s %7s %*s %*s %*s %u", &sl, local, rem, st, &uid) != 5)
+		unsigned long long inode;
+
+		if (sscanf(line, " %u: %63s %63s %7s %*s %*s %*s %u %*s %llu", &sl, local, rem, st,
+			   &uid, &inode) != 6)
 			continue;
 		colon = strrchr(local, ':');
 		if (!colon || strcmp(st, "0A")) /* 0A = TCP_LISTEN */
 			continue;
 		port = (unsigned)strtoul(colon + 1, NULL, 16);
-		found = port == conf->outbound_port && uid == conf->proxy_uid;
+		found = port == port_want && uid == conf->proxy_uid;
+		if (found && ino)
+			*ino = inode;
 	}
 	fclose(f);
 	return found;
@@ -113,7 +121,10 @@ static int visit(int nsfd, int home_fd, const struct shunt_config *conf, struct 
 	if (sock >= 0)
 		close(sock);
 	if (!err && conf) {
-		ns->proxy_listening = proxy_listens("tcp", conf) || proxy_listens("tcp6", conf);
+		ns->proxy_listening = proxy_listens("tcp", conf, conf->outbound_port, NULL) ||
+				      proxy_listens("tcp6", conf, conf->outbound_port, NULL);
+		if (!proxy_listens("tcp", conf, conf->inbound_port, &ns->inbound_sock_ino))
+			proxy_listens("tcp6", conf, conf->inbound_port, &ns->inbound_sock_ino);
 		collect_addrs(ns);
 	}
 	if (setns(home_fd, CLONE_NEWNET)) {
@@ -167,7 +178,7 @@ int workload_netns_cookie(const char *path, __u64 *cookie)
 }
 
 static void census_add(struct netns_census *c, size_t *cap, int fd, int home,
-		       const struct shunt_config *conf)
+		       const struct shunt_config *conf, const char *path)
 {
 	struct netns_seen ns = { 0 };
 	struct stat st;
@@ -179,6 +190,7 @@ static void census_add(struct netns_census *c, size_t *cap, int fd, int home,
 			return;
 	ns.dev = st.st_dev;
 	ns.ino = st.st_ino;
+	snprintf(ns.path, sizeof(ns.path), "%s", path);
 	if (visit(fd, home, conf, &ns)) {
 		free(ns.addrs);
 		return;
@@ -212,7 +224,7 @@ static void census_dir(struct netns_census *c, size_t *cap, int home,
 		snprintf(path, sizeof(path), proc ? "%s/%s/ns/net" : "%s/%s", dir, de->d_name);
 		if (open_netns(path, &fd))
 			continue; /* process gone, or not a netns */
-		census_add(c, cap, fd, home, conf);
+		census_add(c, cap, fd, home, conf, path);
 		close(fd);
 	}
 	closedir(d);
@@ -250,8 +262,8 @@ static struct shunt_ip *addrs_dup(const struct netns_seen *ns)
 }
 
 int workload_resolve(const struct shunt_config *conf, const struct netns_census *census,
-		     __u32 slot, struct config_errors *errs, struct resolved_workload **out,
-		     size_t *n_out, __u64 **live, size_t *n_live)
+		     __u32 slot, bool strict, struct config_errors *errs,
+		     struct resolved_workload **out, size_t *n_out, __u64 **live, size_t *n_live)
 {
 	size_t cap = conf->n_workloads + census->n + 1, n = 0, nl = 0;
 	struct resolved_workload *wl = calloc(cap, sizeof(*wl));
@@ -326,7 +338,7 @@ next:
 		wl[n].n_addrs = wl[n].addrs ? ns->n_addrs : 0;
 		n++;
 	}
-	if (errs->n != errs_before) {
+	if (strict && errs->n != errs_before) {
 		workload_resolved_free(wl, n);
 		free(lv);
 		return -EINVAL;
@@ -343,4 +355,71 @@ void workload_resolved_free(struct resolved_workload *wl, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(wl[i].addrs);
 	free(wl);
+}
+
+/* Does /proc/PID hold a socket with inode ino? Returns the fd number or -1. */
+static int find_socket_fd(const char *pid, __u64 ino)
+{
+	char dir[300], link[PATH_MAX], want[64], target[64];
+	struct dirent *de;
+	DIR *d;
+	int found = -1;
+
+	snprintf(dir, sizeof(dir), "/proc/%s/fd", pid);
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while (found < 0 && (de = readdir(d))) {
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (!strcmp(target, want))
+			found = atoi(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+int workload_take_listener(const struct netns_seen *ns)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd = -ENOENT;
+
+	if (!ns->inbound_sock_ino)
+		return -ENOENT;
+	d = opendir("/proc");
+	if (!d)
+		return -errno;
+	while (fd < 0 && (de = readdir(d))) {
+		char nspath[300];
+		struct stat st;
+		int target, pidfd;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		/* only processes of that netns can hold its listener */
+		snprintf(nspath, sizeof(nspath), "/proc/%s/ns/net", de->d_name);
+		if (stat(nspath, &st) || st.st_ino != ns->ino || st.st_dev != ns->dev)
+			continue;
+		target = find_socket_fd(de->d_name, ns->inbound_sock_ino);
+		if (target < 0)
+			continue;
+		pidfd = (int)syscall(SYS_pidfd_open, atoi(de->d_name), 0);
+		if (pidfd < 0)
+			continue;
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, target, 0);
+		if (fd < 0)
+			fd = -errno;
+		close(pidfd);
+	}
+	closedir(d);
+	return fd;
 }

@@ -8,6 +8,7 @@
 #define SHUNT_WORKLOAD_H
 
 #include <stdbool.h>
+#include <limits.h>
 #include <sys/types.h>
 #include "config.h"
 #include "maps.h"
@@ -16,6 +17,8 @@ struct netns_seen {
 	__u64 cookie;
 	dev_t dev;
 	ino_t ino;
+	char path[PATH_MAX];    /* a file that opens it: /run/netns/X or /proc/PID/ns/net */
+	__u64 inbound_sock_ino; /* inode of the proxy's inbound listener, 0 = none */
 	bool proxy_listening;   /* a proxy-uid TCP socket listens on outbound_port */
 	struct shunt_ip *addrs; /* addresses assigned in it, loopback range left out */
 	size_t n_addrs;
@@ -31,14 +34,18 @@ int workload_census(const struct shunt_config *conf, struct netns_census *out);
 void workload_census_free(struct netns_census *c);
 
 /* Explicit workloads of conf (with the slot bit) and, with auto_detect, the netns where the
- * proxy listens. Bad netns paths are reported into errs as FILE:LINE:COL. Also returns the
+ * proxy listens. Bad netns paths are reported into errs as FILE:LINE:COL and fail the call
+ * when strict (load, apply), or are skipped (run, where pods come and go). Also returns the
  * cookies of every live netns, to prune the ones that are gone. */
 int workload_resolve(const struct shunt_config *conf, const struct netns_census *census,
-		     __u32 slot, struct config_errors *errs, struct resolved_workload **out,
-		     size_t *n_out, __u64 **live, size_t *n_live);
+		     __u32 slot, bool strict, struct config_errors *errs,
+		     struct resolved_workload **out, size_t *n_out, __u64 **live, size_t *n_live);
 void workload_resolved_free(struct resolved_workload *wl, size_t n);
 
 /* The cookie of a netns file (/run/netns/X, /proc/PID/ns/net). */
 int workload_netns_cookie(const char *path, __u64 *cookie);
+/* A new fd for the proxy's inbound listener of ns, taken from the process that holds it
+ * (pidfd_getfd); -errno when none is found. */
+int workload_take_listener(const struct netns_seen *ns);
 
 #endif

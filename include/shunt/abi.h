@@ -99,7 +99,8 @@ struct shunt_cidr_val {
 struct shunt_workload {
 	__u32 flags;         /* SHUNT_WL_* */
 	__u32 workload_id;   /* index in the config's workloads list + 1; 0 = auto */
-	__u64 since_ns;      /* CLOCK_MONOTONIC (boot time) when first meshed */
+	__u64 since_ns;      /* CLOCK_BOOTTIME when first meshed */
+	__u64 netns_ino;     /* inode of the netns (ls -i /run/netns/X); 0 until shunt saw it */
 };
 
 /* An IP address with its family; the shape every socket key below is built from. */
@@ -156,6 +157,13 @@ enum shunt_verdict {
 	SHUNT_V_NOT_INCLUDED,       /* matched no include: direct */
 	SHUNT_V_NO_POLICY,          /* no valid policy loaded: untouched */
 	SHUNT_V_ORIGDST_FULL,       /* could not remember the destination: direct */
+	/* inbound (sk_lookup), istio-iptables' ISTIO_INBOUND chain */
+	SHUNT_V_IN_STEERED,         /* to the proxy's inbound listener */
+	SHUNT_V_IN_TUNNEL,          /* tunnel port (15008): to whoever listens */
+	SHUNT_V_IN_LOCAL_SRC,       /* from the pod itself (127/8, ::1, own IP): direct */
+	SHUNT_V_IN_EXCLUDE_PORT,    /* inbound.exclude_ports: direct */
+	SHUNT_V_IN_NOT_INCLUDED,    /* not in inbound.include_ports: direct */
+	SHUNT_V_IN_NO_LISTENER,     /* proxy not listening: refused (fail-closed) */
 	SHUNT_V_VERDICTS,
 };
 
@@ -175,6 +183,8 @@ enum shunt_counter {
 	SHUNT_C_MSG_PEER_MISSING,   /* fallback: peer not (yet) on the fast path */
 	SHUNT_C_MSG_DRAIN_GATE,     /* fallback: peer still has unread normal-path bytes */
 	SHUNT_C_MSG_OVER_LIMIT,     /* fallback: peer's redirect queue over the limit */
+	SHUNT_C_INBOUND_LISTENER,   /* the proxy's inbound listener was handed to sk_lookup */
+	SHUNT_C_SO_ORIGINAL_DST_LOCAL, /* SO_ORIGINAL_DST answered from a steered socket's address */
 	SHUNT_COUNTERS,
 };
 
@@ -193,5 +203,8 @@ struct shunt_counter_val {
 /* Map names (kernel object names stop at 15 characters). */
 #define SHUNT_PIN_MAPS  "maps"
 #define SHUNT_PIN_LINKS "links"
+#define SHUNT_PIN_PROGS "progs"
+/* links/sk_lookup_<netns cookie>: one per meshed pod netns */
+#define SHUNT_PIN_SK_LOOKUP_PREFIX "sk_lookup_"
 
 #endif /* SHUNT_ABI_H */

@@ -102,7 +102,7 @@ static void test_structs(void **state)
 	      M(shunt_cidr_key, addr));
 	CHECK(shunt_cidr_val, M(shunt_cidr_val, hits_unused));
 	CHECK(shunt_workload, M(shunt_workload, flags), M(shunt_workload, workload_id),
-	      M(shunt_workload, since_ns));
+	      M(shunt_workload, since_ns), M(shunt_workload, netns_ino));
 	CHECK(shunt_ip, M(shunt_ip, family), M(shunt_ip, pad0), M(shunt_ip, addr));
 	CHECK(shunt_origdst, M(shunt_origdst, dst), M(shunt_origdst, dst_port),
 	      M(shunt_origdst, verdict), M(shunt_origdst, pad0), M(shunt_origdst, generation));
@@ -142,6 +142,8 @@ static void test_maps(void **state)
 	check_map("shunt_socks_v1", sizeof(struct shunt_tuple), 8);
 	check_map("shunt_skaddr_v1", sizeof(struct shunt_tuple), 8);
 	check_map("shunt_podip_v1", sizeof(struct shunt_ip), 8);
+	check_map("shunt_listen_v1", 8, 8);
+	check_map("shunt_pbind_v1", 8, 4);
 	assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, "shunt_stats_v1")),
 			 SHUNT_COUNTERS);
 }

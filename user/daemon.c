@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* See daemon.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "apply.h"
+#include "daemon.h"
+#include "log.h"
+#include "maps.h"
+#include "pins.h"
+
+#define TICK_MS        100   /* how often the workload map is checked for kernel detections */
+#define FULL_SCAN_MS  2000   /* how often /proc is rescanned regardless */
+
+static __u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
+}
+
+/* A cheap fingerprint of the workload map's keys: changes when the kernel meshes a pod. */
+static __u64 workload_keys_sum(const struct shunt_maps *m)
+{
+	__u64 key, next, sum = 0, n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(m->fd[MAP_NETNS], prev, &next)) {
+		sum += next * 0x9e3779b97f4a7c15ull;
+		n++;
+		key = next;
+		prev = &key;
+	}
+	return sum ^ n;
+}
+
+static int reload_config(const struct daemon_opts *o, struct shunt_config *conf,
+			 const struct apply_target *t)
+{
+	struct config_errors errs = { 0 };
+	struct shunt_config next;
+	struct shunt_state st;
+	int err;
+
+	err = o->config_path ? config_load_file(o->config_path, &next, &errs)
+			     : config_load_default(&next, &errs);
+	if (!err) {
+		err = maps_read_state(t->m, &st);
+		if (!err)
+			err = apply_config(t, &next, st.active_slot ^ 1, st.generation + 1, &errs);
+		if (!err) {
+			config_free(conf);
+			*conf = next;
+			log_info("SIGHUP: applied %s as generation %u", conf->source, st.generation + 1);
+		} else {
+			config_free(&next);
+		}
+	}
+	if (err) {
+		config_errors_print(&errs);
+		log_err("SIGHUP: configuration not applied; the running policy is unchanged");
+	}
+	config_errors_free(&errs);
+	return err;
+}
+
+int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
+{
+	struct apply_target t = { .pin_dir = o->pin_dir };
+	struct shunt_maps m;
+	sigset_t mask;
+	int sfd, ifd, err, meshed = -1;
+	__u64 last_full = 0, last_sum = 0;
+	bool dirty = true;
+
+	err = maps_open_pinned(&m, o->pin_dir);
+	if (err) {
+		log_err("shunt is not loaded at %s", o->pin_dir);
+		return err;
+	}
+	t.m = &m;
+	t.sk_lookup_fd = pins_open_prog(o->pin_dir, "shunt_sk_lookup");
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	/* ip netns add creates /run/netns/NAME: hear about it at once. */
+	mkdir("/run/netns", 0755);
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ifd >= 0 && inotify_add_watch(ifd, "/run/netns", IN_CREATE | IN_DELETE | IN_MOVED_TO) < 0)
+		log_warn("cannot watch /run/netns: %s (rescanning every %d ms instead)",
+			 strerror(errno), FULL_SCAN_MS);
+	log_info("running: watching network namespaces for meshed pods (pin dir %s)", o->pin_dir);
+
+	for (;;) {
+		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { ifd, POLLIN, 0 } };
+		__u64 sum;
+
+		if (poll(p, 2, TICK_MS) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					int lock = pins_lock(o->pin_dir, false);
+
+					if (lock >= 0) {
+						reload_config(o, conf, &t);
+						pins_unlock(lock);
+					}
+					continue;
+				}
+				log_info("signal %d: exiting; programs, links and maps stay attached",
+					 (int)si.ssi_signo);
+				break;
+			}
+		}
+		if (p[1].revents & POLLIN) {
+			char buf[4096];
+
+			while (read(ifd, buf, sizeof(buf)) > 0)
+				;
+			dirty = true;
+		}
+		sum = workload_keys_sum(&m);
+		if (sum != last_sum || now_ms() - last_full >= FULL_SCAN_MS)
+			dirty = true;
+		if (!dirty)
+			continue;
+		{
+			int lock = pins_lock(o->pin_dir, false);
+			int n;
+
+			if (lock < 0)
+				continue;
+			n = apply_refresh(&t, conf);
+			pins_unlock(lock);
+			if (n >= 0 && n != meshed) {
+				log_info("%d meshed pods", n);
+				meshed = n;
+			}
+		}
+		last_sum = workload_keys_sum(&m);
+		last_full = now_ms();
+		dirty = false;
+	}
+	if (ifd >= 0)
+		close(ifd);
+	close(sfd);
+	if (t.sk_lookup_fd >= 0)
+		close(t.sk_lookup_fd);
+	maps_close(&m);
+	return 0;
+}

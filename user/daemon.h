@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * shunt run: stays in the foreground and keeps the meshed pods up to date as namespaces
+ * appear and disappear (inotify on /run/netns, the kernel's own detections in the workload
+ * map, and a periodic rescan of /proc for unnamed namespaces). SIGHUP re-reads the config
+ * and applies it; SIGTERM/SIGINT exit and leave everything attached.
+ */
+#ifndef SHUNT_DAEMON_H
+#define SHUNT_DAEMON_H
+
+#include "config.h"
+
+struct daemon_opts {
+	const char *pin_dir;
+	const char *config_path;   /* re-read on SIGHUP; NULL = the embedded default */
+};
+
+int daemon_run(const struct daemon_opts *o, struct shunt_config *conf);
+
+#endif
