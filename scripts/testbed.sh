@@ -15,7 +15,7 @@ tb_init() {
 	local tag=${1:-t}
 	TB_ID="${tag}$$"                       # short: interface names stop at 15 characters
 	TB_TMP=$(mktemp -d "/tmp/shunt-$TB_ID.XXXXXX")
-	chmod 755 "$TB_TMP"                    # the sidecar runs as uid 1337 and reads its config
+	chmod 1777 "$TB_TMP"                   # proxies run as uid 1337: they read configs, write logs
 	TB_CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 	[ -n "$TB_CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; return 1; }
 	TB_CG="$TB_CGROOT/shunt-test-$TB_ID"
@@ -135,9 +135,13 @@ tb_echo() {
 	tb_wait_listen "$pod" "$port"
 }
 
-# tb_sidecar POD: HAProxy as uid/gid 1337, Istio-style outbound listener on 127.0.0.1:15001
-# forwarding each connection to its SO_ORIGINAL_DST. Log: $TB_TMP/haproxy-POD.log, one line
-# per connection: "client frontend(=original dst) backend-source server".
+# tb_sidecar POD: HAProxy as uid/gid 1337 in Istio's shape: outbound listener 127.0.0.1:15001
+# forwarding each connection to its SO_ORIGINAL_DST; inbound listener 0.0.0.0:15006
+# forwarding from 127.0.0.6 to the original destination (Envoy's inbound passthrough).
+# One line per connection, read with tb_sidecar_log POD:
+#   client=IP:PORT fe=outbound|inbound origdst=IP:PORT via=BACKEND-SOURCE server=IP:PORT
+# Each start logs to a file of its own: HAProxy resets stdout's flags (O_APPEND with them),
+# so a restarted one would overwrite its predecessor's lines.
 tb_sidecar() {
 	local pod=$1 cfg="$TB_TMP/haproxy-$1.cfg"
 	cat > "$cfg" <<CFG
@@ -150,18 +154,39 @@ defaults
     timeout connect 2s
     timeout client 20s
     timeout server 20s
-    log-format "client=%ci:%cp origdst=%fi:%fp via=%bi:%bp server=%si:%sp bytes=%B"
+    log-format "client=%ci:%cp fe=%ft origdst=%fi:%fp via=%bi:%bp server=%si:%sp bytes=%B"
 frontend outbound
     bind 127.0.0.1:15001
     default_backend passthrough
 backend passthrough
     server s 0.0.0.0:0
+frontend inbound
+    bind 0.0.0.0:15006
+    # straight to 15006 from outside would loop through the proxy (Envoy rejects it too)
+    tcp-request connection reject if { dst_port 15006 }
+    default_backend inbound_passthrough
+backend inbound_passthrough
+    source 127.0.0.6
+    server app 0.0.0.0:0
 CFG
-	touch "$TB_TMP/haproxy-$pod.log"
-	chmod 666 "$TB_TMP/haproxy-$pod.log"
-	tb_run_as 1337 1337 "$pod" haproxy -db -f "$cfg" >> "$TB_TMP/haproxy-$pod.log" 2>&1 &
+	local log
+	log="$TB_TMP/haproxy-$pod.$(date +%s%N).log"
+	tb_run_as 1337 1337 "$pod" haproxy -db -f "$cfg" > "$log" 2>&1 &
 	TB_PIDS+=($!)
-	tb_wait_listen "$pod" 15001
+	tb_wait_listen "$pod" 15001 && tb_wait_listen "$pod" 15006
+}
+
+# tb_sidecar_log POD: the connection lines of every sidecar POD has run, oldest first.
+tb_sidecar_log() { cat "$TB_TMP/haproxy-$1".*.log 2>/dev/null | grep '^client='; }
+
+# tb_pod_del POD: the pod goes away: its processes, its netns.
+tb_pod_del() {
+	local pod=$1 ns
+	ns=$(tb_ns "$pod")
+	xargs -r kill -9 < "$TB_CG/$pod/cgroup.procs" 2>/dev/null
+	sleep 0.1
+	ip netns del "$ns"
+	rmdir "$TB_CG/$pod" 2>/dev/null
 }
 
 # tb_counter JSON NAME: a counter out of 'shunt status --json' output.

@@ -154,7 +154,9 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 				meshed = n;
 			}
 		}
-		last_sum = workload_keys_sum(&m);
+		/* The fingerprint from before the refresh: a pod the kernel meshed while it
+		 * ran is picked up on the next tick, not at the next full scan. */
+		last_sum = sum;
 		last_full = now_ms();
 		dirty = false;
 	}

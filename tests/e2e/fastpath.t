@@ -53,7 +53,7 @@ s0=$(tb_status)
 out=$(tb_run a "$SC" client 198.18.0.20:8080 -n $((64 * MiB)) -w $MiB -s 11 --echo --stall)
 s1=$(tb_status)
 check_match "app a -> sidecar a -> sidecar b -> app b and back: 64 MiB, writes 1 B..1 MiB, stalls: intact" '^ok bytes=67108864 sha256=' "$out"
-check_match "the sidecar saw the original destination" 'origdst=198.18.0.20:8080 ' "$(tail -1 "$TB_TMP/haproxy-a.log")"
+check_match "the sidecar saw the original destination" 'origdst=198.18.0.20:8080 ' "$(tb_sidecar_log a | tail -1)"
 n=$(delta fastpath_sockets_added "$s0" "$s1")
 check "all 6 sockets of the 3 legs were on the fast path (added: $n)" test "$n" -ge 6
 n=$(delta fastpath_bytes "$s0" "$s1")

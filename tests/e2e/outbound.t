@@ -20,10 +20,9 @@ tb_pod b 198.18.0.11            # not meshed: no sidecar
 tb_pod srv 198.18.0.100         # the backend
 tb_addr srv 198.18.1.100/24
 for p in 7000 7001 7002; do tb_echo srv "0.0.0.0:$p" || tap_bail "backend on $p"; done
-tb_sidecar a || tap_bail "sidecar did not start: $(cat "$TB_TMP/haproxy-a.log")"
+tb_sidecar a || tap_bail "sidecar did not start: $(cat "$TB_TMP"/haproxy-a.*.log)"
 tb_echo a 0.0.0.0:9000 || tap_bail "app server in pod a"   # loopback / own pod IP cases
 
-HAPLOG=$TB_TMP/haproxy-a.log
 CFG=$TB_TMP/routes.yaml
 cat > "$CFG" <<'YAML'
 proxy:
@@ -38,7 +37,7 @@ outbound:
   exclude_ports: [7001]
 YAML
 
-hap_lines() { grep -c '^client=' "$HAPLOG"; }
+hap_lines() { tb_sidecar_log a | grep -c .; }
 wait_hap() { # wait_hap N: until the proxy has logged N connections (3 s)
 	local i
 	for i in $(seq 30); do
@@ -57,10 +56,10 @@ captured() {
 	check_match "$desc: data intact" '^ok ' "$out"
 	check_match "$desc: app's getpeername shows $dst" "peer=$dst\$" "$out"
 	if ! wait_hap $((before + 1)); then
-		tap_fail "$desc: proxy logged the connection" "haproxy log:" "$(tail -3 "$HAPLOG")"
+		tap_fail "$desc: proxy logged the connection" "haproxy log:" "$(tail -3 "$TB_TMP"/haproxy-a.*.log)"
 		return
 	fi
-	line=$(grep '^client=' "$HAPLOG" | tail -1)
+	line=$(tb_sidecar_log a | tail -1)
 	check_match "$desc: proxy saw original destination $dst" "origdst=$dst " "$line"
 	via=$(sed -n 's/.* via=\([^ ]*\) .*/\1/p' <<<"$line")
 	if echo_log_has "${dst##*:}" "$via"; then
