@@ -37,7 +37,7 @@ LIBS      := -lbpf -lelf -lz -lyaml
 PURE_SRCS := user/config.c user/policy.c user/log.c user/default_config.c
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-UNIT_TESTS := test_config test_policy test_abi
+UNIT_TESTS := test_config test_policy test_abi test_sk_lookup
 TOOLS      := tcpecho tcpclient streamcheck
 
 .PHONY: all clean test unit kernel-test tools demo bench static
@@ -77,7 +77,11 @@ static: $(USER_OBJS) $(OUT)/user/main.o
 	$(call msg,LD,$(OUT)/shunt-static)
 	$(Q)$(CC) $(CFLAGS) -static -o $(OUT)/shunt-static $^ $(LIBS) -lzstd
 
-# Unit tests: no root, ASan + UBSan, cmocka.
+# Unit tests: no root, ASan + UBSan, cmocka. test_sk_lookup runs BPF in the kernel (root).
+$(OUT)/tests/test_sk_lookup: tests/kernel/test_sk_lookup.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(INCLUDES) -o $@ $< $(PURE_SRCS) -lcmocka -lyaml -lbpf -lelf -lz
+
 $(OUT)/tests/%: tests/unit/%.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(INCLUDES) -DSHUNT_SOURCE_DIR='"$(CURDIR)"' \

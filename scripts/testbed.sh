@@ -194,26 +194,3 @@ tb_counter() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
 
 # tb_status: shunt status --json for this sandbox's pin dir.
 tb_status() { "$SHUNT" status --json --pin-dir "$TB_PIN"; }
-
-# tb_proxy POD LISTEN TARGET: a second HAProxy (uid 1337) forwarding LISTEN to TARGET, as a
-# sidecar's inbound half addressed directly.
-tb_proxy() {
-	local pod=$1 listen=$2 target=$3 cfg="$TB_TMP/haproxy-$1-fwd.cfg"
-	cat > "$cfg" <<CFG
-global
-    maxconn 4096
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-frontend fwd
-    bind $listen
-    default_backend app
-backend app
-    server app $target
-CFG
-	tb_run_as 1337 1337 "$pod" haproxy -db -f "$cfg" >> "$TB_TMP/haproxy-$pod-fwd.log" 2>&1 &
-	TB_PIDS+=($!)
-	tb_wait_listen "$pod" "${listen##*:}"
-}

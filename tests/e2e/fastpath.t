@@ -21,14 +21,14 @@ tb_pod a 198.18.0.10
 tb_pod b 198.18.0.20
 tb_pod c 198.18.0.30
 tb_pod d 198.18.0.40
+# The mesh path of Istio: app a -> sidecar a (outbound) -> sidecar b (inbound, by sk_lookup)
+# -> app b (from 127.0.0.6). Three legs, all on this node.
 tb_sidecar a || tap_bail "sidecar a"
-# pod b: its sidecar's inbound half, addressed directly: 198.18.0.20:8080 -> app on lo
-tb_bg b "$SC" server 127.0.0.1:9000 "$TB_TMP/app-b.log" --echo
+tb_sidecar b || tap_bail "sidecar b"
+tb_bg b "$SC" server 0.0.0.0:9000 "$TB_TMP/app-b.log" --echo
 tb_wait_listen b 9000 || tap_bail "app b"
-tb_proxy b 198.18.0.20:8080 127.0.0.1:9000 || tap_bail "proxy b"
-tb_bg b "$SC" server 127.0.0.1:9001 "$TB_TMP/app-b-sink.log"
+tb_bg b "$SC" server 0.0.0.0:9001 "$TB_TMP/app-b-sink.log"
 tb_wait_listen b 9001 || tap_bail "sink b"
-tb_proxy b 198.18.0.20:8081 127.0.0.1:9001 || tap_bail "proxy b sink"
 
 CFG=$TB_TMP/routes.yaml
 cat > "$CFG" <<YAML
@@ -50,17 +50,18 @@ delta() { # delta NAME BEFORE_JSON AFTER_JSON
 
 # --- every leg, both directions, HAProxy on both sides ---------------------------------------
 s0=$(tb_status)
-out=$(tb_run a "$SC" client 198.18.0.20:8080 -n $((64 * MiB)) -w $MiB -s 11 --echo --stall)
+out=$(tb_run a "$SC" client 198.18.0.20:9000 -n $((64 * MiB)) -w $MiB -s 11 --echo --stall)
 s1=$(tb_status)
 check_match "app a -> sidecar a -> sidecar b -> app b and back: 64 MiB, writes 1 B..1 MiB, stalls: intact" '^ok bytes=67108864 sha256=' "$out"
-check_match "the sidecar saw the original destination" 'origdst=198.18.0.20:8080 ' "$(tb_sidecar_log a | tail -1)"
+check_match "sidecar a saw the original destination" 'fe=outbound origdst=198.18.0.20:9000 ' "$(tb_sidecar_log a | tail -1)"
+check_match "sidecar b accepted it on its inbound port (sk_lookup)" 'fe=inbound origdst=198.18.0.20:9000 ' "$(tb_sidecar_log b | tail -1)"
 n=$(delta fastpath_sockets_added "$s0" "$s1")
 check "all 6 sockets of the 3 legs were on the fast path (added: $n)" test "$n" -ge 6
 n=$(delta fastpath_bytes "$s0" "$s1")
 check "most bytes went socket to socket ($((n / MiB)) MiB redirected over 3 legs x 2 directions)" test "$n" -ge $((3 * 64 * MiB))
 
 s0=$(tb_status)
-out=$(tb_run a "$SC" client 198.18.0.20:8081 -n $((32 * MiB)) -w $MiB -s 12)
+out=$(tb_run a "$SC" client 198.18.0.20:9001 -n $((32 * MiB)) -w $MiB -s 12)
 check_match "one direction then half-close: the server verified 32 MiB" '^ok bytes=33554432' "$out"
 sha=$(sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' <<<"$out")
 check_match "server-side SHA-256 equals the sender's" "ok bytes=33554432 sha256=$sha" "$(tail -1 "$TB_TMP/app-b-sink.log")"
@@ -134,14 +135,14 @@ sed 's/^acceleration: true/acceleration: false/' "$CFG" > "$TB_TMP/off.yaml"
 out=$("$SHUNT" apply --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" 2>&1)
 check_eq "apply acceleration: false" "0" "$?"
 s0=$(tb_status)
-out=$(tb_run a "$SC" client 198.18.0.20:8080 -n $((8 * MiB)) -s 41 --echo)
+out=$(tb_run a "$SC" client 198.18.0.20:9000 -n $((8 * MiB)) -s 41 --echo)
 s1=$(tb_status)
 check_match "with acceleration off, the same path still carries intact data" '^ok bytes=8388608' "$out"
 check_eq "no socket added to the fast path" "0" "$(delta fastpath_sockets_added "$s0" "$s1")"
 check "the switch was counted" test "$(delta fastpath_switched_off "$s0" "$s1")" -ge 6
 out=$("$SHUNT" apply --config "$CFG" --pin-dir "$TB_PIN" 2>&1)
 s0=$(tb_status)
-out=$(tb_run a "$SC" client 198.18.0.20:8080 -n $((8 * MiB)) -s 42 --echo)
+out=$(tb_run a "$SC" client 198.18.0.20:9000 -n $((8 * MiB)) -s 42 --echo)
 s1=$(tb_status)
 check_match "switched back on: intact" '^ok bytes=8388608' "$out"
 check "new connections are accelerated again" test "$(delta fastpath_sockets_added "$s0" "$s1")" -ge 6

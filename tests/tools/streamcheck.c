@@ -582,6 +582,7 @@ static int cmd_churn(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	signal(SIGPIPE, SIG_IGN); /* a reset peer is a failure to report, not to die of */
 	if (argc >= 2 && !strcmp(argv[1], "server"))
 		return cmd_server(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "client"))

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,7 @@ int main(int argc, char **argv)
 	unsigned char *out, *in;
 	char l[80], p[80];
 
+	signal(SIGPIPE, SIG_IGN);
 	while ((opt = getopt(argc, argv, "b:n:t:")) != -1) {
 		if (opt == 'b')
 			bind_addr = optarg;

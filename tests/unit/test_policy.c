@@ -302,6 +302,43 @@ static void test_workload_meshed(void **state)
 	assert_false(shunt_workload_meshed(&on, 0, 0));
 }
 
+static enum shunt_verdict decide_in(const char *yaml, __u16 port, int src_local)
+{
+	struct shunt_config c = parse(yaml);
+	struct shunt_in_facts f = { 0 };
+	struct shunt_policy p;
+	enum shunt_verdict v;
+
+	assert_int_equal(policy_compile(&c, 0, 1, &p), 0);
+	f.dport = port;
+	f.src_is_local = (__u8)src_local;
+	f.port_excluded = (__u8)policy_port_listed(&p.ports[SHUNT_PORTS_IN_EXCLUDE], port);
+	f.port_included = (__u8)policy_port_listed(&p.ports[SHUNT_PORTS_IN_INCLUDE], port);
+	v = shunt_decide_inbound(&p.cfg, &f);
+	policy_free(&p);
+	config_free(&c);
+	return v;
+}
+
+static void test_inbound(void **state)
+{
+	const char *list = "inbound: {include_ports: [8080, 15008], exclude_ports: [8080]}\n";
+
+	(void)state;
+	/* Istio's default: "*" minus 15090, 15021, 15020; 15008 first */
+	assert_int_equal(decide_in("proxy: {}\n", 8080, 0), SHUNT_V_IN_STEERED);
+	assert_int_equal(decide_in("proxy: {}\n", 15020, 0), SHUNT_V_IN_EXCLUDE_PORT);
+	assert_int_equal(decide_in("proxy: {}\n", 15090, 0), SHUNT_V_IN_EXCLUDE_PORT);
+	assert_int_equal(decide_in("proxy: {}\n", 15008, 0), SHUNT_V_IN_TUNNEL);
+	assert_int_equal(decide_in("proxy: {}\n", 8080, 1), SHUNT_V_IN_LOCAL_SRC);
+	/* a list: only what it names; the exclude list does not apply (istio-iptables -b list) */
+	assert_int_equal(decide_in(list, 8080, 0), SHUNT_V_IN_STEERED);
+	assert_int_equal(decide_in(list, 9090, 0), SHUNT_V_IN_NOT_INCLUDED);
+	assert_int_equal(decide_in(list, 15008, 0), SHUNT_V_IN_TUNNEL);
+	/* [] = no inbound capture */
+	assert_int_equal(decide_in("inbound: {include_ports: []}\n", 8080, 0), SHUNT_V_IN_NOT_INCLUDED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_gid),
 		cmocka_unit_test(test_loopback_included),
 		cmocka_unit_test(test_workload_meshed),
+		cmocka_unit_test(test_inbound),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
