@@ -75,7 +75,7 @@ $(OUT)/shunt: $(USER_OBJS) $(OUT)/user/main.o
 
 static: $(USER_OBJS) $(OUT)/user/main.o
 	$(call msg,LD,$(OUT)/shunt-static)
-	$(Q)$(CC) $(CFLAGS) -static -o $(OUT)/shunt-static $^ $(LIBS) -lzstd
+	$(Q)$(CC) $(CFLAGS) -static -o $(OUT)/shunt-static $^ $(LIBS)
 
 # Unit tests: no root, ASan + UBSan, cmocka. test_sk_lookup runs BPF in the kernel (root).
 $(OUT)/tests/test_sk_lookup: tests/kernel/test_sk_lookup.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# deploy/ renders with kustomize, and the configuration it ships is one shunt accepts.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../tap.sh"
+top=$here/../..
+command -v kubectl >/dev/null || tap_skip_all "kubectl not installed"
+out=$(kubectl kustomize "$top/deploy" 2>&1)
+check_eq "kubectl kustomize deploy/ renders" "0" "$?"
+check_match "it has the DaemonSet" '^kind: DaemonSet' "$out"
+check_match "which runs 'shunt run' with the ConfigMap's file" '/usr/local/bin/shunt.*run.*--config.*/etc/shunt/shunt.yaml|- run' "$out"
+tmp=$(mktemp /tmp/shunt-deploy.XXXXXX.yaml)
+trap 'rm -f "$tmp"' EXIT
+# the ConfigMap's shunt.yaml, unindented
+awk '/^  shunt.yaml: \|/ { on = 1; next } on && /^[^ ]/ { on = 0 } on { sub(/^    /, ""); print }' \
+	"$top/deploy/configmap.yaml" > "$tmp"
+out=$("$top/build/shunt" check --config "$tmp" 2>&1)
+check_eq "the shipped configuration passes 'shunt check'" "0" "$?"
+check_match "... and is Istio's defaults" 'inbound.exclude_ports    15020,15021,15090' "$out"
+tap_done
