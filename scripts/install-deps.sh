@@ -6,7 +6,7 @@
 set -eu
 pkgs=(make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libyaml-dev bpftool
       libcmocka-dev haproxy iproute2 util-linux procps)
-[ "${1:-}" = "--bench" ] && pkgs+=(iptables iperf3 sockperf wrk nginx-light gnuplot-nox)
+[ "${1:-}" = "--bench" ] && pkgs+=(iptables iperf3 sockperf wrk nginx-light gnuplot-nox time)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
