@@ -87,7 +87,7 @@ $(OUT)/tests/%: tests/unit/%.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(INCLUDES) -DSHUNT_SOURCE_DIR='"$(CURDIR)"' \
 		-o $@ $< $(PURE_SRCS) -lcmocka -lyaml -lbpf -lelf -lz
 
-$(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
+$(OUT)/tools/%: tests/tools/%.c tests/tools/sockaddr.h | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $<
 

@@ -154,10 +154,22 @@ static int cmd_check(const struct cli *c)
 	return EXIT_OK;
 }
 
-static int cmd_load(const struct cli *c)
+/* Preflight and load conf, printing its workload errors. Shared by load and run. */
+static int load_config(const struct cli *c, const struct shunt_config *conf)
 {
 	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup };
 	struct config_errors errs = { 0 };
+	int err = loader_preflight();
+
+	if (!err)
+		err = loader_load(conf, &o, &errs);
+	config_errors_print(&errs);
+	config_errors_free(&errs);
+	return err;
+}
+
+static int cmd_load(const struct cli *c)
+{
 	struct shunt_config conf;
 	bool file;
 	int err = read_config(c, &conf, &file);
@@ -166,11 +178,7 @@ static int cmd_load(const struct cli *c)
 		return exit_code(err);
 	if (!file)
 		log_info("no %s: using the embedded Istio defaults", CONFIG_DEFAULT_PATH);
-	err = loader_preflight();
-	if (!err)
-		err = loader_load(&conf, &o, &errs);
-	config_errors_print(&errs);
-	config_errors_free(&errs);
+	err = load_config(c, &conf);
 	config_free(&conf);
 	return exit_code(err);
 }
@@ -230,8 +238,6 @@ out:
 static int cmd_run(const struct cli *c)
 {
 	struct daemon_opts d = { .pin_dir = c->pin_dir };
-	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup };
-	struct config_errors errs = { 0 };
 	struct shunt_config conf;
 	bool file;
 	int err = read_config(c, &conf, &file);
@@ -241,13 +247,13 @@ static int cmd_run(const struct cli *c)
 	if (log_verbosity < LOG_INFO)
 		log_verbosity = LOG_INFO;   /* a daemon says what it does */
 	d.config_path = file ? conf.source : NULL;
-	err = loader_preflight();
-	if (!err && !pins_loaded(c->pin_dir))
-		err = loader_load(&conf, &o, &errs);
-	else if (!err)
-		log_info("adopting the shunt already loaded at %s", c->pin_dir);
-	config_errors_print(&errs);
-	config_errors_free(&errs);
+	if (!pins_loaded(c->pin_dir)) {
+		err = load_config(c, &conf);
+	} else {
+		err = loader_preflight();
+		if (!err)
+			log_info("adopting the shunt already loaded at %s", c->pin_dir);
+	}
 	if (!err)
 		err = daemon_run(&d, &conf);
 	config_free(&conf);

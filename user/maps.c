@@ -2,6 +2,7 @@
 /* Reading and writing shunt's maps through their fds; see maps.h. */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,31 +68,53 @@ int maps_read_state(const struct shunt_maps *m, struct shunt_state *st)
 	return 0;
 }
 
-/* Remove every CIDR of one slot: collect the keys first, a trie walk does not survive
- * deletions under it. */
-static int cidrs_clear_slot(int fd, __u32 slot)
+/* Every key of a map that keep() accepts, as one array of key_size records: collected
+ * first, because a walk does not survive deletions under it. */
+static void *collect_keys(int fd, size_t key_size, bool (*keep)(const void *key, void *arg),
+			  void *arg, size_t *n_out)
 {
-	struct shunt_cidr_key key, next, *doomed = NULL;
-	size_t n = 0, cap = 0;
+	char key[256], next[256];
 	void *prev = NULL;
-	int err = 0;
+	char *keys = NULL;
+	size_t n = 0, cap = 0;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (next.slot == slot) {
+	*n_out = 0;
+	if (key_size > sizeof(key))
+		return NULL;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		if (!keep || keep(next, arg)) {
 			if (n == cap) {
-				struct shunt_cidr_key *g = realloc(doomed, (cap = cap ? cap * 2 : 1024) * sizeof(*g));
+				char *g = realloc(keys, (cap = cap ? cap * 2 : 256) * key_size);
 
 				if (!g) {
-					free(doomed);
-					return -ENOMEM;
+					free(keys);
+					return NULL;
 				}
-				doomed = g;
+				keys = g;
 			}
-			doomed[n++] = next;
+			memcpy(keys + n++ * key_size, next, key_size);
 		}
-		key = next;
-		prev = &key;
+		memcpy(key, next, key_size);
+		prev = key;
 	}
+	*n_out = n;
+	return keys ? keys : calloc(1, 1);
+}
+
+static bool cidr_in_slot(const void *key, void *slot)
+{
+	return ((const struct shunt_cidr_key *)key)->slot == *(__u32 *)slot;
+}
+
+/* Remove every CIDR of one slot. */
+static int cidrs_clear_slot(int fd, __u32 slot)
+{
+	size_t n;
+	struct shunt_cidr_key *doomed = collect_keys(fd, sizeof(*doomed), cidr_in_slot, &slot, &n);
+	int err = 0;
+
+	if (!doomed)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		if (bpf_map_delete_elem(fd, &doomed[i]) && errno != ENOENT) {
 			err = -errno;
@@ -151,6 +174,14 @@ static int cookie_in(__u64 c, const __u64 *v, size_t n)
 	return 0;
 }
 
+/* A local-address key whose netns has no workload entry (any more). */
+static bool netns_gone(const void *key, void *netns_fd)
+{
+	struct shunt_workload v;
+
+	return bpf_map_lookup_elem(*(int *)netns_fd, &((const struct shunt_local_key *)key)->netns_cookie, &v) != 0;
+}
+
 #define WL_REASONS (SHUNT_WL_AUTO | SHUNT_WL_SCANNED | SHUNT_WL_EXPLICIT_SLOT(0) | \
 		    SHUNT_WL_EXPLICIT_SLOT(1))
 
@@ -159,9 +190,8 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 			const __u64 *live, size_t n_live)
 {
 	int fd = m->fd[MAP_NETNS];
-	__u64 key, next, *keys = NULL;
-	size_t nk = 0, cap = 0;
-	void *prev = NULL;
+	__u64 *keys;
+	size_t nk;
 	struct timespec ts;
 	int err = 0;
 
@@ -189,20 +219,9 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 					 (unsigned long long)wl[i].cookie, strerror(errno));
 		}
 	}
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (nk == cap) {
-			__u64 *g = realloc(keys, (cap = cap ? cap * 2 : 256) * sizeof(*g));
-
-			if (!g) {
-				free(keys);
-				return -ENOMEM;
-			}
-			keys = g;
-		}
-		keys[nk++] = next;
-		key = next;
-		prev = &key;
-	}
+	keys = collect_keys(fd, sizeof(*keys), NULL, NULL, &nk);
+	if (!keys)
+		return -ENOMEM;
 	for (size_t k = 0; k < nk; k++) {
 		struct shunt_workload v;
 		__u32 explicit_now = 0;
@@ -224,27 +243,12 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 
 	/* Local addresses whose netns left the mesh. */
 	{
-		struct shunt_local_key lk, ln, *doomed = NULL;
-		size_t nd = 0, dcap = 0;
-		void *lp = NULL;
-		struct shunt_workload v;
+		size_t nd;
+		struct shunt_local_key *doomed = collect_keys(m->fd[MAP_LOCAL], sizeof(*doomed),
+							      netns_gone, (void *)&fd, &nd);
 
-		while (!bpf_map_get_next_key(m->fd[MAP_LOCAL], lp, &ln)) {
-			if (bpf_map_lookup_elem(fd, &ln.netns_cookie, &v)) {
-				if (nd == dcap) {
-					struct shunt_local_key *g = realloc(doomed, (dcap = dcap ? dcap * 2 : 64) * sizeof(*g));
-
-					if (!g) {
-						err = -ENOMEM;
-						break;
-					}
-					doomed = g;
-				}
-				doomed[nd++] = ln;
-			}
-			lk = ln;
-			lp = &lk;
-		}
+		if (!doomed)
+			return -ENOMEM;
 		for (size_t i = 0; i < nd; i++) {
 			bpf_map_delete_elem(m->fd[MAP_LOCAL], &doomed[i]);
 			bpf_map_delete_elem(m->fd[MAP_PODIP], &doomed[i].ip);

@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "sockaddr.h"
 
 #define MAGIC 0x5348554eu /* "SHUN" */
 
@@ -179,35 +180,6 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char buf[128];
-	const char *colon = strrchr(s, ':');
-	size_t alen = colon ? (size_t)(colon - s) : strlen(s);
-	unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
-
-	if (alen >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, alen);
-	buf[alen] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (buf[0] == '[') {
-		struct sockaddr_in6 *a = (void *)ss;
-
-		buf[strlen(buf) - 1] = '\0';
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*a);
-		return inet_pton(AF_INET6, buf + 1, &a->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *a = (void *)ss;
-
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)port);
-	*len = sizeof(*a);
-	return inet_pton(AF_INET, buf, &a->sin_addr) == 1 ? 0 : -1;
-}
-
 static int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int failf(const char *fmt, ...)
 {
@@ -336,7 +308,7 @@ static int listen_on(const char *addr)
 	socklen_t len;
 	int s, one = 1;
 
-	if (parse_addr(addr, &ss, &len))
+	if (addr_parse(addr, &ss, &len))
 		return -1;
 	s = socket(ss.ss_family, SOCK_STREAM, 0);
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -412,7 +384,7 @@ static int cmd_client(int argc, char **argv)
 		else if (opt == 'B') report_blocked = 1;
 		else return 2;
 	}
-	if (optind + 1 != argc || parse_addr(argv[optind], &dst, &dlen) || maxw < 1 || maxw > sizeof(wbuf))
+	if (optind + 1 != argc || addr_parse(argv[optind], &dst, &dlen) || maxw < 1 || maxw > sizeof(wbuf))
 		return 2;
 	rnd = seed * 2654435761u;
 	s = socket(dst.ss_family, SOCK_STREAM, 0);
@@ -420,7 +392,7 @@ static int cmd_client(int argc, char **argv)
 		int one = 1;
 
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (parse_addr(bind_addr, &src, &slen) || bind(s, (void *)&src, slen))
+		if (addr_parse(bind_addr, &src, &slen) || bind(s, (void *)&src, slen))
 			return failf("bind %s: %s", bind_addr, strerror(errno));
 	}
 	if (connect(s, (void *)&dst, dlen))
@@ -562,7 +534,7 @@ static int cmd_churn(int argc, char **argv)
 	uint64_t t0 = now_ms();
 	char b = 'x';
 
-	if (count < 0 || parse_addr(argv[1], &dst, &dlen))
+	if (count < 0 || addr_parse(argv[1], &dst, &dlen))
 		return 2;
 	for (long i = 0; i < count; i++) {
 		int s = socket(dst.ss_family, SOCK_STREAM, 0);

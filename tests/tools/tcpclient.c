@@ -17,54 +17,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, int port_opt)
-{
-	char buf[128];
-	const char *colon = port_opt ? NULL : strrchr(s, ':');
-	size_t alen = colon ? (size_t)(colon - s) : strlen(s);
-
-	if (alen >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, alen);
-	buf[alen] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (buf[0] == '[' || strchr(buf, ':')) {
-		struct sockaddr_in6 *a = (void *)ss;
-		char *b = buf[0] == '[' ? buf + 1 : buf;
-
-		if (buf[0] == '[')
-			buf[strlen(buf) - 1] = '\0';
-		a->sin6_family = AF_INET6;
-		a->sin6_port = colon ? htons((unsigned short)atoi(colon + 1)) : 0;
-		*len = sizeof(*a);
-		return inet_pton(AF_INET6, b, &a->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *a = (void *)ss;
-
-	a->sin_family = AF_INET;
-	a->sin_port = colon ? htons((unsigned short)atoi(colon + 1)) : 0;
-	*len = sizeof(*a);
-	return inet_pton(AF_INET, buf, &a->sin_addr) == 1 ? 0 : -1;
-}
-
-static const char *fmt(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(s->sin_port));
-	} else {
-		const struct sockaddr_in6 *s = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(s->sin6_port));
-	}
-	return buf;
-}
+#include "sockaddr.h"
 
 static int fail(const char *what)
 {
@@ -93,7 +46,7 @@ int main(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (optind + 1 != argc || parse_addr(argv[optind], &dst, &dlen, 0)) {
+	if (optind + 1 != argc || addr_parse(argv[optind], &dst, &dlen)) {
 		fprintf(stderr, "usage: tcpclient [-b SRCADDR] [-n BYTES] [-t SECONDS] ADDR:PORT\n");
 		return 2;
 	}
@@ -107,7 +60,7 @@ int main(int argc, char **argv)
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (bind_addr) {
-		if (parse_addr(bind_addr, &src, &slen, 1) || bind(s, (void *)&src, slen))
+		if (addr_parse(bind_addr, &src, &slen) || bind(s, (void *)&src, slen))
 			return fail("bind");
 	}
 	if (connect(s, (void *)&dst, dlen))
@@ -148,7 +101,7 @@ int main(int argc, char **argv)
 	}
 	if (n == 0)
 		shutdown(s, SHUT_WR);
-	printf("ok local=%s peer=%s\n", fmt(&local, l, sizeof(l)), fmt(&peer, p, sizeof(p)));
+	printf("ok local=%s peer=%s\n", addr_fmt(&local, l, sizeof(l)), addr_fmt(&peer, p, sizeof(p)));
 	close(s);
 	return 0;
 }

@@ -15,51 +15,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char buf[128];
-	const char *colon = strrchr(s, ':');
-
-	if (!colon || (size_t)(colon - s) >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, (size_t)(colon - s));
-	buf[colon - s] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (buf[0] == '[') {
-		struct sockaddr_in6 *a = (void *)ss;
-
-		buf[strlen(buf) - 1] = '\0';
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((unsigned short)atoi(colon + 1));
-		*len = sizeof(*a);
-		return inet_pton(AF_INET6, buf + 1, &a->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *a = (void *)ss;
-
-	a->sin_family = AF_INET;
-	a->sin_port = htons((unsigned short)atoi(colon + 1));
-	*len = sizeof(*a);
-	return inet_pton(AF_INET, buf, &a->sin_addr) == 1 ? 0 : -1;
-}
-
-static const char *fmt(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(s->sin_port));
-	} else {
-		const struct sockaddr_in6 *s = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(s->sin6_port));
-	}
-	return buf;
-}
+#include "sockaddr.h"
 
 static void serve(int c, FILE *log)
 {
@@ -71,9 +27,9 @@ static void serve(int c, FILE *log)
 	getpeername(c, (void *)&peer, &pl);
 	getsockname(c, (void *)&local, &ll);
 	if (!getsockopt(c, local.ss_family == AF_INET ? SOL_IP : SOL_IPV6, 80, &od, &ol))
-		fmt(&od, o, sizeof(o));
-	fprintf(log, "peer=%s local=%s origdst=%s\n", fmt(&peer, p, sizeof(p)),
-		fmt(&local, l, sizeof(l)), o);
+		addr_fmt(&od, o, sizeof(o));
+	fprintf(log, "peer=%s local=%s origdst=%s\n", addr_fmt(&peer, p, sizeof(p)),
+		addr_fmt(&local, l, sizeof(l)), o);
 	fflush(log);
 	while ((n = read(c, buf, sizeof(buf))) > 0) {
 		for (ssize_t off = 0; off < n;) {
@@ -93,7 +49,7 @@ int main(int argc, char **argv)
 	FILE *log;
 	int s, one = 1;
 
-	if (argc != 3 || parse_addr(argv[1], &ss, &len)) {
+	if (argc != 3 || addr_parse(argv[1], &ss, &len)) {
 		fprintf(stderr, "usage: tcpecho ADDR:PORT LOGFILE\n");
 		return 2;
 	}
