@@ -17,6 +17,11 @@
 /* sk_user_data carries flag bits below the psock pointer (SK_USER_DATA_PTRMASK). */
 #define SHUNT_SK_USER_DATA_PTRMASK (~7UL)
 
+/* Read-only view of a kernel object we hold no reference on: loads through it are plain
+ * (fault-safe) loads, cheaper than a bpf_probe_read_kernel() call per field. The object
+ * may be freed under us; the worst a stale read does is pick TCP for one message. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 /* Bytes waiting in P's redirect queue. */
 static __always_inline __u32 shunt_peer_queued(struct sock *psk)
 {
@@ -24,13 +29,15 @@ static __always_inline __u32 shunt_peer_queued(struct sock *psk)
 	unsigned long ud;
 
 	if (bpf_core_field_exists(struct sk_psock, msg_tot_len)) {
-		ud = (unsigned long)BPF_CORE_READ(psk, sk_user_data);
-		psock = (struct sk_psock *)(ud & SHUNT_SK_USER_DATA_PTRMASK);
-		if (psock)
-			return BPF_CORE_READ(psock, msg_tot_len);
+		ud = (unsigned long)psk->sk_user_data;
+		ud &= SHUNT_SK_USER_DATA_PTRMASK;
+		if (!ud)
+			return 0;
+		psock = bpf_rdonly_cast((void *)ud, bpf_core_type_id_kernel(struct sk_psock));
+		return psock->msg_tot_len;
 	}
 	/* Older layout: rmem counts redirected bytes on kernels since late 2024. */
-	return (__u32)BPF_CORE_READ(psk, sk_backlog.rmem_alloc.counter);
+	return (__u32)psk->sk_backlog.rmem_alloc.counter;
 }
 
 SEC("sk_msg")
@@ -38,7 +45,7 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 {
 	struct shunt_tuple peer = {};
 	const struct shunt_cfg *cfg;
-	struct tcp_sock *stp;
+	struct tcp_sock *stp, *ptp;
 	struct sock *psk;
 	__u64 *kaddr;
 	__u32 slot = 0, size = msg->size, queued, limit;
@@ -67,7 +74,8 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 		shunt_count(SHUNT_C_MSG_PEER_MISSING);
 		return SK_PASS;
 	}
-	psk = (struct sock *)*kaddr;
+	psk = bpf_rdonly_cast((void *)*kaddr, bpf_core_type_id_kernel(struct sock));
+	ptp = bpf_rdonly_cast((void *)*kaddr, bpf_core_type_id_kernel(struct tcp_sock));
 	if (!msg->sk)
 		return SK_PASS;
 	stp = bpf_skc_to_tcp_sock(msg->sk);
@@ -75,7 +83,7 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 		return SK_PASS;
 
 	/* 1. drain gate */
-	if (BPF_CORE_READ((struct tcp_sock *)psk, copied_seq) != stp->write_seq) {
+	if (ptp->copied_seq != stp->write_seq) {
 		shunt_count(SHUNT_C_MSG_DRAIN_GATE);
 		return SK_PASS;
 	}
