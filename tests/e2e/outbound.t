@@ -15,11 +15,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v haproxy >/dev/null || tap_skip_all "haproxy not installed"
 
 tb_init o
-tb_pod a 198.18.0.10            # meshed: runs the sidecar
-tb_pod b 198.18.0.11            # not meshed: no sidecar
-tb_pod srv 198.18.0.100         # the backend
+tb_pod a 198.18.0.10 2001:2::10     # meshed: runs the sidecar (IPv6 from 2001:2::/48, RFC 5180)
+tb_pod b 198.18.0.11                # not meshed: no sidecar
+tb_pod srv 198.18.0.100 2001:2::100 # the backend
 tb_addr srv 198.18.1.100/24
+ip -n "$(tb_ns srv)" addr add 2001:2::200/64 dev eth0 nodad
 for p in 7000 7001 7002; do tb_echo srv "0.0.0.0:$p" || tap_bail "backend on $p"; done
+tb_echo srv "[::]:7100" || tap_bail "IPv6 backend"
+# HAProxy asks SO_ORIGINAL_DST for IPv4 only; for IPv6, an Envoy-like listener (uid 1337)
+# that logs what IP6T_SO_ORIGINAL_DST answers stands on [::1]:15001.
+tb_bg_as 1337 1337 a "$TOOLS/tcpecho" "[::1]:15001" "$TB_TMP/proxy6-a.log"
 tb_sidecar a || tap_bail "sidecar did not start: $(cat "$TB_TMP"/haproxy-a.*.log)"
 tb_echo a 0.0.0.0:9000 || tap_bail "app server in pod a"   # loopback / own pod IP cases
 
@@ -32,7 +37,7 @@ proxy:
   inbound_port: 15006
 outbound:
   include_cidrs: ["*"]
-  exclude_cidrs: ["198.18.1.0/24"]
+  exclude_cidrs: ["198.18.1.0/24", "2001:2::200/128"]
   include_ports: [7002]
   exclude_ports: [7001]
 YAML
@@ -50,17 +55,18 @@ echo_log_has() { cat "$TB_TMP"/echo-*-"$1".log | grep -qF "peer=$2 "; }
 
 # captured DESC POD DST: must pass through the sidecar.
 captured() {
-	local desc=$1 pod=$2 dst=$3 before out line via
+	local desc=$1 pod=$2 dst=$3 before out line via v4
+	v4=$(sed 's/^\[::ffff:\(.*\)\]/\1/' <<<"$dst")   # a v4-mapped destination, as IPv4
 	before=$(hap_lines)
 	out=$(tb_run "$pod" "$TOOLS/tcpclient" -n 65536 "$dst")
 	check_match "$desc: data intact" '^ok ' "$out"
-	check_match "$desc: app's getpeername shows $dst" "peer=$dst\$" "$out"
+	check_match "$desc: app's getpeername shows $dst" "peer=$(sed 's/[][.]/\\&/g' <<<"$dst")\$" "$out"
 	if ! wait_hap $((before + 1)); then
 		tap_fail "$desc: proxy logged the connection" "haproxy log:" "$(tail -3 "$TB_TMP"/haproxy-a.*.log)"
 		return
 	fi
 	line=$(tb_sidecar_log a | tail -1)
-	check_match "$desc: proxy saw original destination $dst" "origdst=$dst " "$line"
+	check_match "$desc: proxy saw original destination $v4" "origdst=$v4 " "$line"
 	via=$(sed -n 's/.* via=\([^ ]*\) .*/\1/p' <<<"$line")
 	if echo_log_has "${dst##*:}" "$via"; then
 		tap_ok "$desc: backend got it from the proxy ($via)"
@@ -113,11 +119,21 @@ captured "include_ports 7002 beats exclude_cidrs" a 198.18.1.100:7002
 direct "app -> 127.0.0.1 (loopback)" a 127.0.0.1:9000
 direct "app -> own pod IP" a 198.18.0.10:9000
 
+# --- IPv6 and v4-mapped ---------------------------------------------------------------------
+out=$(tb_run a "$TOOLS/tcpclient" "[2001:2::100]:7100")
+check_match "IPv6: app's connect lands on the proxy's [::1]:15001, data intact" '^ok local=\[::1\]:[0-9]+ peer=\[2001:2::100\]:7100$' "$out"
+check_match "IPv6: IP6T_SO_ORIGINAL_DST answers [2001:2::100]:7100" \
+	'local=\[::1\]:15001 origdst=\[2001:2::100\]:7100$' "$(tail -1 "$TB_TMP/proxy6-a.log")"
+out=$(tb_run a "$TOOLS/tcpclient" "[2001:2::200]:7100")
+check_match "IPv6: exclude_cidrs 2001:2::200/128 goes direct" '^ok local=\[2001:2::10\]:' "$out"
+check_match "IPv6: the backend saw the client itself" 'peer=\[2001:2::10\]:' "$(tail -1 "$TB_TMP/echo-srv-7100.log")"
+captured "v4-mapped: a v6 socket to ::ffff:198.18.0.100 is captured like IPv4" a "[::ffff:198.18.0.100]:7000"
+
 dump=$("$SHUNT" dump --pin-dir "$TB_PIN")
 status=$("$SHUNT" status --json --pin-dir "$TB_PIN")
 check_match "counters: SO_ORIGINAL_DST answered" '"so_original_dst_answered":[1-9]' "$status"
 check_match "counters: redirect_include_port counted" '"redirect_include_port":1,' "$status"
-check_match "counters: direct_exclude_cidr counted" '"direct_exclude_cidr":1,' "$status"
+check_match "counters: direct_exclude_cidr counted (IPv4 and IPv6)" '"direct_exclude_cidr":2,' "$status"
 check_match "map entries are removed when connections close" '"connections":0,"original_destinations":0,"cidrs":[0-9]+,"fastpath_sockets":0' "$status"
 check_match "fast path carried the app<->proxy bytes" '"fastpath_msgs":[1-9]' "$status"
 
