@@ -51,6 +51,7 @@ wait_hap() { # wait_hap N: until the proxy has logged N connections (3 s)
 	done
 	return 1
 }
+re_escape() { printf '%s' "$1" | sed 's/[][.]/\\&/g'; }
 echo_log_has() { cat "$TB_TMP"/echo-*-"$1".log | grep -qF "peer=$2 "; }
 
 # captured DESC POD DST: must pass through the sidecar.
@@ -60,7 +61,7 @@ captured() {
 	before=$(hap_lines)
 	out=$(tb_run "$pod" "$TOOLS/tcpclient" -n 65536 "$dst")
 	check_match "$desc: data intact" '^ok ' "$out"
-	check_match "$desc: app's getpeername shows $dst" "peer=$(sed 's/[][.]/\\&/g' <<<"$dst")\$" "$out"
+	check_match "$desc: app's getpeername shows $dst" "peer=$(re_escape "$dst")\$" "$out"
 	if ! wait_hap $((before + 1)); then
 		tap_fail "$desc: proxy logged the connection" "haproxy log:" "$(tail -3 "$TB_TMP"/haproxy-a.*.log)"
 		return
