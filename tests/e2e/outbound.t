@@ -51,7 +51,7 @@ wait_hap() { # wait_hap N: until the proxy has logged N connections (3 s)
 	done
 	return 1
 }
-re_escape() { printf '%s' "$1" | sed 's/[][.]/\\&/g'; }
+re_escape() { printf '%s' "$1" | sed 's/[].[]/\\&/g'; }   # [.] is not a collating symbol
 echo_log_has() { cat "$TB_TMP"/echo-*-"$1".log | grep -qF "peer=$2 "; }
 
 # captured DESC POD DST: must pass through the sidecar.
