@@ -51,12 +51,12 @@ static void reconcile_pod(const struct apply_target *t, const struct netns_seen 
 	/* A proxy that was listening before shunt: take its listener over. Later restarts
 	 * are handled in the kernel (sockops at listen()). */
 	if (ns->inbound_sock_ino &&
-	    bpf_map_lookup_elem(t->m->fd[MAP_INBOUND], &ns->cookie, &sock_cookie)) {
+	    bpf_map_lookup_elem(t->m->fd[MAP_LISTEN], &ns->cookie, &sock_cookie)) {
 		fd = workload_take_listener(ns);
 		if (fd >= 0) {
 			__u64 v = (__u64)fd;
 
-			if (bpf_map_update_elem(t->m->fd[MAP_INBOUND], &ns->cookie, &v, BPF_ANY))
+			if (bpf_map_update_elem(t->m->fd[MAP_LISTEN], &ns->cookie, &v, BPF_ANY))
 				log_warn("cannot hand the inbound listener of %s to sk_lookup: %s",
 					 ns->path, strerror(errno));
 			close(fd);

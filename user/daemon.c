@@ -84,10 +84,8 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	bool dirty = true;
 
 	err = maps_open_pinned(&m, o->pin_dir);
-	if (err) {
-		log_err("shunt is not loaded at %s", o->pin_dir);
-		return err;
-	}
+	if (err)
+		return err;        /* it said why */
 	t.m = &m;
 	t.sk_lookup_fd = pins_open_prog(o->pin_dir, "shunt_sk_lookup");
 

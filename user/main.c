@@ -210,11 +210,6 @@ static int cmd_apply(const struct cli *c)
 	err = maps_open_pinned(&m, c->pin_dir);
 	if (!err) {
 		err = maps_read_state(&m, &st);
-		if (!err && st.abi_version != SHUNT_ABI_VERSION) {
-			log_err("the loaded shunt speaks ABI %u, this one %u: unload and load again",
-				st.abi_version, SHUNT_ABI_VERSION);
-			err = -EPROTO;
-		}
 		if (!err) {
 			struct apply_target t = { .m = &m, .pin_dir = c->pin_dir,
 						  .sk_lookup_fd = pins_open_prog(c->pin_dir, "shunt_sk_lookup") };

@@ -21,7 +21,27 @@ const char *const shunt_map_names[MAP_COUNT] = {
 	[MAP_ODST] = "shunt_odst_v1",   [MAP_CONN] = "shunt_conn_v1",
 	[MAP_STATS] = "shunt_stats_v1", [MAP_SOCKS] = "shunt_socks_v1",
 	[MAP_SKADDR] = "shunt_skaddr_v1", [MAP_PODIP] = "shunt_podip_v1",
-	[MAP_INBOUND] = "shunt_listen_v1", [MAP_PLISTEN] = "shunt_pbind_v1",
+	[MAP_LISTEN] = "shunt_listen_v1", [MAP_PBIND] = "shunt_pbind_v1",
+};
+
+/* What this build writes into each map: a pinned map of another shape is not ours. */
+static const struct {
+	__u32 key, value;
+} map_sizes[MAP_COUNT] = {
+	[MAP_STATE] = { 4, sizeof(struct shunt_state) },
+	[MAP_CFG] = { 4, sizeof(struct shunt_cfg) },
+	[MAP_PORTS] = { 4, sizeof(struct shunt_port_bitmap) },
+	[MAP_CIDRS] = { sizeof(struct shunt_cidr_key), sizeof(struct shunt_cidr_val) },
+	[MAP_NETNS] = { 8, sizeof(struct shunt_workload) },
+	[MAP_LOCAL] = { sizeof(struct shunt_local_key), 4 },
+	[MAP_ODST] = { 8, sizeof(struct shunt_origdst) },
+	[MAP_CONN] = { sizeof(struct shunt_tuple), sizeof(struct shunt_origdst) },
+	[MAP_STATS] = { 4, sizeof(struct shunt_counter_val) },
+	[MAP_SOCKS] = { sizeof(struct shunt_tuple), 8 },
+	[MAP_SKADDR] = { sizeof(struct shunt_tuple), 8 },
+	[MAP_PODIP] = { sizeof(struct shunt_ip), 8 },
+	[MAP_LISTEN] = { 8, 8 },
+	[MAP_PBIND] = { 8, 4 },
 };
 
 void maps_init(struct shunt_maps *m)
@@ -41,22 +61,44 @@ void maps_close(struct shunt_maps *m)
 
 int maps_open_pinned(struct shunt_maps *m, const char *pin_dir)
 {
+	struct shunt_state st;
 	char path[PATH_MAX];
 	int err;
 
 	maps_init(m);
 	for (int i = 0; i < MAP_COUNT; i++) {
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+
 		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_MAPS, shunt_map_names[i]);
 		m->fd[i] = bpf_obj_get(path);
 		if (m->fd[i] < 0) {
 			err = -errno;
-			if (err != -ENOENT)
-				log_err("cannot open pinned map %s: %s", path, strerror(-err));
-			maps_close(m);
-			return err;
+			log_err("cannot open pinned map %s: %s (a shunt of another version? unload it with "
+				"that version)", path, strerror(-err));
+			goto fail;
+		}
+		/* libbpf would reuse a same-sized map without noticing a new layout: check. */
+		if (bpf_obj_get_info_by_fd(m->fd[i], &info, &len) ||
+		    info.key_size != map_sizes[i].key || info.value_size != map_sizes[i].value) {
+			log_err("pinned map %s has key/value sizes %u/%u, this shunt expects %u/%u: it "
+				"was made by another version (unload it with that version)", path,
+				info.key_size, info.value_size, map_sizes[i].key, map_sizes[i].value);
+			err = -EPROTO;
+			goto fail;
 		}
 	}
-	return 0;
+	err = maps_read_state(m, &st);
+	if (!err && st.abi_version != SHUNT_ABI_VERSION) {
+		log_err("the shunt loaded at %s speaks ABI %u, this one ABI %u: unload it with its own "
+			"version first", pin_dir, st.abi_version, SHUNT_ABI_VERSION);
+		err = -EPROTO;
+	}
+	if (!err)
+		return 0;
+fail:
+	maps_close(m);
+	return err;
 }
 
 int maps_read_state(const struct shunt_maps *m, struct shunt_state *st)

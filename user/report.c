@@ -175,11 +175,8 @@ int report_status(const char *pin_dir, bool json)
 		return -ENOENT;
 	}
 	err = maps_open_pinned(&m, pin_dir);
-	if (err) {
-		log_err("shunt's maps under %s are incomplete: %s (run 'shunt unload' and load again)",
-			pin_dir, strerror(-err));
+	if (err)
 		return err;
-	}
 	err = maps_read_state(&m, &st);
 	if (!err && bpf_map_lookup_elem(m.fd[MAP_CFG], &st.active_slot, &cfg))
 		err = -errno;
@@ -382,7 +379,7 @@ int report_dump(const char *pin_dir)
 				printf("  netns %-10" PRIu64 " ino %-11" PRIu64 " %-24s workload %-3u "
 				       "listener %-4s %" PRIu64 "s\n", (uint64_t)next, (uint64_t)v.netns_ino,
 				       a, v.workload_id,
-				       bpf_map_lookup_elem(m.fd[MAP_INBOUND], &next, &sock) ? "no" : "yes",
+				       bpf_map_lookup_elem(m.fd[MAP_LISTEN], &next, &sock) ? "no" : "yes",
 				       (uint64_t)age);
 			}
 			key = next;
