@@ -86,6 +86,8 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	err = maps_open_pinned(&m, o->pin_dir);
 	if (err)
 		return err;        /* it said why */
+	if (o->adopt)
+		log_info("adopting the shunt already loaded at %s", o->pin_dir);
 	t.m = &m;
 	t.sk_lookup_fd = pins_open_prog(o->pin_dir, "shunt_sk_lookup");
 

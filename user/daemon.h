@@ -8,11 +8,13 @@
 #ifndef SHUNT_DAEMON_H
 #define SHUNT_DAEMON_H
 
+#include <stdbool.h>
 #include "config.h"
 
 struct daemon_opts {
 	const char *pin_dir;
 	const char *config_path;   /* re-read on SIGHUP; NULL = the embedded default */
+	bool adopt;                /* an earlier shunt loaded what is pinned */
 };
 
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf);

@@ -246,8 +246,7 @@ static int cmd_run(const struct cli *c)
 		err = load_config(c, &conf);
 	} else {
 		err = loader_preflight();
-		if (!err)
-			log_info("adopting the shunt already loaded at %s", c->pin_dir);
+		d.adopt = true;
 	}
 	if (!err)
 		err = daemon_run(&d, &conf);
