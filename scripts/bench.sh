@@ -22,7 +22,7 @@ for t in sockperf iperf3 wrk nginx iptables-restore; do
 done
 
 QUICK=${QUICK:-0}
-if [ "$QUICK" = 1 ]; then ROUNDS=${ROUNDS:-1}; DUR=2; else ROUNDS=${ROUNDS:-5}; DUR=4; fi
+if [ "$QUICK" = 1 ]; then ROUNDS=${ROUNDS:-1}; DUR=2; else ROUNDS=${ROUNDS:-5}; DUR=3; fi
 MODES=(direct proxies iptables shunt shunt+acc xnode)
 OUTDIR=bench/results
 mkdir -p "$OUTDIR"
@@ -200,6 +200,15 @@ for n in 1000 10000 100000; do
 	fi
 	"$SHUNT" unload --pin-dir "$TB_PIN" >/dev/null
 done
+# shunt run with 100k routes: its peak RSS once it has loaded and is watching
+"$SHUNT" run --config "$TB_TMP/c100000.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" > "$TB_TMP/run.log" 2>&1 &
+runpid=$!
+for i in $(seq 100); do grep -q 'running:' "$TB_TMP/run.log" && break; sleep 0.1; done
+sleep 1
+rec 0 control "run_peak_rss_mib_100k" "$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$runpid/status")"
+rec 0 control "run_rss_mib_100k" "$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$runpid/status")"
+kill -TERM "$runpid"; wait "$runpid" 2>/dev/null
+"$SHUNT" unload --pin-dir "$TB_PIN" >/dev/null
 
 # --- report ---------------------------------------------------------------------------------------
 scripts/bench-report.sh "$CSV" "$OUTDIR/latest.md" "$OUTDIR/latest.png" "$ROUNDS" "$DUR"

@@ -16,11 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	# policy-rc.d keeps the haproxy/nginx packages from starting system services.
-	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.shunt
-	chmod +x /usr/sbin/policy-rc.d.shunt
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		ln -s /usr/sbin/policy-rc.d.shunt /usr/sbin/policy-rc.d
-		trap 'rm -f /usr/sbin/policy-rc.d /usr/sbin/policy-rc.d.shunt' EXIT
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	fi
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -243,6 +243,12 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 				strerror(-err));
 			goto out_unlock;
 		}
+		if (n_links == sizeof(links) / sizeof(links[0])) {
+			bpf_link__destroy(link);
+			log_err("more cgroup programs than this loader expects");
+			err = -E2BIG;
+			goto out_unlock;
+		}
 		links[n_links++] = link;
 		pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_LINKS, bpf_program__name(prog));
 		err = bpf_link__pin(link, path);

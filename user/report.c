@@ -100,7 +100,8 @@ static const char *attach_type_str(__u32 t)
 	return s ? s : "?";
 }
 
-static int read_links(const char *pin_dir, struct link_row *rows, int max)
+/* The program links (shunt_*) into rows; the per-pod sk_lookup links are only counted. */
+static int read_links(const char *pin_dir, struct link_row *rows, int max, int *n_pod_links)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 256];
 	struct dirent *de;
@@ -111,6 +112,7 @@ static int read_links(const char *pin_dir, struct link_row *rows, int max)
 	d = opendir(dir);
 	if (!d)
 		return -errno;
+	*n_pod_links = 0;
 	while ((de = readdir(d)) && n < max) {
 		struct bpf_link_info li = { 0 };
 		struct bpf_prog_info pi = { 0 };
@@ -119,6 +121,10 @@ static int read_links(const char *pin_dir, struct link_row *rows, int max)
 
 		if (de->d_name[0] == '.')
 			continue;
+		if (!strncmp(de->d_name, SHUNT_PIN_SK_LOOKUP_PREFIX, strlen(SHUNT_PIN_SK_LOOKUP_PREFIX))) {
+			(*n_pod_links)++;
+			continue;
+		}
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		fd = bpf_obj_get(path);
 		if (fd < 0)
@@ -161,14 +167,14 @@ static int cmp_rows(const void *a, const void *b)
 
 int report_status(const char *pin_dir, bool json)
 {
-	struct link_row rows[16];
+	struct link_row rows[32];
 	struct shunt_maps m;
 	struct shunt_state st;
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
 	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
 	char when[64];
-	int n_links, err;
+	int n_links, n_pod_links = 0, err;
 
 	if (!pins_loaded(pin_dir)) {
 		log_err("shunt is not loaded at %s", pin_dir);
@@ -192,7 +198,7 @@ int report_status(const char *pin_dir, bool json)
 	n_cidr = maps_count_entries(m.fd[MAP_CIDRS], sizeof(struct shunt_cidr_key));
 	n_socks = maps_count_entries(m.fd[MAP_SOCKS], sizeof(struct shunt_tuple));
 	n_addrs = maps_count_entries(m.fd[MAP_SKADDR], sizeof(struct shunt_tuple));
-	n_links = read_links(pin_dir, rows, 16);
+	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
 	if (n_links < 0)
 		n_links = 0;
 	qsort(rows, (size_t)n_links, sizeof(rows[0]), cmp_rows);
@@ -219,7 +225,8 @@ int report_status(const char *pin_dir, bool json)
 			       i ? "," : "", rows[i].name, rows[i].type, rows[i].link_id,
 			       rows[i].prog_id, (uint64_t)rows[i].cgroup_id, (uint64_t)rows[i].run_cnt,
 			       (uint64_t)rows[i].run_time_ns);
-		printf("],\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
+		printf("],\"sk_lookup_links\":%d", n_pod_links);
+		printf(",\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
 		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld,"
 		       "\"fastpath_addrs\":%ld},\"counters\":{", n_wl, n_conn, n_odst, n_cidr,
 		       n_socks, n_addrs);
@@ -245,6 +252,7 @@ int report_status(const char *pin_dir, bool json)
 			printf("  %-20s %-24s link %-5u prog %-5u cgroup %" PRIu64 "\n", rows[i].name,
 			       rows[i].type, rows[i].link_id, rows[i].prog_id,
 			       (uint64_t)rows[i].cgroup_id);
+		printf("  %-20s %d pod network namespaces (inbound capture)\n", "sk_lookup", n_pod_links);
 		printf("counters:\n");
 		for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
 			if (counters[i])

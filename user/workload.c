@@ -26,43 +26,40 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-/* Is a proxy-uid socket listening on port in /proc/thread-self/net/<file>? Its socket
- * inode goes to *ino. */
-static bool proxy_listens(const char *file, const struct shunt_config *conf, unsigned port_want,
-			  __u64 *ino)
+/* One pass over /proc/thread-self/net/<file> (tcp or tcp6): does a proxy-uid socket listen
+ * on the outbound port, and which socket (inode) listens on the inbound port? */
+static void scan_listeners(const char *file, const struct shunt_config *conf, struct netns_seen *ns)
 {
 	char path[64], line[512];
 	FILE *f;
-	bool found = false;
 
 	snprintf(path, sizeof(path), "/proc/thread-self/net/%s", file);
 	f = fopen(path, "re");
 	if (!f)
-		return false;
+		return;
 	if (!fgets(line, sizeof(line), f)) { /* header */
 		fclose(f);
-		return false;
+		return;
 	}
-	while (!found && fgets(line, sizeof(line), f)) {
+	while (fgets(line, sizeof(line), f)) {
 		char local[64], rem[64], st[8];
 		unsigned sl, port, uid;
-		char *colon;
-
 		unsigned long long inode;
+		char *colon;
 
 		if (sscanf(line, " %u: %63s %63s %7s %*s %*s %*s %u %*s %llu", &sl, local, rem, st,
 			   &uid, &inode) != 6)
 			continue;
 		colon = strrchr(local, ':');
-		if (!colon || strcmp(st, "0A")) /* 0A = TCP_LISTEN */
+		if (!colon || strcmp(st, "0A") || uid != conf->proxy_uid) /* 0A = TCP_LISTEN */
 			continue;
 		port = (unsigned)strtoul(colon + 1, NULL, 16);
-		found = port == port_want && uid == conf->proxy_uid;
-		if (found && ino)
-			*ino = inode;
+		if (port == conf->outbound_port)
+			ns->proxy_listening = true;
+		else if (port == conf->inbound_port && !ns->inbound_sock_ino)
+			ns->inbound_sock_ino = inode;
 	}
 	fclose(f);
-	return found;
 }
 
 static int collect_addrs(struct netns_seen *ns)
@@ -121,10 +118,8 @@ static int visit(int nsfd, int home_fd, const struct shunt_config *conf, struct 
 	if (sock >= 0)
 		close(sock);
 	if (!err && conf) {
-		ns->proxy_listening = proxy_listens("tcp", conf, conf->outbound_port, NULL) ||
-				      proxy_listens("tcp6", conf, conf->outbound_port, NULL);
-		if (!proxy_listens("tcp", conf, conf->inbound_port, &ns->inbound_sock_ino))
-			proxy_listens("tcp6", conf, conf->inbound_port, &ns->inbound_sock_ino);
+		scan_listeners("tcp", conf, ns);
+		scan_listeners("tcp6", conf, ns);
 		collect_addrs(ns);
 	}
 	if (setns(home_fd, CLONE_NEWNET)) {
