@@ -52,8 +52,10 @@ static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const str
 	f.dst_on_lo = dst_loopback || shunt_ip_is_local(netns, dst);
 	f.port_excluded = shunt_port_listed(slot, SHUNT_PORTS_OUT_EXCLUDE, f.dport);
 	f.port_included = shunt_port_listed(slot, SHUNT_PORTS_OUT_INCLUDE, f.dport);
-	f.cidr_excluded = shunt_cidr_listed(slot, SHUNT_CIDRS_OUT_EXCLUDE, dst);
-	f.cidr_included = shunt_cidr_listed(slot, SHUNT_CIDRS_OUT_INCLUDE, dst);
+	f.cidr_excluded = (cfg->flags & SHUNT_CFG_OUT_EXCLUDE_LIST) &&
+			  shunt_cidr_listed(slot, SHUNT_CIDRS_OUT_EXCLUDE, dst);
+	f.cidr_included = (cfg->flags & SHUNT_CFG_OUT_INCLUDE_LIST) &&
+			  shunt_cidr_listed(slot, SHUNT_CIDRS_OUT_INCLUDE, dst);
 
 	v = shunt_decide_outbound(cfg, &f);
 	port = shunt_verdict_port(cfg, v);

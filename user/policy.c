@@ -73,6 +73,11 @@ int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation
 		cfg->flags |= SHUNT_CFG_ACCELERATION;
 	if (conf->auto_detect)
 		cfg->flags |= SHUNT_CFG_AUTO_DETECT;
+	/* An LPM lookup costs more than the rest of connect4: skip the ones that cannot hit. */
+	if (conf->out_include_cidrs.n)
+		cfg->flags |= SHUNT_CFG_OUT_INCLUDE_LIST;
+	if (conf->out_exclude_cidrs.n)
+		cfg->flags |= SHUNT_CFG_OUT_EXCLUDE_LIST;
 	for (size_t i = 0; i < conf->out_include_cidrs.n; i++)
 		if (cidr_touches_loopback(&conf->out_include_cidrs.v[i]))
 			cfg->flags |= SHUNT_CFG_LOOPBACK_INCLUDED;

@@ -45,6 +45,8 @@ enum shunt_cidr_list {
 #define SHUNT_CFG_ACCELERATION     (1u << 3) /* sk_msg fast path wanted */
 #define SHUNT_CFG_AUTO_DETECT      (1u << 4) /* mesh a netns when the proxy binds outbound_port */
 #define SHUNT_CFG_LOOPBACK_INCLUDED (1u << 5) /* an include CIDR covers loopback: no lo shortcut */
+#define SHUNT_CFG_OUT_INCLUDE_LIST  (1u << 6) /* outbound.include_cidrs has entries: look them up */
+#define SHUNT_CFG_OUT_EXCLUDE_LIST  (1u << 7) /* outbound.exclude_cidrs has entries: look them up */
 
 /* Value of shunt_cfg_v1[slot]: the scalar part of one policy. */
 struct shunt_cfg {

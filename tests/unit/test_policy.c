@@ -55,7 +55,8 @@ static void test_compile_entries(void **state)
 	assert_int_equal(p.cfg.outbound_port, 1001);
 	assert_int_equal(p.cfg.inbound_port, 1006);
 	assert_int_equal(p.cfg.tunnel_port, 1008);
-	assert_int_equal(p.cfg.flags, SHUNT_CFG_HAS_GID | SHUNT_CFG_AUTO_DETECT);
+	assert_int_equal(p.cfg.flags, SHUNT_CFG_HAS_GID | SHUNT_CFG_AUTO_DETECT |
+					      SHUNT_CFG_OUT_INCLUDE_LIST | SHUNT_CFG_OUT_EXCLUDE_LIST);
 	assert_true(policy_port_listed(&p.ports[SHUNT_PORTS_OUT_INCLUDE], 443));
 	assert_false(policy_port_listed(&p.ports[SHUNT_PORTS_OUT_INCLUDE], 444));
 	assert_true(policy_port_listed(&p.ports[SHUNT_PORTS_OUT_EXCLUDE], 22));
@@ -96,7 +97,7 @@ static void test_compile_flags(void **state)
 	(void)state;
 	assert_int_equal(policy_compile(&c, 0, 1, &p), 0);
 	assert_int_equal(p.cfg.flags, SHUNT_CFG_IN_ALL_PORTS | SHUNT_CFG_ACCELERATION |
-					      SHUNT_CFG_LOOPBACK_INCLUDED);
+					      SHUNT_CFG_LOOPBACK_INCLUDED | SHUNT_CFG_OUT_INCLUDE_LIST);
 	policy_free(&p);
 	config_free(&c);
 
@@ -180,8 +181,11 @@ static enum shunt_verdict decide(const char *yaml, struct conn cn)
 	f.src_is_passthrough = (__u8)cn.src_passthrough;
 	f.port_excluded = (__u8)policy_port_listed(&p.ports[SHUNT_PORTS_OUT_EXCLUDE], cn.port);
 	f.port_included = (__u8)policy_port_listed(&p.ports[SHUNT_PORTS_OUT_INCLUDE], cn.port);
-	f.cidr_excluded = (__u8)emu_cidr(&p, SHUNT_CIDRS_OUT_EXCLUDE, family, addr);
-	f.cidr_included = (__u8)emu_cidr(&p, SHUNT_CIDRS_OUT_INCLUDE, family, addr);
+	/* as connect4 does: a list the flags call empty is not looked up */
+	f.cidr_excluded = (p.cfg.flags & SHUNT_CFG_OUT_EXCLUDE_LIST) &&
+			  emu_cidr(&p, SHUNT_CIDRS_OUT_EXCLUDE, family, addr);
+	f.cidr_included = (p.cfg.flags & SHUNT_CFG_OUT_INCLUDE_LIST) &&
+			  emu_cidr(&p, SHUNT_CIDRS_OUT_INCLUDE, family, addr);
 	v = shunt_decide_outbound(&p.cfg, &f);
 	policy_free(&p);
 	config_free(&c);
