@@ -183,7 +183,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	}
 	err = shunt_bpf__load(skel);
 	if (err) {
-		log_err("the kernel refused shunt's BPF programs: %s (run with -v for the verifier log)",
+		log_err("the kernel refused shunt's BPF programs: %s (run with -vv for the verifier log)",
 			strerror(-err));
 		goto out_unlock;
 	}

@@ -104,6 +104,12 @@ static int exit_code(int err)
 	return err == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
 }
 
+/* Every problem with the configuration, an unreadable file included, is exit 2. */
+static int config_exit_code(int err)
+{
+	return err ? EXIT_USAGE : EXIT_OK;
+}
+
 static void print_ports(const char *label, const struct config_port_list *l)
 {
 	printf("  %-24s ", label);
@@ -133,7 +139,7 @@ static int cmd_check(const struct cli *c)
 	int err = read_config(c, &conf, &file);
 
 	if (err)
-		return exit_code(err);
+		return config_exit_code(err);
 	printf("%s: valid\n", conf.source);
 	printf("  %-24s %u\n", "proxy.uid", conf.proxy_uid);
 	if (conf.has_gid)
@@ -175,7 +181,7 @@ static int cmd_load(const struct cli *c)
 	int err = read_config(c, &conf, &file);
 
 	if (err)
-		return exit_code(err);
+		return config_exit_code(err);
 	if (!file)
 		log_info("no %s: using the embedded Istio defaults", CONFIG_DEFAULT_PATH);
 	err = load_config(c, &conf);
@@ -193,7 +199,7 @@ static int cmd_apply(const struct cli *c)
 	int lockfd, err = read_config(c, &conf, &file);
 
 	if (err)
-		return exit_code(err);
+		return config_exit_code(err);
 	err = loader_preflight();
 	if (err)
 		goto out;
@@ -238,7 +244,7 @@ static int cmd_run(const struct cli *c)
 	int err = read_config(c, &conf, &file);
 
 	if (err)
-		return exit_code(err);
+		return config_exit_code(err);
 	if (log_verbosity < LOG_INFO)
 		log_verbosity = LOG_INFO;   /* a daemon says what it does */
 	d.config_path = file ? conf.source : NULL;

@@ -154,6 +154,21 @@ bool pins_loaded(const char *pin_dir)
 	return !stat(path, &st) && S_ISDIR(st.st_mode);
 }
 
+bool pins_require_loaded(const char *pin_dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, NULL);
+	if (!stat(path, &st) && S_ISDIR(st.st_mode))
+		return true;
+	if (errno == EACCES)
+		log_err("cannot look into %s: permission denied (this needs root)", pin_dir);
+	else
+		log_err("shunt is not loaded at %s", pin_dir);
+	return false;
+}
+
 static int remove_dir_entries(const char *dir)
 {
 	char path[PATH_MAX];

@@ -21,6 +21,8 @@ void pins_unlock(int fd);
 int pins_open_prog(const char *pin_dir, const char *name);
 /* True when programs are pinned under pin_dir. */
 bool pins_loaded(const char *pin_dir);
+/* pins_loaded(), and when not, one sentence why: not loaded, or not allowed to look. */
+bool pins_require_loaded(const char *pin_dir);
 /* Remove every pin shunt made and the directories; leaves foreign files and says so. */
 int pins_remove_all(const char *pin_dir);
 

@@ -176,10 +176,8 @@ int report_status(const char *pin_dir, bool json)
 	char when[64];
 	int n_links, n_pod_links = 0, err;
 
-	if (!pins_loaded(pin_dir)) {
-		log_err("shunt is not loaded at %s", pin_dir);
+	if (!pins_require_loaded(pin_dir))
 		return -ENOENT;
-	}
 	err = maps_open_pinned(&m, pin_dir);
 	if (err)
 		return err;
@@ -326,10 +324,8 @@ int report_dump(const char *pin_dir)
 	char a[128], b[128], c[128];
 	int err;
 
-	if (!pins_loaded(pin_dir)) {
-		log_err("shunt is not loaded at %s", pin_dir);
+	if (!pins_require_loaded(pin_dir))
 		return -ENOENT;
-	}
 	err = maps_open_pinned(&m, pin_dir);
 	if (err)
 		return err;
