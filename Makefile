@@ -22,7 +22,7 @@ BPF_HDRS  := $(wildcard bpf/*.h) include/shunt/abi.h
 VMLINUX_H := $(OUT)/vmlinux.h
 SKEL      := $(OUT)/shunt.skel.h
 
-USER_SRCS := user/config.c user/policy.c user/pins.c user/loader.c user/maps.c \
+USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
              user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h
@@ -34,7 +34,7 @@ INCLUDES  := -Iinclude -Iuser -Ibpf -I$(OUT)
 LIBS      := -lbpf -lelf -lz -lyaml
 
 # Pure logic (no libbpf, no kernel): what the unit tests link against.
-PURE_SRCS := user/config.c user/policy.c user/log.c user/default_config.c
+PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_config.c
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup

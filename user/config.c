@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <yaml.h>
 #include "config.h"
+#include "ytree.h"
 
 struct parse_ctx {
 	const char *name;
-	yaml_document_t *doc;
+	const struct ytree *tree;
 	struct config_errors *errs;
 };
 
@@ -51,20 +51,20 @@ void config_error(struct config_errors *errs, const char *source, struct config_
 	va_end(ap);
 }
 
-static struct config_pos node_pos(const yaml_node_t *node)
+static struct config_pos node_pos(const struct ynode *node)
 {
 	struct config_pos p = { 1, 1 };
 
 	if (node) {
-		p.line = (int)node->start_mark.line + 1;
-		p.col = (int)node->start_mark.column + 1;
+		p.line = node->line;
+		p.col = node->col;
 	}
 	return p;
 }
 
-static void perr(struct parse_ctx *c, const yaml_node_t *node, const char *fmt, ...)
+static void perr(struct parse_ctx *c, const struct ynode *node, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void perr(struct parse_ctx *c, const yaml_node_t *node, const char *fmt, ...)
+static void perr(struct parse_ctx *c, const struct ynode *node, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -73,19 +73,19 @@ static void perr(struct parse_ctx *c, const yaml_node_t *node, const char *fmt, 
 	va_end(ap);
 }
 
-static const char *scalar(const yaml_node_t *n)
+static const char *scalar(const struct ynode *n)
 {
-	return (const char *)n->data.scalar.value;
+	return n->value;
 }
 
-static const char *node_kind(const yaml_node_t *n)
+static const char *node_kind(const struct ynode *n)
 {
 	switch (n->type) {
-	case YAML_SCALAR_NODE:
+	case YN_SCALAR:
 		return "a scalar";
-	case YAML_SEQUENCE_NODE:
+	case YN_SEQUENCE:
 		return "a list";
-	case YAML_MAPPING_NODE:
+	case YN_MAPPING:
 		return "a mapping";
 	default:
 		return "nothing";
@@ -110,14 +110,14 @@ static int parse_number(const char *s, unsigned long long max, unsigned long lon
 	return 0;
 }
 
-static bool get_uint(struct parse_ctx *c, yaml_node_t *n, const char *path,
+static bool get_uint(struct parse_ctx *c, const struct ynode *n, const char *path,
 		     unsigned long long min, unsigned long long max, unsigned long long *out)
 {
 	int r;
 
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+	if (n->type != YN_SCALAR || !n->plain) {
 		perr(c, n, "'%s' must be an integer, got %s", path,
-		     n->type == YAML_SCALAR_NODE ? "a quoted string" : node_kind(n));
+		     n->type == YN_SCALAR ? "a quoted string" : node_kind(n));
 		return false;
 	}
 	r = parse_number(scalar(n), max, out);
@@ -132,7 +132,7 @@ static bool get_uint(struct parse_ctx *c, yaml_node_t *n, const char *path,
 	return true;
 }
 
-static bool get_port(struct parse_ctx *c, yaml_node_t *n, const char *path, uint16_t *out)
+static bool get_port(struct parse_ctx *c, const struct ynode *n, const char *path, uint16_t *out)
 {
 	unsigned long long v;
 
@@ -142,12 +142,12 @@ static bool get_port(struct parse_ctx *c, yaml_node_t *n, const char *path, uint
 	return true;
 }
 
-static bool get_bool(struct parse_ctx *c, yaml_node_t *n, const char *path, bool *out)
+static bool get_bool(struct parse_ctx *c, const struct ynode *n, const char *path, bool *out)
 {
 	static const char *const t[] = { "true", "True", "TRUE" };
 	static const char *const f[] = { "false", "False", "FALSE" };
 
-	if (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+	if (n->type == YN_SCALAR && n->plain) {
 		for (size_t i = 0; i < 3; i++) {
 			if (!strcmp(scalar(n), t[i])) {
 				*out = true;
@@ -160,17 +160,17 @@ static bool get_bool(struct parse_ctx *c, yaml_node_t *n, const char *path, bool
 		}
 	}
 	perr(c, n, "'%s' must be true or false, got %s%s%s", path,
-	     n->type == YAML_SCALAR_NODE ? "'" : node_kind(n),
-	     n->type == YAML_SCALAR_NODE ? scalar(n) : "",
-	     n->type == YAML_SCALAR_NODE ? "'" : "");
+	     n->type == YN_SCALAR ? "'" : node_kind(n),
+	     n->type == YN_SCALAR ? scalar(n) : "",
+	     n->type == YN_SCALAR ? "'" : "");
 	return false;
 }
 
-static bool get_string(struct parse_ctx *c, yaml_node_t *n, const char *path, char **out)
+static bool get_string(struct parse_ctx *c, const struct ynode *n, const char *path, char **out)
 {
-	if (n->type != YAML_SCALAR_NODE || !*scalar(n)) {
+	if (n->type != YN_SCALAR || !*scalar(n)) {
 		perr(c, n, "'%s' must be a non-empty string, got %s", path,
-		     n->type == YAML_SCALAR_NODE ? "an empty string" : node_kind(n));
+		     n->type == YN_SCALAR ? "an empty string" : node_kind(n));
 		return false;
 	}
 	free(*out);
@@ -178,29 +178,26 @@ static bool get_string(struct parse_ctx *c, yaml_node_t *n, const char *path, ch
 	return *out != NULL;
 }
 
-static bool is_star(const yaml_node_t *n)
+static bool is_star(const struct ynode *n)
 {
-	return n->type == YAML_SCALAR_NODE && !strcmp(scalar(n), "*");
+	return n->type == YN_SCALAR && !strcmp(scalar(n), "*");
 }
 
-static bool get_seq(struct parse_ctx *c, yaml_node_t *n, const char *path)
+static bool get_seq(struct parse_ctx *c, const struct ynode *n, const char *path)
 {
-	if (n->type == YAML_SEQUENCE_NODE)
+	if (n->type == YN_SEQUENCE)
 		return true;
 	perr(c, n, "'%s' must be a list, got %s", path, node_kind(n));
 	return false;
 }
 
 #define SEQ_FOREACH(c, n, item)                                                        \
-	for (yaml_node_item_t *it_ = (n)->data.sequence.items.start;                   \
-	     it_ < (n)->data.sequence.items.top &&                                     \
-	     ((item) = yaml_document_get_node((c)->doc, *it_), 1);                     \
-	     it_++)
+	for (uint32_t i_ = 0; i_ < (n)->n && ((item) = ytree_kid((c)->tree, (n), i_), 1); i_++)
 
-static void get_port_list(struct parse_ctx *c, yaml_node_t *n, const char *path, bool allow_all,
+static void get_port_list(struct parse_ctx *c, const struct ynode *n, const char *path, bool allow_all,
 			  struct config_port_list *out)
 {
-	yaml_node_t *item;
+	const struct ynode *item;
 	size_t cap;
 
 	free(out->v);
@@ -209,7 +206,7 @@ static void get_port_list(struct parse_ctx *c, yaml_node_t *n, const char *path,
 	out->pos = node_pos(n);
 	if (!get_seq(c, n, path))
 		return;
-	cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	cap = n->n;
 	out->v = calloc(cap ? cap : 1, sizeof(*out->v));
 	out->vpos = calloc(cap ? cap : 1, sizeof(*out->vpos));
 	if (!out->v || !out->vpos)
@@ -225,7 +222,7 @@ static void get_port_list(struct parse_ctx *c, yaml_node_t *n, const char *path,
 				out->all = true;
 			continue;
 		}
-		if (item->type != YAML_SCALAR_NODE) {
+		if (item->type != YN_SCALAR) {
 			perr(c, item, "'%s' entries must be ports, got %s", path, node_kind(item));
 			continue;
 		}
@@ -327,10 +324,10 @@ static void cidr_hint(const char *s, char *buf, size_t len)
 	config_cidr_str(&cidr, buf, len);
 }
 
-static void get_cidr_list(struct parse_ctx *c, yaml_node_t *n, const char *path, bool allow_all,
+static void get_cidr_list(struct parse_ctx *c, const struct ynode *n, const char *path, bool allow_all,
 			  struct config_cidr_list *out)
 {
-	yaml_node_t *item;
+	const struct ynode *item;
 	size_t cap;
 
 	free(out->v);
@@ -338,7 +335,7 @@ static void get_cidr_list(struct parse_ctx *c, yaml_node_t *n, const char *path,
 	out->pos = node_pos(n);
 	if (!get_seq(c, n, path))
 		return;
-	cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	cap = n->n;
 	out->v = calloc(cap ? cap : 1, sizeof(*out->v));
 	if (!out->v)
 		return;
@@ -353,7 +350,7 @@ static void get_cidr_list(struct parse_ctx *c, yaml_node_t *n, const char *path,
 				out->all = true;
 			continue;
 		}
-		if (item->type != YAML_SCALAR_NODE) {
+		if (item->type != YN_SCALAR) {
 			perr(c, item, "'%s' entries must be CIDRs, got %s", path, node_kind(item));
 			continue;
 		}
@@ -377,23 +374,23 @@ static void get_cidr_list(struct parse_ctx *c, yaml_node_t *n, const char *path,
 
 /* Walk a mapping, handing each known key's value to handle(); unknown and repeated keys
  * are errors. keys[] ends with NULL; at most 32 keys. */
-typedef void (*key_handler)(struct parse_ctx *c, int key, yaml_node_t *val, void *arg);
+typedef void (*key_handler)(struct parse_ctx *c, int key, const struct ynode *val, void *arg);
 
-static void walk_mapping(struct parse_ctx *c, yaml_node_t *n, const char *path,
+static void walk_mapping(struct parse_ctx *c, const struct ynode *n, const char *path,
 			 const char *const *keys, key_handler handle, void *arg)
 {
 	uint32_t seen = 0;
 
-	if (n->type != YAML_MAPPING_NODE) {
+	if (n->type != YN_MAPPING) {
 		perr(c, n, "'%s' must be a mapping, got %s", path, node_kind(n));
 		return;
 	}
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+	for (uint32_t i = 0; i + 1 < n->n; i += 2) {
+		const struct ynode *k = ytree_kid(c->tree, n, i);
+		const struct ynode *v = ytree_kid(c->tree, n, i + 1);
 		int idx = -1;
 
-		if (k->type != YAML_SCALAR_NODE) {
+		if (k->type != YN_SCALAR) {
 			perr(c, k, "keys of '%s' must be strings, got %s", path, node_kind(k));
 			continue;
 		}
@@ -419,7 +416,7 @@ static void walk_mapping(struct parse_ctx *c, yaml_node_t *n, const char *path,
 static const char *const proxy_keys[] = { "uid", "gid", "outbound_port", "inbound_port",
 					   "tunnel_port", NULL };
 
-static void on_proxy(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+static void on_proxy(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
 	struct shunt_config *cfg = arg;
 	unsigned long long n;
@@ -431,7 +428,7 @@ static void on_proxy(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
 		break;
 	case 1:
 		/* gid: null (~) turns the gid rules off, as istio-iptables without -g. */
-		if (v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+		if (v->type == YN_SCALAR && v->plain &&
 		    (!strcmp(scalar(v), "~") || !strcmp(scalar(v), "null") || !*scalar(v))) {
 			cfg->has_gid = false;
 		} else if (get_uint(c, v, "proxy.gid", 0, UINT32_MAX - 1, &n)) {
@@ -457,7 +454,7 @@ static void on_proxy(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
 static const char *const outbound_keys[] = { "include_cidrs", "exclude_cidrs", "include_ports",
 					      "exclude_ports", NULL };
 
-static void on_outbound(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+static void on_outbound(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
 	struct shunt_config *cfg = arg;
 
@@ -479,7 +476,7 @@ static void on_outbound(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
 
 static const char *const inbound_keys[] = { "include_ports", "exclude_ports", NULL };
 
-static void on_inbound(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+static void on_inbound(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
 	struct shunt_config *cfg = arg;
 
@@ -491,7 +488,7 @@ static void on_inbound(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
 
 static const char *const mesh_keys[] = { "auto_detect", NULL };
 
-static void on_mesh(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+static void on_mesh(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
 	struct shunt_config *cfg = arg;
 
@@ -500,7 +497,7 @@ static void on_mesh(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
 
 static const char *const workload_keys[] = { "name", "netns", "acceleration", NULL };
 
-static void on_workload(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+static void on_workload(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
 	struct config_workload *wl = arg;
 	bool b;
@@ -521,14 +518,14 @@ static void on_workload(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
 	}
 }
 
-static void get_workloads(struct parse_ctx *c, yaml_node_t *n, struct shunt_config *cfg)
+static void get_workloads(struct parse_ctx *c, const struct ynode *n, struct shunt_config *cfg)
 {
-	yaml_node_t *item;
+	const struct ynode *item;
 	size_t cap;
 
 	if (!get_seq(c, n, "workloads"))
 		return;
-	cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	cap = n->n;
 	cfg->workloads = calloc(cap ? cap : 1, sizeof(*cfg->workloads));
 	if (!cfg->workloads)
 		return;
@@ -538,7 +535,7 @@ static void get_workloads(struct parse_ctx *c, yaml_node_t *n, struct shunt_conf
 		wl->acceleration = -1;
 		wl->pos = node_pos(item);
 		walk_mapping(c, item, "workloads[]", workload_keys, on_workload, wl);
-		if (item->type != YAML_MAPPING_NODE)
+		if (item->type != YN_MAPPING)
 			continue;
 		if (!wl->name)
 			perr(c, item, "workload needs a 'name'");
@@ -555,7 +552,7 @@ static const char *const top_keys[] = { "proxy", "outbound", "inbound", "acceler
 #define QUEUE_LIMIT_MAX (1u << 30)
 
 /* A byte count: 4194304, or "4MiB" / "512KiB". */
-static void get_queue_limit(struct parse_ctx *c, yaml_node_t *n, uint32_t *out)
+static void get_queue_limit(struct parse_ctx *c, const struct ynode *n, uint32_t *out)
 {
 	static const struct { const char *suffix; unsigned shift; } units[] = {
 		{ "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "", 0 },
@@ -563,7 +560,7 @@ static void get_queue_limit(struct parse_ctx *c, yaml_node_t *n, uint32_t *out)
 	const char *path = "acceleration_queue_limit";
 	unsigned long long v;
 
-	if (n->type != YAML_SCALAR_NODE) {
+	if (n->type != YN_SCALAR) {
 		perr(c, n, "'%s' must be a size like 4MiB, got %s", path, node_kind(n));
 		return;
 	}
@@ -588,7 +585,7 @@ static void get_queue_limit(struct parse_ctx *c, yaml_node_t *n, uint32_t *out)
 	perr(c, n, "'%s' must be a size like 4MiB or a byte count, got '%s'", path, scalar(n));
 }
 
-static void on_top(struct parse_ctx *c, int key, yaml_node_t *v, void *arg)
+static void on_top(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
 	struct shunt_config *cfg = arg;
 
@@ -693,49 +690,39 @@ int config_parse(const char *name, const char *text, size_t len, struct shunt_co
 		 struct config_errors *errs)
 {
 	struct parse_ctx c = { .name = name, .errs = errs };
-	yaml_parser_t parser;
-	yaml_document_t doc, extra;
-	yaml_node_t *root;
+	struct ytree tree;
+	struct ytree_error yerr;
 	size_t before = errs->n;
+	int err;
 
 	memset(cfg, 0, sizeof(*cfg));
 	set_defaults(cfg);
 	cfg->source = strdup(name);
 
-	if (!yaml_parser_initialize(&parser))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		struct config_pos p = { (int)parser.problem_mark.line + 1,
-					(int)parser.problem_mark.column + 1 };
-
-		config_error(errs, name, p, "invalid YAML: %s%s%s", parser.problem,
-			     parser.context ? " " : "", parser.context ? parser.context : "");
-		yaml_parser_delete(&parser);
+	err = ytree_parse(text, len, &tree, &yerr);
+	if (err == -EINVAL) {
+		config_error(errs, name, (struct config_pos){ yerr.line, yerr.col }, "%s", yerr.msg);
 		return -EINVAL;
 	}
-	c.doc = &doc;
-	root = yaml_document_get_root_node(&doc);
-	if (!root || (root->type == YAML_SCALAR_NODE && !*scalar(root))) {
+	if (err)
+		return err;
+	c.tree = &tree;
+	if (tree.empty) {
 		config_error(errs, name, (struct config_pos){ 1, 1 },
 			     "empty configuration (see 'shunt --help' for the keys)");
 	} else {
-		walk_mapping(&c, root, "top level", top_keys, on_top, cfg);
-		if (root->type == YAML_MAPPING_NODE) {
-			if (yaml_parser_load(&parser, &extra)) {
-				yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+		const struct ynode *root = &tree.nodes[0];
 
-				if (r2)
-					config_error(errs, name, node_pos(r2),
-						     "a second YAML document; only one is read");
-				yaml_document_delete(&extra);
-			}
+		walk_mapping(&c, root, "top level", top_keys, on_top, cfg);
+		if (root->type == YN_MAPPING) {
+			if (tree.second_doc)
+				config_error(errs, name, (struct config_pos){ tree.line2, tree.col2 },
+					     "a second YAML document; only one is read");
 			if (errs->n == before)
 				validate(&c, cfg);
 		}
 	}
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
+	ytree_free(&tree);
 	return errs->n == before ? 0 : -EINVAL;
 }
 

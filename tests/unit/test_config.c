@@ -210,6 +210,7 @@ static void test_bad_workloads(void **s) { (void)s; check_bad("bad-workloads"); 
 static void test_bad_dupworkload(void **s) { (void)s; check_bad("bad-dupworkload"); }
 static void test_bad_twodocs(void **s) { (void)s; check_bad("bad-twodocs"); }
 static void test_bad_dupkey(void **s) { (void)s; check_bad("bad-dupkey"); }
+static void test_bad_alias(void **s) { (void)s; check_bad("bad-alias"); }
 
 static void test_unreadable_file(void **state)
 {
@@ -240,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_bad_dupworkload),
 		cmocka_unit_test(test_bad_twodocs),
 		cmocka_unit_test(test_bad_dupkey),
+		cmocka_unit_test(test_bad_alias),
 		cmocka_unit_test(test_unreadable_file),
 	};
 
