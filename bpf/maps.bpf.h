@@ -46,6 +46,15 @@ struct {
 	__type(value, struct shunt_cidr_val);
 } shunt_cidrs_v1 SEC(".maps") __weak;
 
+/* (slot, chunk) -> the CIDR keys user space wrote into that slot (for diffing applies). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_SLOTS * (SHUNT_MAX_CIDRS / SHUNT_SLOTKEYS_PER_CHUNK + 1));
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct shunt_slotkeys_key);
+	__type(value, struct shunt_slotkeys);
+} shunt_skeys_v1 SEC(".maps") __weak;
+
 /* netns cookie -> why that network namespace is meshed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -79,10 +79,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
 	echo
 	echo "| figure | value | goal |"
 	echo "|---|---|---|"
-	for k in load_ms_1000_cidrs load_ms_10000_cidrs load_ms_100000_cidrs apply_ms_one_line_100k \
-		apply_peak_rss_mib_100k run_peak_rss_mib_100k run_rss_mib_100k cidr_map_memlock_mib_200k; do
+	for k in load_ms_1000_cidrs load_ms_10000_cidrs load_ms_100000_cidrs apply_ms_first_100k \
+		apply_ms_one_line_100k_yaml apply_ms_one_line_100k_file apply_peak_rss_mib_100k \
+		run_peak_rss_mib_100k run_rss_mib_100k cidr_map_memlock_mib_200k; do
 		case $k in
-		load_ms_100000_cidrs) g="< 1000 ms" ;; apply_ms_one_line_100k) g="< 50 ms" ;;
+		load_ms_100000_cidrs) g="< 1000 ms" ;; apply_ms_one_line_100k_*) g="< 50 ms" ;;
 		run_peak_rss_mib_100k) g="< 20 MiB" ;; *) g="" ;;
 		esac
 		echo "| $k | $(get control "$k") | $g |"

@@ -56,6 +56,9 @@ struct shunt_config {
 	uint16_t outbound_port, inbound_port, tunnel_port;
 	struct config_pos outbound_port_pos, inbound_port_pos, tunnel_port_pos;
 	struct config_cidr_list out_include_cidrs, out_exclude_cidrs;
+	/* *_cidrs_from: plain files of CIDRs, one a line, appended to the lists above */
+	char *out_include_from, *out_exclude_from;
+	struct config_pos out_include_from_pos, out_exclude_from_pos;
 	struct config_port_list out_include_ports, out_exclude_ports;
 	struct config_port_list in_include_ports, in_exclude_ports;
 	bool acceleration;

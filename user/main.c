@@ -127,8 +127,11 @@ static void print_cidrs(const char *label, const struct config_cidr_list *l)
 	printf("  %-24s ", label);
 	if (l->all)
 		printf("*");
-	for (size_t i = 0; i < l->n; i++)
+	/* a long list (a *_cidrs_from file) is summarised, not printed whole */
+	for (size_t i = 0; i < l->n && i < 8; i++)
 		printf("%s%s", i ? "," : "", config_cidr_str(&l->v[i], buf, sizeof(buf)));
+	if (l->n > 8)
+		printf(",... (%zu entries)", l->n);
 	printf("%s\n", !l->all && !l->n ? "-" : "");
 }
 

@@ -22,6 +22,7 @@ const char *const shunt_map_names[MAP_COUNT] = {
 	[MAP_STATS] = "shunt_stats_v1", [MAP_SOCKS] = "shunt_socks_v1",
 	[MAP_SKADDR] = "shunt_skaddr_v1", [MAP_PODIP] = "shunt_podip_v1",
 	[MAP_LISTEN] = "shunt_listen_v1", [MAP_PBIND] = "shunt_pbind_v1",
+	[MAP_SLOTKEYS] = "shunt_skeys_v1",
 };
 
 /* What this build writes into each map: a pinned map of another shape is not ours. */
@@ -42,6 +43,7 @@ static const struct {
 	[MAP_PODIP] = { sizeof(struct shunt_ip), 8 },
 	[MAP_LISTEN] = { 8, 8 },
 	[MAP_PBIND] = { 8, 4 },
+	[MAP_SLOTKEYS] = { sizeof(struct shunt_slotkeys_key), sizeof(struct shunt_slotkeys) },
 };
 
 void maps_init(struct shunt_maps *m)
@@ -167,31 +169,151 @@ static int cidrs_clear_slot(int fd, __u32 slot)
 	return err;
 }
 
-int maps_write_slot(const struct shunt_maps *m, __u32 slot, const struct shunt_policy *p)
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct shunt_cidr_key));
+}
+
+/* The record of what `slot` holds, if it is valid for generation `gen`; NULL otherwise. */
+static struct shunt_cidr_key *slotkeys_read(const struct shunt_maps *m, __u32 slot, __u32 gen,
+					    size_t *n_out)
+{
+	struct shunt_slotkeys_key k = { .slot = slot, .chunk = 0 };
+	struct shunt_slotkeys *rec = malloc(sizeof(*rec));
+	struct shunt_cidr_key *keys = NULL;
+	size_t total, got = 0;
+
+	if (!rec || bpf_map_lookup_elem(m->fd[MAP_SLOTKEYS], &k, rec) || rec->generation != gen)
+		goto none;
+	total = rec->total;
+	keys = malloc((total ? total : 1) * sizeof(*keys));
+	if (!keys)
+		goto none;
+	for (;;) {
+		if (rec->generation != gen || rec->n > SHUNT_SLOTKEYS_PER_CHUNK || got + rec->n > total)
+			goto none;
+		memcpy(keys + got, rec->keys, rec->n * sizeof(*keys));
+		got += rec->n;
+		if (got == total)
+			break;
+		k.chunk++;
+		if (bpf_map_lookup_elem(m->fd[MAP_SLOTKEYS], &k, rec))
+			goto none;
+	}
+	free(rec);
+	*n_out = total;
+	return keys;
+none:
+	free(rec);
+	free(keys);
+	return NULL;
+}
+
+/* Record what `slot` now holds (sorted keys), valid for `gen`. Chunk 0 last: it carries
+ * the total, and a record is only believed when every chunk has the same generation. */
+static int slotkeys_write(const struct shunt_maps *m, __u32 slot, __u32 gen,
+			  const struct shunt_cidr_key *keys, size_t n)
+{
+	struct shunt_slotkeys *rec = calloc(1, sizeof(*rec));
+	size_t chunks = (n + SHUNT_SLOTKEYS_PER_CHUNK - 1) / SHUNT_SLOTKEYS_PER_CHUNK;
+	int err = 0;
+
+	if (!rec)
+		return -ENOMEM;
+	if (!chunks)
+		chunks = 1;
+	for (size_t c = chunks; c-- > 0;) {
+		struct shunt_slotkeys_key k = { .slot = slot, .chunk = (__u32)c };
+		size_t off = c * SHUNT_SLOTKEYS_PER_CHUNK;
+
+		rec->generation = gen;
+		rec->total = (__u32)n;
+		rec->n = (__u32)(n - off < SHUNT_SLOTKEYS_PER_CHUNK ? n - off : SHUNT_SLOTKEYS_PER_CHUNK);
+		memcpy(rec->keys, keys + off, rec->n * sizeof(*keys));
+		if (bpf_map_update_elem(m->fd[MAP_SLOTKEYS], &k, rec, BPF_ANY)) {
+			err = -errno;
+			break;
+		}
+	}
+	free(rec);
+	return err;
+}
+
+/* Forget the record first: a crash between here and slotkeys_write() leaves no record,
+ * and the next apply rewrites the slot in full instead of trusting a stale one. */
+static void slotkeys_invalidate(const struct shunt_maps *m, __u32 slot)
+{
+	struct shunt_slotkeys_key k = { .slot = slot, .chunk = 0 };
+
+	bpf_map_delete_elem(m->fd[MAP_SLOTKEYS], &k);
+}
+
+/* Make the CIDR entries of `slot` equal to want[] (sorted): only the difference when the
+ * slot's record is valid, else clear the slot and write all. Returns syscalls' -errno. */
+static int cidrs_sync_slot(const struct shunt_maps *m, __u32 slot, __u32 old_gen,
+			   const struct shunt_cidr_key *want, size_t n_want)
 {
 	struct shunt_cidr_val one = { 0 };
+	struct shunt_cidr_key *have;
+	size_t n_have = 0, i = 0, j = 0;
+	int fd = m->fd[MAP_CIDRS], err;
+
+	have = slotkeys_read(m, slot, old_gen, &n_have);
+	slotkeys_invalidate(m, slot);
+	if (!have) {
+		err = cidrs_clear_slot(fd, slot);
+		if (err)
+			return err;
+		n_have = 0;
+	}
+	/* merge two sorted lists: delete what is only in have, insert what is only in want */
+	while (i < n_have || j < n_want) {
+		int c = i == n_have ? 1 : j == n_want ? -1 : key_cmp(&have[i], &want[j]);
+
+		if (c < 0) {
+			if (bpf_map_delete_elem(fd, &have[i]) && errno != ENOENT)
+				goto fail;
+			i++;
+		} else if (c > 0) {
+			if (bpf_map_update_elem(fd, &want[j], &one, BPF_ANY)) {
+				if (errno == ENOSPC || errno == E2BIG)
+					log_err("the CIDR map is full");
+				goto fail;
+			}
+			j++;
+		} else {
+			i++;
+			j++;
+		}
+	}
+	free(have);
+	return 0;
+fail:
+	err = -errno;
+	free(have);
+	return err;
+}
+
+int maps_write_slot(const struct shunt_maps *m, __u32 slot, const struct shunt_policy *p)
+{
+	struct shunt_cfg old = { 0 };
 	int err;
 
-	if (bpf_map_update_elem(m->fd[MAP_CFG], &slot, &p->cfg, BPF_ANY))
-		return -errno;
+	/* the generation the slot's record must carry to be trusted */
+	bpf_map_lookup_elem(m->fd[MAP_CFG], &slot, &old);
+	qsort(p->cidrs, p->n_cidrs, sizeof(*p->cidrs), key_cmp);
+	err = cidrs_sync_slot(m, slot, old.generation, p->cidrs, p->n_cidrs);
+	if (err)
+		return err;
 	for (__u32 l = 0; l < SHUNT_PORT_LISTS; l++) {
 		__u32 idx = slot * SHUNT_PORT_LISTS + l;
 
 		if (bpf_map_update_elem(m->fd[MAP_PORTS], &idx, &p->ports[l], BPF_ANY))
 			return -errno;
 	}
-	err = cidrs_clear_slot(m->fd[MAP_CIDRS], slot);
-	if (err)
-		return err;
-	for (size_t i = 0; i < p->n_cidrs; i++) {
-		if (bpf_map_update_elem(m->fd[MAP_CIDRS], &p->cidrs[i], &one, BPF_ANY)) {
-			err = -errno;
-			if (err == -ENOSPC || err == -E2BIG)
-				log_err("the CIDR map is full after %zu entries", i);
-			return err;
-		}
-	}
-	return 0;
+	if (bpf_map_update_elem(m->fd[MAP_CFG], &slot, &p->cfg, BPF_ANY))
+		return -errno;
+	return slotkeys_write(m, slot, p->cfg.generation, p->cidrs, p->n_cidrs);
 }
 
 int maps_flip(const struct shunt_maps *m, __u32 slot, __u32 generation)

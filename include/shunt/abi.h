@@ -92,6 +92,23 @@ struct shunt_cidr_val {
 	__u32 hits_unused;   /* reserved; keeps the value non-empty and printable */
 };
 
+/* shunt_skeys_v1: user space's record of the CIDR keys written into each slot, sorted,
+ * in chunks, so an apply writes only the difference. Never read by BPF programs. */
+#define SHUNT_SLOTKEYS_PER_CHUNK 2048
+
+struct shunt_slotkeys_key {
+	__u32 slot;
+	__u32 chunk;
+};
+
+struct shunt_slotkeys {
+	__u32 generation;    /* == shunt_cfg_v1[slot].generation when the record is valid */
+	__u32 n;             /* keys in this chunk */
+	__u32 total;         /* keys in the whole slot (chunk 0 is authoritative) */
+	__u32 pad0;
+	struct shunt_cidr_key keys[SHUNT_SLOTKEYS_PER_CHUNK];
+};
+
 /* shunt_netns_v1: network namespace cookie -> why it is meshed. */
 #define SHUNT_WL_AUTO      (1u << 0) /* the proxy was seen binding outbound_port */
 #define SHUNT_WL_SCANNED   (1u << 1) /* found listening by shunt load/apply */

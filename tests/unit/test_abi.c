@@ -112,6 +112,9 @@ static void test_structs(void **state)
 	CHECK(shunt_local_key, M(shunt_local_key, netns_cookie), M(shunt_local_key, ip),
 	      M(shunt_local_key, pad0));
 	CHECK(shunt_counter_val, M(shunt_counter_val, count));
+	CHECK(shunt_slotkeys_key, M(shunt_slotkeys_key, slot), M(shunt_slotkeys_key, chunk));
+	CHECK(shunt_slotkeys, M(shunt_slotkeys, generation), M(shunt_slotkeys, n),
+	      M(shunt_slotkeys, total), M(shunt_slotkeys, pad0), M(shunt_slotkeys, keys));
 }
 
 static void check_map(const char *name, size_t key, size_t value)
@@ -144,6 +147,7 @@ static void test_maps(void **state)
 	check_map("shunt_podip_v1", sizeof(struct shunt_ip), 8);
 	check_map("shunt_listen_v1", 8, 8);
 	check_map("shunt_pbind_v1", 8, 4);
+	check_map("shunt_skeys_v1", sizeof(struct shunt_slotkeys_key), sizeof(struct shunt_slotkeys));
 	assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, "shunt_stats_v1")),
 			 SHUNT_COUNTERS);
 }

@@ -170,6 +170,13 @@ static char *expected_errors(const char *err_path, const char *yaml_path)
 			memcpy(o, yaml_path, yl);
 			o += yl;
 			r += 4;
+		} else if (!strncmp(r, "DIR/", 4)) {
+			/* the fixture directory, as the config's path names it */
+			size_t dl = (size_t)(strrchr(yaml_path, '/') - yaml_path) + 1;
+
+			memcpy(o, yaml_path, dl);
+			o += dl;
+			r += 4;
 		} else {
 			*o++ = *r++;
 		}
@@ -211,6 +218,27 @@ static void test_bad_dupworkload(void **s) { (void)s; check_bad("bad-dupworkload
 static void test_bad_twodocs(void **s) { (void)s; check_bad("bad-twodocs"); }
 static void test_bad_dupkey(void **s) { (void)s; check_bad("bad-dupkey"); }
 static void test_bad_alias(void **s) { (void)s; check_bad("bad-alias"); }
+static void test_bad_files(void **s) { (void)s; check_bad("bad-files"); }
+
+static void test_cidr_files(void **state)
+{
+	struct config_errors errs = { 0 };
+	struct shunt_config c;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(config_load_file(FIXTURES "with-files.yaml", &c, &errs), 0);
+	/* the inline entry first, then the file's, comments and blank lines skipped */
+	assert_int_equal(c.out_exclude_cidrs.n, 4);
+	assert_string_equal(config_cidr_str(&c.out_exclude_cidrs.v[0], buf, sizeof(buf)), "198.51.100.0/24");
+	assert_string_equal(config_cidr_str(&c.out_exclude_cidrs.v[1], buf, sizeof(buf)), "169.254.169.254/32");
+	assert_string_equal(config_cidr_str(&c.out_exclude_cidrs.v[2], buf, sizeof(buf)), "192.0.2.0/24");
+	assert_string_equal(config_cidr_str(&c.out_exclude_cidrs.v[3], buf, sizeof(buf)), "2001:db8::/32");
+	/* a file alone replaces the default "*" */
+	assert_false(c.out_include_cidrs.all);
+	assert_int_equal(c.out_include_cidrs.n, 1);
+	config_free(&c);
+}
 
 static void test_unreadable_file(void **state)
 {
@@ -242,6 +270,8 @@ int main(void)
 		cmocka_unit_test(test_bad_twodocs),
 		cmocka_unit_test(test_bad_dupkey),
 		cmocka_unit_test(test_bad_alias),
+		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_cidr_files),
 		cmocka_unit_test(test_unreadable_file),
 	};
 
