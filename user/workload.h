@@ -42,8 +42,6 @@ int workload_resolve(const struct shunt_config *conf, const struct netns_census 
 		     struct resolved_workload **out, size_t *n_out, __u64 **live, size_t *n_live);
 void workload_resolved_free(struct resolved_workload *wl, size_t n);
 
-/* The cookie of a netns file (/run/netns/X, /proc/PID/ns/net). */
-int workload_netns_cookie(const char *path, __u64 *cookie);
 /* A new fd for the proxy's inbound listener of ns, taken from the process that holds it
  * (pidfd_getfd); -errno when none is found. */
 int workload_take_listener(const struct netns_seen *ns);
