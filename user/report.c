@@ -165,6 +165,27 @@ static int cmp_rows(const void *a, const void *b)
 	return strcmp(((const struct link_row *)a)->name, ((const struct link_row *)b)->name);
 }
 
+/* The pinned maps of a loaded shunt, its state and the live slot's scalar policy. */
+static int open_live(const char *pin_dir, struct shunt_maps *m, struct shunt_state *st,
+		     struct shunt_cfg *cfg)
+{
+	int err;
+
+	if (!pins_require_loaded(pin_dir))
+		return -ENOENT;
+	err = maps_open_pinned(m, pin_dir);
+	if (err)
+		return err;
+	err = maps_read_state(m, st);
+	if (!err && bpf_map_lookup_elem(m->fd[MAP_CFG], &st->active_slot, cfg))
+		err = -errno;
+	if (err) {
+		log_err("cannot read the policy state: %s", strerror(-err));
+		maps_close(m);
+	}
+	return err;
+}
+
 int report_status(const char *pin_dir, bool json)
 {
 	struct link_row rows[32];
@@ -176,19 +197,9 @@ int report_status(const char *pin_dir, bool json)
 	char when[64];
 	int n_links, n_pod_links = 0, err;
 
-	if (!pins_require_loaded(pin_dir))
-		return -ENOENT;
-	err = maps_open_pinned(&m, pin_dir);
+	err = open_live(pin_dir, &m, &st, &cfg);
 	if (err)
 		return err;
-	err = maps_read_state(&m, &st);
-	if (!err && bpf_map_lookup_elem(m.fd[MAP_CFG], &st.active_slot, &cfg))
-		err = -errno;
-	if (err) {
-		log_err("cannot read the policy state: %s", strerror(-err));
-		maps_close(&m);
-		return err;
-	}
 	maps_read_counters(&m, counters);
 	n_wl = maps_count_entries(m.fd[MAP_NETNS], sizeof(__u64));
 	n_conn = maps_count_entries(m.fd[MAP_CONN], sizeof(struct shunt_tuple));
@@ -324,14 +335,9 @@ int report_dump(const char *pin_dir)
 	char a[128], b[128], c[128];
 	int err;
 
-	if (!pins_require_loaded(pin_dir))
-		return -ENOENT;
-	err = maps_open_pinned(&m, pin_dir);
+	err = open_live(pin_dir, &m, &st, &cfg);
 	if (err)
 		return err;
-	err = maps_read_state(&m, &st);
-	if (!err && bpf_map_lookup_elem(m.fd[MAP_CFG], &st.active_slot, &cfg))
-		err = -errno;
 	for (__u32 l = 0; !err && l < SHUNT_PORT_LISTS; l++) {
 		__u32 idx = st.active_slot * SHUNT_PORT_LISTS + l;
 
