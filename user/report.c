@@ -10,9 +10,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "loader.h"
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
@@ -160,6 +162,47 @@ static int read_links(const char *pin_dir, struct link_row *rows, int max, int *
 	return n;
 }
 
+/* A JSON string: paths may hold quotes or backslashes. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		if ((unsigned char)*s >= 0x20)
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+/* The cgroup v2 directory whose id (its inode) is `id`, searched from `dir` down a few
+ * levels; "" when not found. */
+static bool cgroup_path(const char *dir, __u64 id, int depth, char *out, size_t len)
+{
+	struct dirent *de;
+	struct stat st;
+	bool found = false;
+	DIR *d;
+
+	if (!stat(dir, &st) && st.st_ino == id) {
+		snprintf(out, len, "%s", dir);
+		return true;
+	}
+	if (depth == 0 || !(d = opendir(dir)))
+		return false;
+	while (!found && (de = readdir(d))) {
+		char sub[PATH_MAX];
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name) >= (int)sizeof(sub))
+			continue;
+		found = cgroup_path(sub, id, depth - 1, out, len);
+	}
+	closedir(d);
+	return found;
+}
+
 static int cmp_rows(const void *a, const void *b)
 {
 	return strcmp(((const struct link_row *)a)->name, ((const struct link_row *)b)->name);
@@ -194,7 +237,7 @@ int report_status(const char *pin_dir, bool json)
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
 	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
-	char when[64];
+	char when[64], cgpath[PATH_MAX] = "";
 	int n_links, n_pod_links = 0, err;
 
 	err = open_live(pin_dir, &m, &st, &cfg);
@@ -212,10 +255,19 @@ int report_status(const char *pin_dir, bool json)
 		n_links = 0;
 	qsort(rows, (size_t)n_links, sizeof(rows[0]), cmp_rows);
 	time_str(st.applied_ns, when, sizeof(when));
+	for (int i = 0; i < n_links && !cgpath[0]; i++) {
+		char root[PATH_MAX];
+
+		if (rows[i].cgroup_id && !loader_cgroup2_root(root, sizeof(root)))
+			cgroup_path(root, rows[i].cgroup_id, 6, cgpath, sizeof(cgpath));
+	}
 
 	if (json) {
-		printf("{\"loaded\":true,\"pin_dir\":\"%s\",\"abi_version\":%u,", pin_dir,
-		       st.abi_version);
+		printf("{\"loaded\":true,\"pin_dir\":");
+		json_str(pin_dir);
+		printf(",\"cgroup\":");
+		json_str(cgpath);
+		printf(",\"abi_version\":%u,", st.abi_version);
 		printf("\"policy\":{\"generation\":%u,\"slot\":%u,\"applied\":\"%s\","
 		       "\"proxy_uid\":%u,", st.generation, st.active_slot, when, cfg.proxy_uid);
 		if (cfg.flags & SHUNT_CFG_HAS_GID)
@@ -256,6 +308,8 @@ int report_status(const char *pin_dir, bool json)
 		       cfg.flags & SHUNT_CFG_ACCELERATION ? "on" : "off");
 		printf("tracking:  %ld connections, %ld redirected sockets, %ld CIDR entries, "
 		       "%ld fast-path sockets\n", n_conn, n_odst, n_cidr, n_socks);
+		if (cgpath[0])
+			printf("cgroup:    %s\n", cgpath);
 		printf("programs:\n");
 		for (int i = 0; i < n_links; i++)
 			printf("  %-20s %-24s link %-5u prog %-5u cgroup %" PRIu64 "\n", rows[i].name,
