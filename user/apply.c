@@ -164,11 +164,11 @@ int apply_config(const struct apply_target *t, const struct shunt_config *conf, 
 	struct shunt_policy pol = { 0 };
 	int err;
 
-	/* The workloads first: their errors are config errors, and nothing is written yet
-	 * when they are found (sync writes only after resolve succeeded). */
 	err = policy_compile(conf, slot, generation, &pol);
 	if (err)
 		return err;
+	/* The workloads before the policy: their errors are config errors, reported before
+	 * any map is written (sync writes only after every workload resolved). */
 	err = sync_pods(t, conf, slot, true, &census, errs);
 	if (err)
 		goto out;

@@ -137,7 +137,7 @@ static int visit(int nsfd, int home_fd, const struct shunt_config *conf, struct 
 		err = -errno;
 	if (sock >= 0)
 		close(sock);
-	if (!err && conf) {
+	if (!err) {
 		scan_listeners(AF_INET, conf, ns);
 		scan_listeners(AF_INET6, conf, ns);
 		collect_addrs(ns);
@@ -246,6 +246,19 @@ void workload_census_free(struct netns_census *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* The census entry of the netns behind fd, if the census saw it. */
+static const struct netns_seen *census_find(const struct netns_census *c, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return NULL;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].dev == st.st_dev && c->v[i].ino == st.st_ino)
+			return &c->v[i];
+	return NULL;
+}
+
 static struct shunt_ip *addrs_dup(const struct netns_seen *ns)
 {
 	struct shunt_ip *a = calloc(ns->n_addrs ? ns->n_addrs : 1, sizeof(*a));
@@ -288,7 +301,18 @@ int workload_resolve(const struct shunt_config *conf, const struct netns_census 
 				     cw->name, cw->netns, strerror(-err));
 			continue;
 		}
-		err = visit(fd, home, conf, &ns);
+		/* The census has usually been in this netns already: use what it learned. */
+		{
+			const struct netns_seen *seen = census_find(census, fd);
+
+			if (seen) {
+				ns = *seen;
+				ns.addrs = addrs_dup(seen);
+				ns.n_addrs = ns.addrs ? seen->n_addrs : 0;
+			} else {
+				err = visit(fd, home, conf, &ns);
+			}
+		}
 		close(fd);
 		if (err) {
 			config_error(errs, conf->source, cw->netns_pos,
