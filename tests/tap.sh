@@ -73,3 +73,12 @@ tap_bail() {
 	echo "Bail out! $*"
 	exit 1
 }
+
+# tap_require_root [COMMAND...]: skip the file without root or without a command it needs.
+tap_require_root() {
+	local cmd
+	[ "$(id -u)" = 0 ] || tap_skip_all "needs root"
+	for cmd in "$@"; do
+		command -v "$cmd" >/dev/null || tap_skip_all "$cmd not installed"
+	done
+}

@@ -8,7 +8,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/testbed.sh"
 . "$here/../tap.sh"
-[ "$(id -u)" = 0 ] || tap_skip_all "needs root"
+tap_require_root
 
 tb_init a
 # the live slot's exclude list as shunt dump decodes it, one CIDR a line, sorted

@@ -11,8 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/testbed.sh"
 . "$here/../tap.sh"
 
-[ "$(id -u)" = 0 ] || tap_skip_all "needs root"
-command -v haproxy >/dev/null || tap_skip_all "haproxy not installed"
+tap_require_root haproxy
 SC=$TOOLS/streamcheck
 MiB=$((1 << 20))
 

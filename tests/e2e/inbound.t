@@ -13,8 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/testbed.sh"
 . "$here/../tap.sh"
 
-[ "$(id -u)" = 0 ] || tap_skip_all "needs root"
-command -v haproxy >/dev/null || tap_skip_all "haproxy not installed"
+tap_require_root haproxy
 
 tb_init i
 tb_pod a 198.18.0.10            # meshed: HAProxy sidecar (outbound + inbound)

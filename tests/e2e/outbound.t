@@ -11,8 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/testbed.sh"
 . "$here/../tap.sh"
 
-[ "$(id -u)" = 0 ] || tap_skip_all "needs root"
-command -v haproxy >/dev/null || tap_skip_all "haproxy not installed"
+tap_require_root haproxy
 
 tb_init o
 tb_pod a 198.18.0.10 2001:2::10     # meshed: runs the sidecar (IPv6 from 2001:2::/48, RFC 5180)
