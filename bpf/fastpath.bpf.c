@@ -87,14 +87,17 @@ int shunt_sk_msg(struct sk_msg_md *msg)
 		shunt_count(SHUNT_C_MSG_DRAIN_GATE);
 		return SK_PASS;
 	}
-	/* 2. queue limit */
-	cfg = shunt_active_cfg(&slot);
-	limit = cfg && cfg->accel_queue_limit ? cfg->accel_queue_limit
-					       : SHUNT_ACCEL_QUEUE_LIMIT_DEFAULT;
+	/* 2. queue limit. An empty queue always takes the message (request/response traffic
+	 * never gets further), so the policy is only looked up when the peer is behind. */
 	queued = shunt_peer_queued(psk);
-	if (queued > 0 && queued + size > limit) {
-		shunt_count(SHUNT_C_MSG_OVER_LIMIT);
-		return SK_PASS;
+	if (queued > 0) {
+		cfg = shunt_active_cfg(&slot);
+		limit = cfg && cfg->accel_queue_limit ? cfg->accel_queue_limit
+						       : SHUNT_ACCEL_QUEUE_LIMIT_DEFAULT;
+		if (queued + size > limit) {
+			shunt_count(SHUNT_C_MSG_OVER_LIMIT);
+			return SK_PASS;
+		}
 	}
 
 	verdict = bpf_msg_redirect_hash(msg, &shunt_socks_v1, &peer, BPF_F_INGRESS);
