@@ -69,6 +69,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
 	goal "HTTP RPS at 16 connections / iptables" "$(ratio "$(get shunt+acc http_rps_16c)" "$(get iptables http_rps_16c)")" ">=" 1.3
 	goal "new connections/s / iptables" "$(ratio "$(get shunt+acc conns_per_s)" "$(get iptables conns_per_s)")" ">=" 1.3
 	echo
+	limits=$(awk '$1 ~ /^acc@/ { sub(/^acc@/, "", $1); print $1 }' <<<"$stats" | sort -nu)
+	if [ -n "$limits" ]; then
+		echo "The queue limit (\`acceleration_queue_limit\`), same run: what a bigger bound buys a bulk"
+		echo "stream, and what it costs: the bytes a stalled reader's writer can queue in the kernel."
+		echo
+		echo "| limit | rtt_p50_us_64B | tput_gbps_1s | tput_gbps_4s | 1 stream / iptables | 4 streams / iptables |"
+		echo "|---|---|---|---|---|---|"
+		for l in default $limits; do
+			if [ "$l" = default ]; then m=shunt+acc; name="4 MiB (default)"; else m="acc@$l"; name="$((l / 1048576)) MiB"; fi
+			echo "| $name | $(get "$m" rtt_p50_us_64B) | $(get "$m" tput_gbps_1s) | $(get "$m" tput_gbps_4s) |" \
+				"$(ratio "$(get "$m" tput_gbps_1s)" "$(get iptables tput_gbps_1s)") | $(ratio "$(get "$m" tput_gbps_4s)" "$(get iptables tput_gbps_4s)") |"
+		done
+		echo
+	fi
 	echo "BPF cost per run (kernel.bpf_stats_enabled=1, run_time_ns / run_cnt, during shunt+acc; goal <= 250 ns):"
 	echo
 	echo "| program | ns/run |"

@@ -24,6 +24,13 @@ done
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then ROUNDS=${ROUNDS:-1}; DUR=2; else ROUNDS=${ROUNDS:-5}; DUR=3; fi
 MODES=(direct proxies iptables shunt shunt+acc xnode)
+# The queue-limit trade-off: shunt+acc again with these acceleration_queue_limit values (bytes),
+# RTT and throughput only. LIMITS="" skips it.
+if [ "$QUICK" = 1 ]; then LIMITS=${LIMITS-}; else LIMITS=${LIMITS-16777216 67108864}; fi
+for l in $LIMITS; do
+	[[ $l =~ ^[0-9]+$ ]] || { echo "LIMITS: $l is not a byte count" >&2; exit 1; }
+	MODES+=("acc@$l")
+done
 OUTDIR=bench/results
 mkdir -p "$OUTDIR"
 CSV=$OUTDIR/latest.csv
@@ -135,6 +142,7 @@ measure() { # measure ROUND MODE
 		out=$(tb_run cli iperf3 -c "$host" -p "$port" -t "$DUR" -P "$streams" -J 2>/dev/null)
 		rec "$r" "$m" "tput_gbps_${streams}s" "$(awk -F: '/"sum_received"/ { on = 1 } on && /"bits_per_second"/ { gsub(/[ ,]/, "", $2); printf "%.2f", $2 / 1e9; exit }' <<<"$out")"
 	done
+	[[ $m == acc@* ]] && return 0 # the limit sweep: RTT and throughput only
 	read -r host port <<<"$(target "$m" 8080)"
 	for c in 1 16 128; do
 		out=$(tb_run cli wrk -t $((c < 2 ? 1 : 2)) -c "$c" -d "${DUR}s" --latency "http://$host:$port/" 2>&1)
@@ -158,6 +166,8 @@ for r in $(seq "$ROUNDS"); do
 		iptables) iptables_on ;;
 		shunt) shunt_on "$CFG_OFF" ;;
 		shunt+acc) shunt_on "$CFG_ON" ;;
+		acc@*) printf 'acceleration: true\nacceleration_queue_limit: %s\n' "${m#acc@}" > "$TB_TMP/limit.yaml"
+			shunt_on "$TB_TMP/limit.yaml" ;;
 		xnode) shunt_on "$CFG_X"; ip netns exec "$(tb_ns srv)" iptables-restore <<<"$ISTIO_RULES" ;;
 		esac
 		t0=$(date +%s)
@@ -171,7 +181,7 @@ for r in $(seq "$ROUNDS"); do
 		fi
 		case $m in
 		iptables) iptables_off ;;
-		shunt|shunt+acc) shunt_off ;;
+		shunt|shunt+acc|acc@*) shunt_off ;;
 		xnode) shunt_off; iptables_off ;;
 		esac
 		echo " $(( $(date +%s) - t0 ))s"
