@@ -67,15 +67,11 @@ steered() {
 		'^peer=127\.0\.0\.6:' "$(tail -1 "$TB_TMP/echo-a-${dst##*:}.log")"
 }
 
-# direct DESC FROM DST PEER [UID]: the app itself accepts, from PEER, the proxy not involved.
+# direct DESC FROM DST PEER: the app itself accepts, from PEER, the proxy not involved.
 direct() {
 	local desc=$1 from=$2 dst=$3 peer=$4 h0 out
 	h0=$(hap_lines)
-	if [ $# -ge 5 ]; then
-		out=$(tb_run_as "$5" "$5" "$from" "$TOOLS/tcpclient" "$dst")
-	else
-		out=$(tb_run "$from" "$TOOLS/tcpclient" "$dst")
-	fi
+	out=$(tb_run "$from" "$TOOLS/tcpclient" "$dst")
 	check_match "$desc: data intact" '^ok ' "$out"
 	check_match "$desc: the app accepted it from $peer" "^peer=$peer:" "$(tail -1 "$TB_TMP/echo-a-${dst##*:}.log")"
 	sleep 0.2
