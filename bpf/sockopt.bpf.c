@@ -9,6 +9,8 @@
  */
 #include "shunt.bpf.h"
 
+#define SHUNT_PAGE_SIZE 4096
+
 struct shunt_sockaddr_in {
 	__u16 family;
 	__u16 port;          /* network order */
@@ -24,6 +26,17 @@ struct shunt_sockaddr_in6 {
 	__u32 scope_id;
 };
 
+/* Leave the option to the kernel. The program sees at most one page of optval; when the
+ * caller's buffer is larger (iptables-save reads its tables that way), an optlen left
+ * above that page fails the call with EFAULT on kernels before 6.5. optlen 0 says "the
+ * kernel's own answer stands", as the kernel selftests (sockopt_sk.c) do. */
+static __always_inline int shunt_sockopt_pass(struct bpf_sockopt *ctx)
+{
+	if (ctx->optlen > SHUNT_PAGE_SIZE)
+		ctx->optlen = 0;
+	return 1;
+}
+
 SEC("cgroup/getsockopt")
 int shunt_getsockopt(struct bpf_sockopt *ctx)
 {
@@ -34,10 +47,10 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 
 	if (ctx->optname != SHUNT_SO_ORIGINAL_DST ||
 	    (ctx->level != SHUNT_SOL_IP && ctx->level != SHUNT_SOL_IPV6))
-		return 1;
+		return shunt_sockopt_pass(ctx);
 	sk = ctx->sk;
 	if (!sk)
-		return 1;
+		return shunt_sockopt_pass(ctx);
 
 	key.netns_cookie = bpf_get_netns_cookie(ctx);
 	if (sk->family == SHUNT_AF_INET) {
@@ -68,7 +81,7 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 			shunt_count(SHUNT_C_SO_ORIGINAL_DST_LOCAL);
 		} else {
 			shunt_count(SHUNT_C_GETSOCKOPT_MISS);
-			return 1;
+			return shunt_sockopt_pass(ctx);
 		}
 	}
 
@@ -78,7 +91,7 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 		struct shunt_sockaddr_in *sin = optval;
 
 		if ((void *)(sin + 1) > optval_end)
-			return 1;
+			return shunt_sockopt_pass(ctx);
 		sin->family = SHUNT_AF_INET;
 		sin->port = od->dst_port;
 		sin->addr = od->dst.addr[0];
@@ -88,7 +101,7 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 		struct shunt_sockaddr_in6 *sin6 = optval;
 
 		if ((void *)(sin6 + 1) > optval_end)
-			return 1;
+			return shunt_sockopt_pass(ctx);
 		sin6->family = SHUNT_AF_INET6;
 		sin6->port = od->dst_port;
 		sin6->flowinfo = 0;
@@ -99,7 +112,7 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 		sin6->scope_id = 0;
 		ctx->optlen = sizeof(*sin6);
 	} else {
-		return 1;
+		return shunt_sockopt_pass(ctx);
 	}
 	ctx->retval = 0;
 	shunt_count(SHUNT_C_GETSOCKOPT_HIT);

@@ -141,7 +141,12 @@ static int sync_pods(const struct apply_target *t, const struct shunt_config *co
 	size_t n_wl = 0, n_live = 0;
 	int err;
 
-	err = workload_census(conf, census);
+	struct census_scope scope;
+
+	err = workload_scope(t->cgroup_id, &scope);
+	if (err)
+		log_warn("no cgroup2 mount: only listed workloads and the kernel's detections count");
+	err = workload_census(conf, &scope, census);
 	if (err) {
 		log_err("cannot list network namespaces: %s", strerror(-err));
 		return err;

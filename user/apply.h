@@ -15,6 +15,7 @@ struct apply_target {
 	const struct shunt_maps *m;
 	const char *pin_dir;
 	int sk_lookup_fd;      /* the sk_lookup program; -1 leaves inbound links alone */
+	__u64 cgroup_id;       /* where the programs are attached: the pods shunt may scan */
 };
 
 /* Write conf into `slot` as `generation`, flip to it, then reconcile the pods. Workload

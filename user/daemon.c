@@ -90,6 +90,10 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		log_info("adopting the shunt already loaded at %s", o->pin_dir);
 	t.m = &m;
 	t.sk_lookup_fd = pins_open_prog(o->pin_dir, "shunt_sk_lookup");
+	t.cgroup_id = pins_cgroup_id(o->pin_dir);
+	if (!t.cgroup_id)
+		log_warn("cannot tell which cgroup shunt is attached to: only listed workloads and "
+			 "the kernel's detections are meshed");
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

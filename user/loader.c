@@ -146,6 +146,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	struct bpf_program *prog;
 	struct shunt_maps m;
 	char cgpath[PATH_MAX], path[PATH_MAX];
+	struct stat cgst;
 	size_t n_links = 0;
 	int cgfd, lockfd = -1, err;
 	bool pinned = false;
@@ -183,8 +184,8 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	}
 	err = shunt_bpf__load(skel);
 	if (err) {
-		log_err("the kernel refused shunt's BPF programs: %s (run with -vv for the verifier log)",
-			strerror(-err));
+		log_err("the kernel refused shunt's BPF programs: %s%s", strerror(-err),
+			log_verbosity >= LOG_DEBUG ? "" : " (run with -vv for the verifier log)");
 		goto out_unlock;
 	}
 	for (int i = 0; i < MAP_COUNT; i++) {
@@ -226,6 +227,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	target.m = &m;
 	target.pin_dir = o->pin_dir;
 	target.sk_lookup_fd = bpf_program__fd(skel->progs.shunt_sk_lookup);
+	target.cgroup_id = fstat(cgfd, &cgst) ? 0 : (__u64)cgst.st_ino;
 	err = apply_config(&target, conf, 0, 1, errs);
 	if (err)
 		goto out_unlock;

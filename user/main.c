@@ -97,11 +97,13 @@ static int read_config(const struct cli *c, struct shunt_config *conf, bool *exp
 	return err;
 }
 
-static int exit_code(int err)
+/* 2 only when the configuration was at fault (errs has its FILE:LINE:COL lines); any
+ * other failure, a verifier rejection's -EINVAL included, is 1. */
+static int exit_code(int err, const struct config_errors *errs)
 {
 	if (!err)
 		return EXIT_OK;
-	return err == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+	return errs->n ? EXIT_USAGE : EXIT_FAIL;
 }
 
 /* Every problem with the configuration, an unreadable file included, is exit 2. */
@@ -163,7 +165,8 @@ static int cmd_check(const struct cli *c)
 	return EXIT_OK;
 }
 
-/* Preflight and load conf, printing its workload errors. Shared by load and run. */
+/* Preflight and load conf, printing its workload errors. Shared by load and run.
+ * Returns the exit code. */
 static int load_config(const struct cli *c, const struct shunt_config *conf)
 {
 	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup };
@@ -173,6 +176,7 @@ static int load_config(const struct cli *c, const struct shunt_config *conf)
 	if (!err)
 		err = loader_load(conf, &o, &errs);
 	config_errors_print(&errs);
+	err = exit_code(err, &errs);
 	config_errors_free(&errs);
 	return err;
 }
@@ -189,7 +193,7 @@ static int cmd_load(const struct cli *c)
 		log_info("no %s: using the embedded Istio defaults", CONFIG_DEFAULT_PATH);
 	err = load_config(c, &conf);
 	config_free(&conf);
-	return exit_code(err);
+	return err;
 }
 
 static int cmd_apply(const struct cli *c)
@@ -221,7 +225,8 @@ static int cmd_apply(const struct cli *c)
 		err = maps_read_state(&m, &st);
 		if (!err) {
 			struct apply_target t = { .m = &m, .pin_dir = c->pin_dir,
-						  .sk_lookup_fd = pins_open_prog(c->pin_dir, "shunt_sk_lookup") };
+						  .sk_lookup_fd = pins_open_prog(c->pin_dir, "shunt_sk_lookup"),
+						  .cgroup_id = pins_cgroup_id(c->pin_dir) };
 
 			err = apply_config(&t, &conf, st.active_slot ^ 1, st.generation + 1, &errs);
 			if (t.sk_lookup_fd >= 0)
@@ -234,9 +239,10 @@ static int cmd_apply(const struct cli *c)
 	pins_unlock(lockfd);
 out:
 	config_errors_print(&errs);
+	err = exit_code(err, &errs);
 	config_errors_free(&errs);
 	config_free(&conf);
-	return exit_code(err);
+	return err;
 }
 
 static int cmd_run(const struct cli *c)
@@ -254,13 +260,13 @@ static int cmd_run(const struct cli *c)
 	if (!pins_loaded(c->pin_dir)) {
 		err = load_config(c, &conf);
 	} else {
-		err = loader_preflight();
+		err = loader_preflight() ? EXIT_FAIL : EXIT_OK;
 		d.adopt = true;
 	}
 	if (!err)
-		err = daemon_run(&d, &conf);
+		err = daemon_run(&d, &conf) ? EXIT_FAIL : EXIT_OK;
 	config_free(&conf);
-	return exit_code(err);
+	return err;
 }
 
 static int cmd_unload(const struct cli *c)
@@ -337,6 +343,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (c.pin_dir[0] != '/')
+		return usage_error("--pin-dir must be an absolute path, not '%s'", c.pin_dir);
 	if (c.json && strcmp(c.command, "status"))
 		return usage_error("--json goes with 'status'");
 	libbpf_set_print(libbpf_print);

@@ -169,11 +169,6 @@ static int cidrs_clear_slot(int fd, __u32 slot)
 	return err;
 }
 
-static int key_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct shunt_cidr_key));
-}
-
 /* The record of what `slot` holds, if it is valid for generation `gen`; NULL otherwise. */
 static struct shunt_cidr_key *slotkeys_read(const struct shunt_maps *m, __u32 slot, __u32 gen,
 					    size_t *n_out)
@@ -258,7 +253,18 @@ static int cidrs_sync_slot(const struct shunt_maps *m, __u32 slot, __u32 old_gen
 	size_t n_have = 0, i = 0, j = 0;
 	int fd = m->fd[MAP_CIDRS], err;
 
+	for (size_t k = 1; k < n_want; k++)
+		if (policy_key_cmp(&want[k - 1], &want[k]) >= 0)
+			return -EINVAL; /* a caller bug: policy_compile() sorts and dedups */
 	have = slotkeys_read(m, slot, old_gen, &n_have);
+	/* The merge needs strictly ascending lists on both sides. A record that is not (one
+	 * written before duplicates were removed) is not trusted: the slot is rewritten. */
+	for (size_t k = 1; have && k < n_have; k++) {
+		if (policy_key_cmp(&have[k - 1], &have[k]) >= 0) {
+			free(have);
+			have = NULL;
+		}
+	}
 	slotkeys_invalidate(m, slot);
 	if (!have) {
 		err = cidrs_clear_slot(fd, slot);
@@ -268,7 +274,7 @@ static int cidrs_sync_slot(const struct shunt_maps *m, __u32 slot, __u32 old_gen
 	}
 	/* merge two sorted lists: delete what is only in have, insert what is only in want */
 	while (i < n_have || j < n_want) {
-		int c = i == n_have ? 1 : j == n_want ? -1 : key_cmp(&have[i], &want[j]);
+		int c = i == n_have ? 1 : j == n_want ? -1 : policy_key_cmp(&have[i], &want[j]);
 
 		if (c < 0) {
 			if (bpf_map_delete_elem(fd, &have[i]) && errno != ENOENT)
@@ -301,7 +307,6 @@ int maps_write_slot(const struct shunt_maps *m, __u32 slot, const struct shunt_p
 
 	/* the generation the slot's record must carry to be trusted */
 	bpf_map_lookup_elem(m->fd[MAP_CFG], &slot, &old);
-	qsort(p->cidrs, p->n_cidrs, sizeof(*p->cidrs), key_cmp);
 	err = cidrs_sync_slot(m, slot, old.generation, p->cidrs, p->n_cidrs);
 	if (err)
 		return err;
@@ -378,9 +383,11 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 
 			if (bpf_map_update_elem(m->fd[MAP_LOCAL], &lk, &one, BPF_ANY) ||
 			    bpf_map_update_elem(m->fd[MAP_PODIP], &wl[i].addrs[a], &wl[i].cookie,
-						BPF_ANY))
+						BPF_ANY)) {
+				err = -errno;
 				log_warn("cannot record a local address of netns %llu: %s",
-					 (unsigned long long)wl[i].cookie, strerror(errno));
+					 (unsigned long long)wl[i].cookie, strerror(-err));
+			}
 		}
 	}
 	keys = collect_keys(fd, sizeof(*keys), NULL, NULL, &nk);
@@ -398,10 +405,12 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 		v.flags = (v.flags & ~SHUNT_WL_EXPLICIT_SLOT(slot)) | explicit_now;
 		if (live && !cookie_in(keys[k], live, n_live))
 			v.flags = 0;  /* the netns is gone: cookies are never reused */
-		if (!(v.flags & WL_REASONS))
-			bpf_map_delete_elem(fd, &keys[k]);
-		else
-			bpf_map_update_elem(fd, &keys[k], &v, BPF_EXIST);
+		if (!(v.flags & WL_REASONS)) {
+			if (bpf_map_delete_elem(fd, &keys[k]) && errno != ENOENT)
+				err = -errno;
+		} else if (bpf_map_update_elem(fd, &keys[k], &v, BPF_EXIST) && errno != ENOENT) {
+			err = -errno;
+		}
 	}
 	free(keys);
 
@@ -414,8 +423,14 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 		if (!doomed)
 			return -ENOMEM;
 		for (size_t i = 0; i < nd; i++) {
+			__u64 owner;
+
 			bpf_map_delete_elem(m->fd[MAP_LOCAL], &doomed[i]);
-			bpf_map_delete_elem(m->fd[MAP_PODIP], &doomed[i].ip);
+			/* The address may already belong to a new pod (same refresh, reused
+			 * IP): only the gone pod's own entry goes. */
+			if (!bpf_map_lookup_elem(m->fd[MAP_PODIP], &doomed[i].ip, &owner) &&
+			    owner == doomed[i].netns_cookie)
+				bpf_map_delete_elem(m->fd[MAP_PODIP], &doomed[i].ip);
 		}
 		free(doomed);
 	}
@@ -434,8 +449,12 @@ int maps_read_counters(const struct shunt_maps *m, __u64 *out)
 		return -ENOMEM;
 	for (__u32 i = 0; i < SHUNT_COUNTERS; i++) {
 		out[i] = 0;
-		if (bpf_map_lookup_elem(m->fd[MAP_STATS], &i, vals))
-			continue;
+		if (bpf_map_lookup_elem(m->fd[MAP_STATS], &i, vals)) {
+			int err = -errno;
+
+			free(vals);
+			return err;
+		}
 		for (int c = 0; c < ncpu; c++)
 			out[i] += vals[c].count;
 	}

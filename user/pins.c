@@ -219,3 +219,20 @@ int pins_remove_all(const char *pin_dir)
 	}
 	return err;
 }
+
+__u64 pins_cgroup_id(const char *pin_dir)
+{
+	struct bpf_link_info li = { 0 };
+	__u32 len = sizeof(li);
+	char path[PATH_MAX];
+	int fd;
+
+	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, "shunt_connect4");
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &li, &len) || li.type != BPF_LINK_TYPE_CGROUP)
+		li.cgroup.cgroup_id = 0;
+	close(fd);
+	return li.cgroup.cgroup_id;
+}

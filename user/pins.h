@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <linux/types.h>
 
 #define PINS_DEFAULT_DIR "/sys/fs/bpf/shunt"
 
@@ -23,6 +24,9 @@ int pins_open_prog(const char *pin_dir, const char *name);
 bool pins_loaded(const char *pin_dir);
 /* pins_loaded(), and when not, one sentence why: not loaded, or not allowed to look. */
 bool pins_require_loaded(const char *pin_dir);
+/* The id of the cgroup shunt's programs are attached to (from the connect4 link); 0 when
+ * it cannot be read. */
+__u64 pins_cgroup_id(const char *pin_dir);
 /* Remove every pin shunt made and the directories; leaves foreign files and says so. */
 int pins_remove_all(const char *pin_dir);
 

@@ -44,6 +44,25 @@ static int cidr_touches_loopback(const struct config_cidr *c)
 	return 1;
 }
 
+int policy_key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct shunt_cidr_key));
+}
+
+/* A list may name one CIDR twice, or spell it twice (2001:db8::/32, 2001:0db8::/32): one
+ * map entry each. The diffing apply merges sorted, unique lists; a duplicate there would
+ * make it delete a key that is still wanted. */
+size_t policy_sort_unique(struct shunt_cidr_key *keys, size_t n)
+{
+	size_t out = 0;
+
+	qsort(keys, n, sizeof(*keys), policy_key_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!out || policy_key_cmp(&keys[out - 1], &keys[i]))
+			keys[out++] = keys[i];
+	return out;
+}
+
 int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation,
 		   struct shunt_policy *out)
 {
@@ -95,6 +114,7 @@ int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation
 	for (int l = 0; l < SHUNT_CIDR_LISTS; l++)
 		for (size_t i = 0; i < lists[l]->n; i++)
 			out->cidrs[out->n_cidrs++] = policy_cidr_key(slot, (__u32)l, &lists[l]->v[i]);
+	out->n_cidrs = policy_sort_unique(out->cidrs, out->n_cidrs);
 	return 0;
 }
 

@@ -13,7 +13,7 @@
 struct shunt_policy {
 	struct shunt_cfg cfg;
 	struct shunt_port_bitmap ports[SHUNT_PORT_LISTS];
-	struct shunt_cidr_key *cidrs;  /* every CIDR entry of the slot */
+	struct shunt_cidr_key *cidrs;  /* every CIDR entry of the slot: sorted, no duplicates */
 	size_t n_cidrs;
 };
 
@@ -21,6 +21,10 @@ struct shunt_policy {
 int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation,
 		   struct shunt_policy *out);
 void policy_free(struct shunt_policy *p);
+/* qsort() order of CIDR keys: memcmp of the whole key. */
+int policy_key_cmp(const void *a, const void *b);
+/* Sort keys (memcmp order) and drop duplicates; returns the new count. */
+size_t policy_sort_unique(struct shunt_cidr_key *keys, size_t n);
 
 /* One CIDR as the LPM key of (slot, list). */
 struct shunt_cidr_key policy_cidr_key(__u32 slot, __u32 list, const struct config_cidr *c);

@@ -238,12 +238,14 @@ int report_status(const char *pin_dir, bool json)
 	__u64 counters[SHUNT_COUNTERS];
 	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
 	char when[64], cgpath[PATH_MAX] = "";
-	int n_links, n_pod_links = 0, err;
+	int n_links, n_pod_links = 0, err, cerr;
 
 	err = open_live(pin_dir, &m, &st, &cfg);
 	if (err)
 		return err;
-	maps_read_counters(&m, counters);
+	cerr = maps_read_counters(&m, counters);
+	if (cerr)
+		log_warn("cannot read the counters: %s", strerror(-cerr));
 	n_wl = maps_count_entries(m.fd[MAP_NETNS], sizeof(__u64));
 	n_conn = maps_count_entries(m.fd[MAP_CONN], sizeof(struct shunt_tuple));
 	n_odst = maps_count_entries(m.fd[MAP_ODST], sizeof(__u64));
@@ -289,12 +291,14 @@ int report_status(const char *pin_dir, bool json)
 		printf("],\"sk_lookup_links\":%d", n_pod_links);
 		printf(",\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
 		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld,"
-		       "\"fastpath_addrs\":%ld},\"counters\":{", n_wl, n_conn, n_odst, n_cidr,
+		       "\"fastpath_addrs\":%ld},\"counters\":", n_wl, n_conn, n_odst, n_cidr,
 		       n_socks, n_addrs);
-		for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
-			printf("%s\"%s\":%" PRIu64, i ? "," : "", report_counter_name(i),
+		if (cerr)
+			printf("null");  /* unknown, never a made-up 0 */
+		for (unsigned i = 0; !cerr && i < SHUNT_COUNTERS; i++)
+			printf("%s\"%s\":%" PRIu64, i ? "," : "{", report_counter_name(i),
 			       (uint64_t)counters[i]);
-		printf("}}\n");
+		printf("%s}\n", cerr ? "" : "}");
 	} else {
 		printf("shunt loaded at %s (ABI %u)\n", pin_dir, st.abi_version);
 		printf("policy:    generation %u in slot %u, applied %s\n", st.generation,
@@ -316,8 +320,8 @@ int report_status(const char *pin_dir, bool json)
 			       rows[i].type, rows[i].link_id, rows[i].prog_id,
 			       (uint64_t)rows[i].cgroup_id);
 		printf("  %-20s %d pod network namespaces (inbound capture)\n", "sk_lookup", n_pod_links);
-		printf("counters:\n");
-		for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
+		printf("counters:%s\n", cerr ? " unreadable" : "");
+		for (unsigned i = 0; !cerr && i < SHUNT_COUNTERS; i++)
 			if (counters[i])
 				printf("  %-28s %" PRIu64 "\n", report_counter_name(i),
 				       (uint64_t)counters[i]);

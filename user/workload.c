@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <linux/netlink.h>
 #include <linux/nsfs.h>
 #include <linux/sock_diag.h>
+#include "loader.h"
 #include "log.h"
 #include "workload.h"
 
@@ -92,7 +94,9 @@ static int collect_addrs(struct netns_seen *ns)
 	for (i = ifa; i; i = i->ifa_next) {
 		struct shunt_ip ip = { 0 };
 
-		if (!i->ifa_addr)
+		/* lo holds 127.0.0.6 / ::6 (Istio's passthrough source) in every pod: never
+		 * a pod's own address, and not unique on the node. */
+		if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
 			continue;
 		if (i->ifa_addr->sa_family == AF_INET) {
 			const struct sockaddr_in *s = (const void *)i->ifa_addr;
@@ -104,7 +108,7 @@ static int collect_addrs(struct netns_seen *ns)
 		} else if (i->ifa_addr->sa_family == AF_INET6) {
 			const struct sockaddr_in6 *s = (const void *)i->ifa_addr;
 
-			if (IN6_IS_ADDR_LOOPBACK(&s->sin6_addr))
+			if (IN6_IS_ADDR_LOOPBACK(&s->sin6_addr) || IN6_IS_ADDR_V4MAPPED(&s->sin6_addr))
 				continue;
 			ip.family = SHUNT_AF_INET6;
 			memcpy(ip.addr, &s->sin6_addr, 16);
@@ -171,19 +175,67 @@ static int open_netns(const char *path, int *fd_out)
 	return 0;
 }
 
+/* Is the cgroup v2 directory `rel` (a path under the cgroup2 mount, as /proc/PID/cgroup
+ * gives it) the scope cgroup or below it? Walks up, comparing inodes (a cgroup's id). */
+static bool cgroup_within(const struct census_scope *sc, const char *rel)
+{
+	char path[PATH_MAX], *slash;
+	size_t root_len = strlen(sc->root);
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s%s", sc->root, rel) >= (int)sizeof(path))
+		return false;
+	for (;;) {
+		if (!stat(path, &st) && (__u64)st.st_ino == sc->cgroup_id)
+			return true;
+		slash = strrchr(path, '/');
+		if (!slash || (size_t)(slash - path) < root_len)
+			return false;
+		*slash = '\0';
+	}
+}
+
+/* Does process `pid` live in the scope cgroup? Its cgroup v2 line is "0::/path". */
+static bool pid_in_scope(const struct census_scope *sc, const char *pid)
+{
+	char path[300], line[PATH_MAX + 8];
+	bool in = false;
+	FILE *f;
+
+	if (sc->whole_node)
+		return true;
+	if (!sc->cgroup_id)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%s/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!in && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "0::", 3))
+			in = cgroup_within(sc, line + 3);
+	}
+	fclose(f);
+	return in;
+}
+
 static void census_add(struct netns_census *c, size_t *cap, int fd, int home,
-		       const struct shunt_config *conf, const char *path)
+		       const struct shunt_config *conf, const char *path, bool in_scope)
 {
 	struct netns_seen ns = { 0 };
 	struct stat st;
 
 	if (fstat(fd, &st))
 		return;
-	for (size_t i = 0; i < c->n; i++)
-		if (c->v[i].dev == st.st_dev && c->v[i].ino == st.st_ino)
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i].dev == st.st_dev && c->v[i].ino == st.st_ino) {
+			c->v[i].in_scope |= in_scope;
 			return;
+		}
+	}
 	ns.dev = st.st_dev;
 	ns.ino = st.st_ino;
+	ns.in_scope = in_scope;
 	snprintf(ns.path, sizeof(ns.path), "%s", path);
 	if (visit(fd, home, conf, &ns)) {
 		free(ns.addrs);
@@ -202,7 +254,8 @@ static void census_add(struct netns_census *c, size_t *cap, int fd, int home,
 }
 
 static void census_dir(struct netns_census *c, size_t *cap, int home,
-		       const struct shunt_config *conf, const char *dir, bool proc)
+		       const struct shunt_config *conf, const struct census_scope *sc,
+		       const char *dir, bool proc)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -218,13 +271,15 @@ static void census_dir(struct netns_census *c, size_t *cap, int home,
 		snprintf(path, sizeof(path), proc ? "%s/%s/ns/net" : "%s/%s", dir, de->d_name);
 		if (open_netns(path, &fd))
 			continue; /* process gone, or not a netns */
-		census_add(c, cap, fd, home, conf, path);
+		/* A named netns counts by the processes in it, which /proc shows next. */
+		census_add(c, cap, fd, home, conf, path, proc && pid_in_scope(sc, de->d_name));
 		close(fd);
 	}
 	closedir(d);
 }
 
-int workload_census(const struct shunt_config *conf, struct netns_census *out)
+int workload_census(const struct shunt_config *conf, const struct census_scope *sc,
+		    struct netns_census *out)
 {
 	size_t cap = 0;
 	int home = open_home();
@@ -232,9 +287,23 @@ int workload_census(const struct shunt_config *conf, struct netns_census *out)
 	memset(out, 0, sizeof(*out));
 	if (home < 0)
 		return -errno;
-	census_dir(out, &cap, home, conf, "/run/netns", false);
-	census_dir(out, &cap, home, conf, "/proc", true);
+	census_dir(out, &cap, home, conf, sc, "/run/netns", false);
+	census_dir(out, &cap, home, conf, sc, "/proc", true);
 	close(home);
+	return 0;
+}
+
+int workload_scope(__u64 cgroup_id, struct census_scope *sc)
+{
+	struct stat st;
+	int err;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->cgroup_id = cgroup_id;
+	err = loader_cgroup2_root(sc->root, sizeof(sc->root));
+	if (err)
+		return err;
+	sc->whole_node = !stat(sc->root, &st) && (__u64)st.st_ino == cgroup_id;
 	return 0;
 }
 
@@ -348,7 +417,9 @@ next:
 		lv[nl++] = ns->cookie;
 		for (size_t j = 0; j < n; j++)
 			known |= wl[j].cookie == ns->cookie;
-		if (known || !conf->auto_detect || !ns->proxy_listening)
+		/* Only pods whose processes live in our cgroup: another shunt (another
+		 * cgroup) may own the rest. */
+		if (known || !conf->auto_detect || !ns->proxy_listening || !ns->in_scope)
 			continue;
 		wl[n].cookie = ns->cookie;
 		wl[n].flags = SHUNT_WL_SCANNED;

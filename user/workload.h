@@ -20,8 +20,18 @@ struct netns_seen {
 	char path[PATH_MAX];    /* a file that opens it: /run/netns/X or /proc/PID/ns/net */
 	__u64 inbound_sock_ino; /* inode of the proxy's inbound listener, 0 = none */
 	bool proxy_listening;   /* a proxy-uid TCP socket listens on outbound_port */
+	bool in_scope;          /* a process in it lives in the scope cgroup */
 	struct shunt_ip *addrs; /* addresses assigned in it, loopback range left out */
 	size_t n_addrs;
+};
+
+/* Which processes' namespaces shunt may mesh on its own (the scan of listening proxies):
+ * those in the cgroup its programs are attached to, or below. A second shunt on another
+ * cgroup must not take pods from the first. */
+struct census_scope {
+	bool whole_node;        /* attached at the cgroup2 root */
+	__u64 cgroup_id;        /* the attach cgroup (its inode); 0 = unknown: scan nothing */
+	char root[PATH_MAX];    /* the cgroup2 mount, to resolve /proc/PID/cgroup paths */
 };
 
 struct netns_census {
@@ -29,12 +39,16 @@ struct netns_census {
 	size_t n;
 };
 
-/* Visit every netns reachable from /run/netns and /proc/PID/ns/net. */
-int workload_census(const struct shunt_config *conf, struct netns_census *out);
+/* Visit every netns reachable from /run/netns and /proc/PID/ns/net; mark those with a
+ * process in scope. */
+int workload_census(const struct shunt_config *conf, const struct census_scope *sc,
+		    struct netns_census *out);
+/* The scope of the shunt whose programs are attached to the cgroup with this id. */
+int workload_scope(__u64 cgroup_id, struct census_scope *sc);
 void workload_census_free(struct netns_census *c);
 
-/* Explicit workloads of conf (with the slot bit) and, with auto_detect, the netns where the
- * proxy listens. Bad netns paths are reported into errs as FILE:LINE:COL and fail the call
+/* Explicit workloads of conf (with the slot bit) and, with auto_detect, the netns in scope
+ * where the proxy listens. Bad netns paths are reported into errs as FILE:LINE:COL and fail the call
  * when strict (load, apply), or are skipped (run, where pods come and go). Also returns the
  * cookies of every live netns, to prune the ones that are gone. */
 int workload_resolve(const struct shunt_config *conf, const struct netns_census *census,
