@@ -23,6 +23,9 @@ tb_init() {
 	TB_SW="shunt-$TB_ID-sw"
 	TB_PIDS=()
 	TB_NS=()
+	TB_EXTRA_PINS=()                       # pin dirs of more shunt instances (tb_instance)
+	TB_EXTRA_CGS=()
+	declare -gA TB_POD_CG=()               # pod -> its cgroup, when not under $TB_CG
 	trap tb_cleanup EXIT
 	trap 'exit 130' INT TERM
 	mkdir -p "$TB_CG"
@@ -34,7 +37,7 @@ tb_init() {
 }
 
 tb_cleanup() {
-	local rc=$? pid ns
+	local rc=$? pid ns pin cg
 	trap - EXIT
 	for pid in "${TB_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
@@ -48,23 +51,44 @@ tb_cleanup() {
 		find "$TB_CG" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
 		sleep 0.1
 	fi
-	[ -d "$TB_PIN" ] && "$SHUNT" unload --pin-dir "$TB_PIN" >/dev/null 2>&1
-	[ -d "$TB_PIN" ] && rm -rf "$TB_PIN"
+	for cg in "${TB_EXTRA_CGS[@]}"; do
+		find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
+	done
+	for pin in "$TB_PIN" "${TB_EXTRA_PINS[@]}"; do
+		[ -d "$pin" ] && "$SHUNT" unload --pin-dir "$pin" >/dev/null 2>&1
+		[ -d "$pin" ] && rm -rf "$pin"
+	done
 	for ns in "${TB_NS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
-	if [ -d "$TB_CG" ]; then
-		find "$TB_CG" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
-		rmdir "$TB_CG" 2>/dev/null
-	fi
+	for cg in "$TB_CG" "${TB_EXTRA_CGS[@]}"; do
+		[ -d "$cg" ] || continue
+		find "$cg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
+		rmdir "$cg" 2>/dev/null
+	done
 	[ -n "$TB_TMP" ] && rm -rf "$TB_TMP"
 	exit "$rc"
 }
 
+# tb_instance NAME: a second shunt's cgroup and pin dir, beside this sandbox's, removed by
+# tb_cleanup. Sets TB_CG_<NAME> and TB_PIN_<NAME>.
+tb_instance() {
+	local cg="$TB_CGROOT/shunt-test-$TB_ID-$1" pin="/sys/fs/bpf/shunt-test-$TB_ID-$1"
+	mkdir -p "$cg"
+	TB_EXTRA_CGS+=("$cg")
+	TB_EXTRA_PINS+=("$pin")
+	printf -v "TB_CG_$1" '%s' "$cg"
+	printf -v "TB_PIN_$1" '%s' "$pin"
+}
+
+# tb_pod_cg POD: the cgroup POD's processes join.
+tb_pod_cg() { echo "${TB_POD_CG[$1]:-$TB_CG/$1}"; }
+
 # tb_ns POD -> the netns name of POD
 tb_ns() { echo "shunt-$TB_ID-$1"; }
 
-# tb_pod POD IPV4 [IPV6]: a netns on the bridge with the address(es), its own cgroup.
+# tb_pod POD IPV4 [IPV6]: a netns on the bridge with the address(es), its own cgroup
+# (under $TB_CG, or under $TB_POD_PARENT when set: another shunt instance's cgroup).
 tb_pod() {
 	local pod=$1 ip4=$2 ip6=${3:-} ns host
 	ns=$(tb_ns "$pod")
@@ -81,7 +105,8 @@ tb_pod() {
 	ip -n "$ns" link set eth0 up
 	# Everything in 198.18.0.0/15 is on the bridge; no default route, nothing leaves.
 	ip -n "$ns" route add 198.18.0.0/15 dev eth0
-	mkdir -p "$TB_CG/$pod"
+	[ -n "${TB_POD_PARENT:-}" ] && TB_POD_CG[$pod]="$TB_POD_PARENT/$pod"
+	mkdir -p "$(tb_pod_cg "$pod")"
 }
 
 # tb_addr POD IP/LEN: one more address on the pod's eth0.
@@ -93,7 +118,7 @@ tb_run() {
 	local pod=$1
 	shift
 	sh -c 'echo $$ > "$1/cgroup.procs" && ns=$2 && shift 2 && exec nsenter --net="$ns" -- "$@"' \
-		sh "$TB_CG/$pod" "/run/netns/$(tb_ns "$pod")" "$@"
+		sh "$(tb_pod_cg "$pod")" "/run/netns/$(tb_ns "$pod")" "$@"
 }
 
 # tb_run_as UID GID POD CMD...
@@ -183,10 +208,10 @@ tb_sidecar_log() { cat "$TB_TMP/haproxy-$1".*.log 2>/dev/null | grep '^client=';
 tb_pod_del() {
 	local pod=$1 ns
 	ns=$(tb_ns "$pod")
-	xargs -r kill -9 < "$TB_CG/$pod/cgroup.procs" 2>/dev/null
+	xargs -r kill -9 < "$(tb_pod_cg "$pod")/cgroup.procs" 2>/dev/null
 	sleep 0.1
 	ip netns del "$ns"
-	rmdir "$TB_CG/$pod" 2>/dev/null
+	rmdir "$(tb_pod_cg "$pod")" 2>/dev/null
 }
 
 # tb_counter JSON NAME: a counter out of 'shunt status --json' output.

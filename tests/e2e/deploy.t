@@ -9,7 +9,12 @@ command -v kubectl >/dev/null || tap_skip_all "kubectl not installed"
 out=$(kubectl kustomize "$top/deploy" 2>&1)
 check_eq "kubectl kustomize deploy/ renders" "0" "$?"
 check_match "it has the DaemonSet" '^kind: DaemonSet' "$out"
-check_match "which runs 'shunt run' with the ConfigMap's file" '/usr/local/bin/shunt.*run.*--config.*/etc/shunt/shunt.yaml|- run' "$out"
+# the container's command, one argument a line, exactly
+cmd=$(awk '/^ *- command:$|^ *command:$/ { on = 1; ind = -1; next }
+	on && /^ *- / { i = index($0, "-"); if (ind < 0) ind = i; if (i == ind) { sub(/^ *- /, ""); print; next } }
+	on { exit }' <<<"$out" | tr '\n' ' ')
+check_eq "which runs 'shunt run' with the ConfigMap's file" \
+	"/usr/local/bin/shunt run --config /etc/shunt/shunt.yaml " "$cmd"
 tmp=$(mktemp /tmp/shunt-deploy.XXXXXX.yaml)
 trap 'rm -f "$tmp"' EXIT
 # the ConfigMap's shunt.yaml, unindented
