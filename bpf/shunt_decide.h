@@ -45,7 +45,9 @@ shunt_owner_block(const struct shunt_cfg *cfg, const struct shunt_out_facts *f, 
 
 /* Rule order and precedence of istio-iptables (pkg/capture/run.go), first match wins:
  * exclude port > 127.0.0.6 passthrough > uid block > gid block > 127.0.0.1
- * > include port > exclude CIDR > include CIDR > direct. */
+ * > exclude CIDR > include port > include CIDR > direct. istio-iptables appends the
+ * exclude-CIDR RETURNs before the include-port REDIRECTs ("exclusions ... must be applied
+ * before inclusions"), so an excluded destination stays direct on an included port. */
 static __always_inline enum shunt_verdict
 shunt_decide_outbound(const struct shunt_cfg *cfg, const struct shunt_out_facts *f)
 {
@@ -65,10 +67,10 @@ shunt_decide_outbound(const struct shunt_cfg *cfg, const struct shunt_out_facts 
 	}
 	if (f->dst_is_localhost)
 		return SHUNT_V_LOCALHOST;
-	if (f->port_included)
-		return SHUNT_V_INCLUDE_PORT;
 	if (f->cidr_excluded)
 		return SHUNT_V_EXCLUDE_CIDR;
+	if (f->port_included)
+		return SHUNT_V_INCLUDE_PORT;
 	if ((cfg->flags & SHUNT_CFG_OUT_ALL_CIDRS) || f->cidr_included)
 		return SHUNT_V_INCLUDE_CIDR;
 	return SHUNT_V_NOT_INCLUDED;

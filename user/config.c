@@ -19,6 +19,7 @@ struct parse_ctx {
 	const char *name;
 	const struct ytree *tree;
 	struct config_errors *errs;
+	struct config_errors *warns;  /* accepted, but worth a word: printed by check */
 };
 
 static void errors_vadd(struct config_errors *errs, const char *source, struct config_pos pos,
@@ -236,9 +237,12 @@ static void get_port_list(struct parse_ctx *c, const struct ynode *n, const char
 			perr(c, item, "'%s' entry %s is outside 1..65535", path, scalar(item));
 			continue;
 		}
+		/* Accepted, as istio-iptables does (dedupPorts); check says so. */
 		for (size_t i = 0; i < out->n; i++) {
 			if (out->v[i] == v) {
-				perr(c, item, "'%s' lists port %llu twice", path, v);
+				config_error(c->warns, c->name, node_pos(item),
+					     "warning: '%s' lists port %llu twice (first at line %d); "
+					     "counted once", path, v, out->vpos[i].line);
 				goto next;
 			}
 		}
@@ -760,7 +764,7 @@ static void set_defaults(struct shunt_config *cfg)
 int config_parse(const char *name, const char *text, size_t len, struct shunt_config *cfg,
 		 struct config_errors *errs)
 {
-	struct parse_ctx c = { .name = name, .errs = errs };
+	struct parse_ctx c = { .name = name, .errs = errs, .warns = &cfg->warnings };
 	struct ytree tree;
 	struct ytree_error yerr;
 	size_t before = errs->n;
@@ -879,6 +883,7 @@ void config_free(struct shunt_config *cfg)
 		free(cfg->workloads[i].netns);
 	}
 	free(cfg->workloads);
+	config_errors_free(&cfg->warnings);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

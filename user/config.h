@@ -48,6 +48,11 @@ struct config_workload {
 	struct config_pos netns_pos;
 };
 
+struct config_errors {
+	char **msgs;           /* "FILE:LINE:COL: message" each */
+	size_t n;
+};
+
 struct shunt_config {
 	char *source;          /* file name, or CONFIG_EMBEDDED_NAME */
 	uint32_t proxy_uid;
@@ -66,12 +71,9 @@ struct shunt_config {
 	bool auto_detect;
 	struct config_workload *workloads;
 	size_t n_workloads;
+	struct config_errors warnings; /* accepted oddities (a port listed twice), for check */
 };
 
-struct config_errors {
-	char **msgs;           /* "FILE:LINE:COL: message" each */
-	size_t n;
-};
 
 /* Parse YAML text; name is used in messages. Returns 0, or -EINVAL with errs filled. */
 int config_parse(const char *name, const char *text, size_t len, struct shunt_config *cfg,

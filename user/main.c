@@ -145,6 +145,7 @@ static int cmd_check(const struct cli *c)
 
 	if (err)
 		return config_exit_code(err);
+	config_errors_print(&conf.warnings);
 	printf("%s: valid\n", conf.source);
 	printf("  %-24s %u\n", "proxy.uid", conf.proxy_uid);
 	if (conf.has_gid)

@@ -117,7 +117,8 @@ direct "proxy gid only (uid 4000, gid 1337) -> remote" a 198.18.0.100:7000 4000 
 captured "other uid 4000 -> remote" a 198.18.0.100:7000
 direct "exclude_ports 7001" a 198.18.0.100:7001
 direct "exclude_cidrs 198.18.1.0/24" a 198.18.1.100:7000
-captured "include_ports 7002 beats exclude_cidrs" a 198.18.1.100:7002
+direct "exclude_cidrs beats include_ports 7002 (as istio-iptables)" a 198.18.1.100:7002
+captured "include_ports 7002 outside the excluded CIDR" a 198.18.0.100:7002
 direct "app -> 127.0.0.1 (loopback)" a 127.0.0.1:9000
 direct "app -> own pod IP" a 198.18.0.10:9000
 

@@ -110,6 +110,23 @@ static void test_full_file(void **state)
 	config_free(&c);
 }
 
+/* istio-iptables dedups ports: a port listed twice counts once, with a warning. */
+static void test_duplicate_ports_accepted(void **state)
+{
+	static const char y[] = "outbound:\n  exclude_ports: [22, \"22\", 80]\n";
+	struct config_errors errs = { 0 };
+	struct shunt_config c;
+
+	(void)state;
+	assert_int_equal(config_parse("dup.yaml", y, sizeof(y) - 1, &c, &errs), 0);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(c.out_exclude_ports.n, 2);
+	assert_int_equal(c.warnings.n, 1);
+	assert_string_equal(c.warnings.msgs[0], "dup.yaml:2:23: warning: 'outbound.exclude_ports' "
+						"lists port 22 twice (first at line 2); counted once");
+	config_free(&c);
+}
+
 static void test_cidr_parse(void **state)
 {
 	struct config_cidr c;
@@ -260,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_gid_null_disables_gid),
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_cidr_parse),
+		cmocka_unit_test(test_duplicate_ports_accepted),
 		cmocka_unit_test(test_bad_empty),
 		cmocka_unit_test(test_bad_syntax),
 		cmocka_unit_test(test_bad_types),

@@ -240,8 +240,10 @@ static void test_precedence(void **state)
 	assert_int_equal(decide(cfg, APP("10.200.0.1", 22)), SHUNT_V_EXCLUDE_PORT);
 	assert_int_equal(decide(cfg, APP("10.200.0.1", 8443)), SHUNT_V_EXCLUDE_PORT);
 	assert_int_equal(decide(cfg, PROXY("198.18.0.10", 22)), SHUNT_V_EXCLUDE_PORT);
-	/* include port beats exclude CIDR */
-	assert_int_equal(decide(cfg2, APP("10.1.0.1", 9443)), SHUNT_V_INCLUDE_PORT);
+	/* exclude CIDR beats include port (istio-iptables: exclusions before inclusions) */
+	assert_int_equal(decide(cfg2, APP("10.1.0.1", 9443)), SHUNT_V_EXCLUDE_CIDR);
+	/* include port beats "not in an include CIDR" */
+	assert_int_equal(decide(cfg2, APP("10.200.0.1", 9443)), SHUNT_V_INCLUDE_PORT);
 	/* include port is captured whatever the destination */
 	assert_int_equal(decide(cfg2, APP("192.0.2.1", 9443)), SHUNT_V_INCLUDE_PORT);
 	/* exclude CIDR beats include CIDR, even a more specific include (10.1/16 in 10.0/9) */
