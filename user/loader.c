@@ -12,6 +12,7 @@
 #include <linux/capability.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "shunt.skel.h"
 #include "apply.h"
@@ -107,12 +108,40 @@ static int open_cgroup(const char *cg_opt, char *path, size_t len)
 	return fd;
 }
 
+/* Does the running kernel have this kfunc? Looked up in its BTF (vmlinux), which is where
+ * libbpf would resolve the call; no version number is trusted. */
+static bool kernel_has_kfunc(const char *name)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool found;
+
+	if (!vmlinux)
+		return false;
+	found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) >= 0;
+	btf__free(vmlinux);
+	return found;
+}
+
+/* Choose between program variants before the load: only the chosen one is loaded. */
+static struct bpf_program *choose_variants(struct shunt_bpf *skel)
+{
+	bool cast = kernel_has_kfunc("bpf_rdonly_cast");
+
+	bpf_program__set_autoload(skel->progs.shunt_sk_msg, cast);
+	bpf_program__set_autoload(skel->progs.shunt_sk_msg_pr, !cast);
+	if (!cast)
+		log_info("this kernel has no bpf_rdonly_cast kfunc (before 6.2): the fast path reads "
+			 "peer sockets with bpf_probe_read_kernel (shunt_sk_msg_pr, ~150 ns more per "
+			 "message); nothing else changes");
+	return cast ? skel->progs.shunt_sk_msg : skel->progs.shunt_sk_msg_pr;
+}
+
 /* sk_msg runs on sends of sockets in the sockhash. A sockmap bpf_link (kernel 6.10+) can be
  * pinned like the others; older kernels only have bpf_prog_attach, which lasts as long as
  * the (pinned) map does. libbpf 1.1 has no helper for either: use the raw calls. */
-static int attach_sk_msg(struct shunt_bpf *skel, const char *pin_dir)
+static int attach_sk_msg(struct shunt_bpf *skel, struct bpf_program *prog, const char *pin_dir)
 {
-	int prog_fd = bpf_program__fd(skel->progs.shunt_sk_msg);
+	int prog_fd = bpf_program__fd(prog);
 	int map_fd = bpf_map__fd(skel->maps.shunt_socks_v1);
 	char path[PATH_MAX];
 	int link_fd, err;
@@ -130,7 +159,7 @@ static int attach_sk_msg(struct shunt_bpf *skel, const char *pin_dir)
 		  strerror(errno));
 	if (bpf_prog_attach(prog_fd, map_fd, BPF_SK_MSG_VERDICT, 0)) {
 		err = -errno;
-		log_err("cannot attach shunt_sk_msg to the sockhash: %s", strerror(-err));
+		log_err("cannot attach %s to the sockhash: %s", bpf_program__name(prog), strerror(-err));
 		return err;
 	}
 	return 0;
@@ -143,7 +172,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	struct bpf_link *links[16] = { 0 };
 	struct apply_target target;
 	struct shunt_bpf *skel = NULL;
-	struct bpf_program *prog;
+	struct bpf_program *prog, *sk_msg;
 	struct shunt_maps m;
 	char cgpath[PATH_MAX], path[PATH_MAX];
 	struct stat cgst;
@@ -182,6 +211,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 		log_err("cannot open the BPF object: %s", strerror(-err));
 		goto out_unlock;
 	}
+	sk_msg = choose_variants(skel);
 	err = shunt_bpf__load(skel);
 	if (err) {
 		log_err("the kernel refused shunt's BPF programs: %s%s", strerror(-err),
@@ -235,7 +265,9 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	bpf_object__for_each_program(prog, skel->obj) {
 		struct bpf_link *link;
 
-		if (prog == skel->progs.shunt_sk_msg || prog == skel->progs.shunt_sk_lookup)
+		if (!bpf_program__autoload(prog) ||
+		    bpf_program__type(prog) == BPF_PROG_TYPE_SK_MSG ||
+		    bpf_program__type(prog) == BPF_PROG_TYPE_SK_LOOKUP)
 			continue; /* to the sockhash and to each pod's netns, not the cgroup */
 		link = bpf_program__attach_cgroup(prog, cgfd);
 
@@ -260,7 +292,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 		}
 		log_debug("attached %s to %s", bpf_program__name(prog), cgpath);
 	}
-	err = attach_sk_msg(skel, o->pin_dir);
+	err = attach_sk_msg(skel, sk_msg, o->pin_dir);
 	if (err)
 		goto out_unlock;
 	log_info("loaded: %zu programs attached to %s, sk_msg to the sockhash, pinned under %s",

@@ -229,6 +229,35 @@ static int open_live(const char *pin_dir, struct shunt_maps *m, struct shunt_sta
 	return err;
 }
 
+/* The sk_msg program attached to the sockhash (which variant the loader chose), by name. */
+static const char *sk_msg_program(int sockhash_fd, char *buf, size_t len)
+{
+	__u32 ids[4], cnt = 4, flags = 0;
+	struct bpf_prog_info pi = { 0 };
+	__u32 plen = sizeof(pi);
+	int fd;
+
+	snprintf(buf, len, "none");
+	if (bpf_prog_query(sockhash_fd, BPF_SK_MSG_VERDICT, 0, &flags, ids, &cnt) || !cnt)
+		return buf;
+	fd = bpf_prog_get_fd_by_id(ids[0]);
+	if (fd < 0)
+		return buf;
+	if (!bpf_obj_get_info_by_fd(fd, &pi, &plen))
+		snprintf(buf, len, "%s", pi.name);
+	close(fd);
+	return buf;
+}
+
+static const char *sk_msg_how(const char *prog)
+{
+	if (!strcmp(prog, "shunt_sk_msg"))
+		return "peer reads with bpf_rdonly_cast";
+	if (!strcmp(prog, "shunt_sk_msg_pr"))
+		return "peer reads with bpf_probe_read_kernel: this kernel has no bpf_rdonly_cast";
+	return "not attached";
+}
+
 int report_status(const char *pin_dir, bool json)
 {
 	struct link_row rows[32];
@@ -237,7 +266,7 @@ int report_status(const char *pin_dir, bool json)
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
 	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
-	char when[64], cgpath[PATH_MAX] = "";
+	char when[64], cgpath[PATH_MAX] = "", skmsg[32];
 	int n_links, n_pod_links = 0, err, cerr;
 
 	err = open_live(pin_dir, &m, &st, &cfg);
@@ -252,6 +281,7 @@ int report_status(const char *pin_dir, bool json)
 	n_cidr = maps_count_entries(m.fd[MAP_CIDRS], sizeof(struct shunt_cidr_key));
 	n_socks = maps_count_entries(m.fd[MAP_SOCKS], sizeof(struct shunt_tuple));
 	n_addrs = maps_count_entries(m.fd[MAP_SKADDR], sizeof(struct shunt_tuple));
+	sk_msg_program(m.fd[MAP_SOCKS], skmsg, sizeof(skmsg));
 	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
 	if (n_links < 0)
 		n_links = 0;
@@ -288,7 +318,7 @@ int report_status(const char *pin_dir, bool json)
 			       i ? "," : "", rows[i].name, rows[i].type, rows[i].link_id,
 			       rows[i].prog_id, (uint64_t)rows[i].cgroup_id, (uint64_t)rows[i].run_cnt,
 			       (uint64_t)rows[i].run_time_ns);
-		printf("],\"sk_lookup_links\":%d", n_pod_links);
+		printf("],\"sk_msg_program\":\"%s\",\"sk_lookup_links\":%d", skmsg, n_pod_links);
 		printf(",\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
 		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld,"
 		       "\"fastpath_addrs\":%ld},\"counters\":", n_wl, n_conn, n_odst, n_cidr,
@@ -320,6 +350,7 @@ int report_status(const char *pin_dir, bool json)
 			       rows[i].type, rows[i].link_id, rows[i].prog_id,
 			       (uint64_t)rows[i].cgroup_id);
 		printf("  %-20s %d pod network namespaces (inbound capture)\n", "sk_lookup", n_pod_links);
+		printf("  %-20s on the sockhash: %s\n", skmsg, sk_msg_how(skmsg));
 		printf("counters:%s\n", cerr ? " unreadable" : "");
 		for (unsigned i = 0; !cerr && i < SHUNT_COUNTERS; i++)
 			if (counters[i])
