@@ -40,7 +40,7 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup
 TOOLS      := tcpecho tcpclient streamcheck
 
-.PHONY: all clean test unit kernel-test tools demo bench static
+.PHONY: all clean test unit kernel-test tools demo bench static vmtest
 all: $(OUT)/shunt tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -101,6 +101,12 @@ unit: $(UNIT_BINS)
 # The whole suite: unit tests, then kernel/e2e tests (root). Ends with "N passed, N failed".
 test: all $(UNIT_BINS)
 	$(Q)scripts/run-tests.sh
+
+# The same suite inside a QEMU guest booted with another kernel: KERNEL=6.1 (Debian 12's
+# own), 6.12 (bookworm-backports) or a vmlinuz path. The binaries built here run there.
+KERNEL ?= 6.1
+vmtest: all $(UNIT_BINS)
+	$(Q)scripts/vmtest.sh $(KERNEL)
 
 demo: all
 	$(Q)scripts/demo.sh

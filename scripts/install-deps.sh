@@ -3,10 +3,17 @@
 # Installs what shunt needs to build and to run its tests and demo (Debian 12, as root).
 #   scripts/install-deps.sh          build + tests + demo
 #   scripts/install-deps.sh --bench  also the benchmark tools
+#   scripts/install-deps.sh --vm     also what make vmtest needs (QEMU, busybox, kmod)
 set -eu
 pkgs=(make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libyaml-dev bpftool
-      libcmocka-dev haproxy iproute2 util-linux procps)
-[ "${1:-}" = "--bench" ] && pkgs+=(iptables iperf3 sockperf wrk nginx-light gnuplot-nox time)
+      libcmocka-dev haproxy iproute2 util-linux procps iptables)
+for a in "$@"; do
+	case $a in
+	--bench) pkgs+=(iperf3 sockperf wrk nginx-light gnuplot-nox time) ;;
+	--vm) pkgs+=(qemu-system-x86 busybox-static kmod xz-utils) ;;
+	*) echo "usage: $0 [--bench] [--vm]" >&2; exit 2 ;;
+	esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
