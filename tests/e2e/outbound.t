@@ -136,7 +136,7 @@ dump=$("$SHUNT" dump --pin-dir "$TB_PIN")
 status=$("$SHUNT" status --json --pin-dir "$TB_PIN")
 check_match "counters: SO_ORIGINAL_DST answered" '"so_original_dst_answered":[1-9]' "$status"
 check_match "counters: redirect_include_port counted" '"redirect_include_port":1,' "$status"
-check_match "counters: direct_exclude_cidr counted (IPv4 and IPv6)" '"direct_exclude_cidr":2,' "$status"
+check_match "counters: direct_exclude_cidr counted (IPv4, IPv4 on an include port, IPv6)" '"direct_exclude_cidr":3,' "$status"
 check_match "map entries are removed when connections close" '"connections":0,"original_destinations":0,"cidrs":[0-9]+,"fastpath_sockets":0' "$status"
 check_match "fast path carried the app<->proxy bytes" '"fastpath_msgs":[1-9]' "$status"
 
