@@ -40,7 +40,7 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup
 TOOLS      := tcpecho tcpclient streamcheck
 
-.PHONY: all clean test unit kernel-test tools demo bench static vmtest
+.PHONY: all clean test unit kernel-test tools demo bench static vmtest fuzz
 all: $(OUT)/shunt tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -107,6 +107,23 @@ test: all $(UNIT_BINS)
 KERNEL ?= 6.1
 vmtest: all $(UNIT_BINS)
 	$(Q)scripts/vmtest.sh $(KERNEL)
+
+# libFuzzer (clang) with ASan + UBSan on the config parser and the CIDR list files, each for
+# FUZZ_SECONDS, from the seed corpus in tests/fuzz/corpus (new finds go to $(OUT)/fuzz/).
+FUZZ_TARGETS := fuzz_config fuzz_cidrs
+FUZZ_SECONDS ?= 60
+$(OUT)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) $(USER_HDRS) | $(OUT)/tests
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(OUT)/fuzz
+	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$(WARN) -Wno-unused-function $(INCLUDES) -o $@ $< $(PURE_SRCS) -lyaml
+
+fuzz: $(addprefix $(OUT)/fuzz/,$(FUZZ_TARGETS))
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		c=$${t#fuzz_}; mkdir -p $(OUT)/fuzz/corpus-$$c; \
+		$(OUT)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(OUT)/fuzz/corpus-$$c tests/fuzz/corpus/$$c || exit 1; \
+	done
 
 demo: all
 	$(Q)scripts/demo.sh
