@@ -229,24 +229,33 @@ static int open_live(const char *pin_dir, struct shunt_maps *m, struct shunt_sta
 	return err;
 }
 
-/* The sk_msg program attached to the sockhash (which variant the loader chose), by name. */
-static const char *sk_msg_program(int sockhash_fd, char *buf, size_t len)
+/* The sk_msg program attached to the sockhash (which variant the loader chose), as a row:
+ * on kernels without sockmap links (before 6.10) it is attached without a link, and would
+ * otherwise be missing from the list. 0 when one is attached. */
+static int sk_msg_row(int sockhash_fd, struct link_row *r)
 {
 	__u32 ids[4], cnt = 4, flags = 0;
 	struct bpf_prog_info pi = { 0 };
 	__u32 plen = sizeof(pi);
-	int fd;
+	int fd, err = -ENOENT;
 
-	snprintf(buf, len, "none");
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "none");
 	if (bpf_prog_query(sockhash_fd, BPF_SK_MSG_VERDICT, 0, &flags, ids, &cnt) || !cnt)
-		return buf;
+		return err;
 	fd = bpf_prog_get_fd_by_id(ids[0]);
 	if (fd < 0)
-		return buf;
-	if (!bpf_obj_get_info_by_fd(fd, &pi, &plen))
-		snprintf(buf, len, "%s", pi.name);
+		return err;
+	if (!bpf_obj_get_info_by_fd(fd, &pi, &plen)) {
+		snprintf(r->name, sizeof(r->name), "%s", pi.name);
+		snprintf(r->type, sizeof(r->type), "sk_msg_verdict");
+		r->prog_id = pi.id;
+		r->run_cnt = pi.run_cnt;
+		r->run_time_ns = pi.run_time_ns;
+		err = 0;
+	}
 	close(fd);
-	return buf;
+	return err;
 }
 
 static const char *sk_msg_how(const char *prog)
@@ -266,7 +275,9 @@ int report_status(const char *pin_dir, bool json)
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
 	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
-	char when[64], cgpath[PATH_MAX] = "", skmsg[32];
+	char when[64], cgpath[PATH_MAX] = "";
+	struct link_row skrow;
+	bool sk_msg_linked = false;
 	int n_links, n_pod_links = 0, err, cerr;
 
 	err = open_live(pin_dir, &m, &st, &cfg);
@@ -281,10 +292,16 @@ int report_status(const char *pin_dir, bool json)
 	n_cidr = maps_count_entries(m.fd[MAP_CIDRS], sizeof(struct shunt_cidr_key));
 	n_socks = maps_count_entries(m.fd[MAP_SOCKS], sizeof(struct shunt_tuple));
 	n_addrs = maps_count_entries(m.fd[MAP_SKADDR], sizeof(struct shunt_tuple));
-	sk_msg_program(m.fd[MAP_SOCKS], skmsg, sizeof(skmsg));
 	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
 	if (n_links < 0)
 		n_links = 0;
+	/* the row's name is the program's (the variant), not the pin's */
+	sk_msg_row(m.fd[MAP_SOCKS], &skrow);
+	const char *skmsg = skrow.name;
+	for (int i = 0; i < n_links; i++)
+		sk_msg_linked |= !strcmp(rows[i].type, "sk_msg_verdict");
+	if (!sk_msg_linked && skrow.prog_id && n_links < 32)
+		rows[n_links++] = skrow;   /* attached without a link (kernels before 6.10) */
 	qsort(rows, (size_t)n_links, sizeof(rows[0]), cmp_rows);
 	time_str(st.applied_ns, when, sizeof(when));
 	for (int i = 0; i < n_links && !cgpath[0]; i++) {
