@@ -60,9 +60,10 @@ case $kernel in
 6.1 | 6.12)
 	if [ ! -e "$CACHE/$kernel/.ok" ]; then
 		apt_private
-		# the newest linux-image-<kernel>.N-M-amd64 any linux-image-amd64 depends on
+		# the newest linux-image-<kernel>.N-M-amd64 (6.12.N+debM-amd64 in backports) that a
+		# linux-image-amd64 depends on
 		pkg=$(apt-cache "${APT[@]}" show linux-image-amd64 | sed -n 's/^Depends: //p' |
-			grep -oE "linux-image-${kernel//./\\.}\.[0-9]+-[0-9]+-amd64" | sort -uV | tail -1)
+			grep -oE "linux-image-${kernel//./\\.}\.[0-9]+[-+][0-9a-z]+-amd64" | sort -uV | tail -1 || true)
 		[ -n "$pkg" ] || die "no Debian kernel package for $kernel"
 		echo "vmtest: fetching $pkg" >&2
 		rm -rf "$CACHE/$kernel"
