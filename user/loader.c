@@ -265,8 +265,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	bpf_object__for_each_program(prog, skel->obj) {
 		struct bpf_link *link;
 
-		if (!bpf_program__autoload(prog) ||
-		    bpf_program__type(prog) == BPF_PROG_TYPE_SK_MSG ||
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_SK_MSG ||
 		    bpf_program__type(prog) == BPF_PROG_TYPE_SK_LOOKUP)
 			continue; /* to the sockhash and to each pod's netns, not the cgroup */
 		link = bpf_program__attach_cgroup(prog, cgfd);

@@ -277,6 +277,7 @@ int report_status(const char *pin_dir, bool json)
 	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
 	char when[64], cgpath[PATH_MAX] = "";
 	struct link_row skrow;
+	const char *skmsg = skrow.name;
 	bool sk_msg_linked = false;
 	int n_links, n_pod_links = 0, err, cerr;
 
@@ -295,12 +296,10 @@ int report_status(const char *pin_dir, bool json)
 	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
 	if (n_links < 0)
 		n_links = 0;
-	/* the row's name is the program's (the variant), not the pin's */
-	sk_msg_row(m.fd[MAP_SOCKS], &skrow);
-	const char *skmsg = skrow.name;
 	for (int i = 0; i < n_links; i++)
 		sk_msg_linked |= !strcmp(rows[i].type, "sk_msg_verdict");
-	if (!sk_msg_linked && skrow.prog_id && n_links < 32)
+	/* the row's name is the program's (the variant), not the pin's */
+	if (!sk_msg_row(m.fd[MAP_SOCKS], &skrow) && !sk_msg_linked && n_links < 32)
 		rows[n_links++] = skrow;   /* attached without a link (kernels before 6.10) */
 	qsort(rows, (size_t)n_links, sizeof(rows[0]), cmp_rows);
 	time_str(st.applied_ns, when, sizeof(when));
