@@ -78,9 +78,10 @@ static: $(USER_OBJS) $(OUT)/user/main.o
 	$(Q)$(CC) $(CFLAGS) -static -o $(OUT)/shunt-static $^ $(LIBS)
 
 # Unit tests: no root, ASan + UBSan, cmocka. test_sk_lookup runs BPF in the kernel (root).
-$(OUT)/tests/test_sk_lookup: tests/kernel/test_sk_lookup.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
+$(OUT)/tests/test_sk_lookup: tests/kernel/test_sk_lookup.c $(PURE_SRCS) user/maps.c user/pins.c $(USER_HDRS) $(SKEL) | $(OUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(INCLUDES) -o $@ $< $(PURE_SRCS) -lcmocka -lyaml -lbpf -lelf -lz
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(INCLUDES) -o $@ $< $(PURE_SRCS) user/maps.c \
+		user/pins.c -lcmocka -lyaml -lbpf -lelf -lz
 
 $(OUT)/tests/%: tests/unit/%.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
 	$(call msg,CC,$@)

@@ -18,9 +18,9 @@ static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const str
 	const struct shunt_cfg *cfg;
 	struct shunt_workload *wl;
 	struct shunt_origdst od = {};
+	struct shunt_polref ref = {};
 	enum shunt_verdict v;
 	__u64 netns, uidgid, cookie;
-	__u32 slot = 0;
 	__u16 port;
 
 	if (ctx->type != SHUNT_SOCK_STREAM || ctx->protocol != SHUNT_IPPROTO_TCP) {
@@ -33,13 +33,9 @@ static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const str
 		shunt_count(SHUNT_V_NOT_MESHED);
 		return 0;
 	}
-	cfg = shunt_active_cfg(&slot);
+	cfg = shunt_meshed_cfg(netns, wl, &ref, &v);
 	if (!cfg) {
-		shunt_count(SHUNT_V_NO_POLICY);
-		return 0;
-	}
-	if (!shunt_workload_meshed(cfg, wl->flags, slot)) {
-		shunt_count(SHUNT_V_NOT_MESHED);
+		shunt_count(v);
 		return 0;
 	}
 
@@ -50,12 +46,12 @@ static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const str
 	f.src_is_passthrough = src_passthrough;
 	f.dst_is_localhost = dst_localhost;
 	f.dst_on_lo = dst_loopback || shunt_ip_is_local(netns, dst);
-	f.port_excluded = shunt_port_listed(slot, SHUNT_PORTS_OUT_EXCLUDE, f.dport);
-	f.port_included = shunt_port_listed(slot, SHUNT_PORTS_OUT_INCLUDE, f.dport);
+	f.port_excluded = shunt_port_listed(cfg, &ref, SHUNT_PORTS_OUT_EXCLUDE, f.dport);
+	f.port_included = shunt_port_listed(cfg, &ref, SHUNT_PORTS_OUT_INCLUDE, f.dport);
 	f.cidr_excluded = (cfg->flags & SHUNT_CFG_OUT_EXCLUDE_LIST) &&
-			  shunt_cidr_listed(slot, SHUNT_CIDRS_OUT_EXCLUDE, dst);
+			  shunt_cidr_listed(&ref, SHUNT_CIDRS_OUT_EXCLUDE, dst);
 	f.cidr_included = (cfg->flags & SHUNT_CFG_OUT_INCLUDE_LIST) &&
-			  shunt_cidr_listed(slot, SHUNT_CIDRS_OUT_INCLUDE, dst);
+			  shunt_cidr_listed(&ref, SHUNT_CIDRS_OUT_INCLUDE, dst);
 
 	v = shunt_decide_outbound(cfg, &f);
 	port = shunt_verdict_port(cfg, v);
@@ -190,18 +186,25 @@ int shunt_getpeername6(struct bpf_sock_addr *ctx)
 }
 
 /* The proxy (its uid or gid) bound one of its ports. The outbound port makes this netns a
- * meshed pod; the inbound port marks the socket as the proxy's inbound listener-to-be. */
+ * meshed pod; the inbound port marks the socket as the proxy's inbound listener-to-be.
+ * Ports and uid are the pod's own policy's where it has one. */
 static __always_inline void shunt_detect_proxy(struct bpf_sock *sk)
 {
-	const struct shunt_cfg *cfg;
+	const struct shunt_cfg *cfg, *dcfg;
 	struct shunt_workload *wl, nw = {};
+	struct shunt_polref dref = {}, ref = {};
 	__u64 netns, uidgid, cookie;
-	__u32 slot = 0, one = 1;
+	__u32 one = 1;
 
 	if (sk->type != SHUNT_SOCK_STREAM || sk->protocol != SHUNT_IPPROTO_TCP)
 		return;
-	cfg = shunt_active_cfg(&slot);
-	if (!cfg || (sk->src_port != cfg->outbound_port && sk->src_port != cfg->inbound_port))
+	dcfg = shunt_active_cfg(&dref);
+	if (!dcfg)
+		return;
+	netns = bpf_get_netns_cookie(sk);
+	wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);
+	cfg = shunt_workload_cfg(netns, wl, dcfg, &dref, &ref);
+	if (sk->src_port != cfg->outbound_port && sk->src_port != cfg->inbound_port)
 		return;
 	uidgid = bpf_get_current_uid_gid();
 	if ((__u32)uidgid != cfg->proxy_uid &&
@@ -212,10 +215,8 @@ static __always_inline void shunt_detect_proxy(struct bpf_sock *sk)
 		bpf_map_update_elem(&shunt_pbind_v1, &cookie, &one, BPF_ANY);
 		return;
 	}
-	if (!(cfg->flags & SHUNT_CFG_AUTO_DETECT))
+	if (!(dcfg->flags & SHUNT_CFG_AUTO_DETECT))
 		return;
-	netns = bpf_get_netns_cookie(sk);
-	wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);
 	if (wl) {
 		if (!(wl->flags & SHUNT_WL_AUTO))
 			__sync_fetch_and_or(&wl->flags, SHUNT_WL_AUTO);

@@ -19,8 +19,8 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 	struct shunt_workload *wl;
 	enum shunt_verdict v;
 	struct bpf_sock *sk;
+	struct shunt_polref ref = {};
 	__u64 *netns;
-	__u32 slot = 0;
 	long err;
 
 	if (ctx->protocol != SHUNT_IPPROTO_TCP)
@@ -41,11 +41,9 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 	netns = bpf_map_lookup_elem(&shunt_podip_v1, &dst);
 	if (!netns)
 		return SK_PASS;
-	cfg = shunt_active_cfg(&slot);
-	if (!cfg)
-		return SK_PASS;
 	wl = bpf_map_lookup_elem(&shunt_netns_v1, netns);
-	if (!wl || !shunt_workload_meshed(cfg, wl->flags, slot))
+	cfg = shunt_meshed_cfg(*netns, wl, &ref, &v);
+	if (!cfg)
 		return SK_PASS;
 
 	f.dport = (__u16)ctx->local_port;     /* host order */
@@ -54,8 +52,8 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 	/* The pod talking to itself (app -> own IP, the proxy's 127.0.0.6 passthrough) is
 	 * on lo under iptables and never reaches PREROUTING; ingress_ifindex cannot tell. */
 	f.src_is_local = shunt_ip_is_loopback(&src) || bpf_map_lookup_elem(&shunt_local_v1, &lk);
-	f.port_excluded = shunt_port_listed(slot, SHUNT_PORTS_IN_EXCLUDE, f.dport);
-	f.port_included = shunt_port_listed(slot, SHUNT_PORTS_IN_INCLUDE, f.dport);
+	f.port_excluded = shunt_port_listed(cfg, &ref, SHUNT_PORTS_IN_EXCLUDE, f.dport);
+	f.port_included = shunt_port_listed(cfg, &ref, SHUNT_PORTS_IN_INCLUDE, f.dport);
 	v = shunt_decide_inbound(cfg, &f);
 	if (v != SHUNT_V_IN_STEERED) {
 		shunt_count(v);

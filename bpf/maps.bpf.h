@@ -12,48 +12,57 @@
 #define SHUNT_MAX_WORKLOADS  16384
 #define SHUNT_MAX_LOCAL      65536
 #define SHUNT_MAX_CONNS      262144
+/* the node default and one own policy per workload */
+#define SHUNT_MAX_POLICIES   (SHUNT_MAX_WORKLOADS + 1)
+/* every list of every slot of every policy with up to 8 blocks; a "*"-like range of all
+ * 65536 ports is 128 blocks, so a few hundred such policies still fit */
+#define SHUNT_MAX_PORT_BLOCKS (SHUNT_MAX_POLICIES * SHUNT_SLOTS * SHUNT_PORT_LISTS * 8)
 
-/* [0] -> which policy slot is live and its generation. */
+/* owner -> which slot of that owner's policy is live. Owner 0 is the node default. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_POLICIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
 	__type(value, struct shunt_state);
-} shunt_state_v1 SEC(".maps") __weak;
+} shunt_state_v2 SEC(".maps") __weak;
 
-/* [slot] -> scalar policy of that slot. */
+/* (owner, slot) -> scalar policy of that slot. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SHUNT_SLOTS);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_POLICIES * SHUNT_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct shunt_pol_key);
 	__type(value, struct shunt_cfg);
-} shunt_cfg_v1 SEC(".maps") __weak;
+} shunt_cfg_v2 SEC(".maps") __weak;
 
-/* [slot * SHUNT_PORT_LISTS + list] -> bitmap of the ports in that list. */
+/* (owner, slot, list, block) -> the ports of that 512-port block listed. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SHUNT_SLOTS * SHUNT_PORT_LISTS);
-	__type(key, __u32);
-	__type(value, struct shunt_port_bitmap);
-} shunt_ports_v1 SEC(".maps") __weak;
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_PORT_BLOCKS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct shunt_port_key);
+	__type(value, struct shunt_port_block);
+} shunt_ports_v2 SEC(".maps") __weak;
 
-/* (slot, list, family, prefix) -> present: the CIDR lists of every slot. */
+/* (slot, list, family, owner, prefix) -> present: the CIDR lists of every policy. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SHUNT_MAX_CIDRS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct shunt_cidr_key);
 	__type(value, struct shunt_cidr_val);
-} shunt_cidrs_v1 SEC(".maps") __weak;
+} shunt_cidrs_v2 SEC(".maps") __weak;
 
-/* (slot, chunk) -> the CIDR keys user space wrote into that slot (for diffing applies). */
+/* (owner, slot, chunk) -> the CIDR keys user space wrote into that slot (for diffing). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SHUNT_SLOTS * (SHUNT_MAX_CIDRS / SHUNT_SLOTKEYS_PER_CHUNK + 1));
+	__uint(max_entries, SHUNT_SLOTS * (SHUNT_MAX_CIDRS / SHUNT_SLOTKEYS_PER_CHUNK +
+					   SHUNT_MAX_POLICIES));
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct shunt_slotkeys_key);
 	__type(value, struct shunt_slotkeys);
-} shunt_skeys_v1 SEC(".maps") __weak;
+} shunt_skeys_v2 SEC(".maps") __weak;
 
 /* netns cookie -> why that network namespace is meshed. */
 struct {

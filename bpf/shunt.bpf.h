@@ -30,38 +30,100 @@ static __always_inline void shunt_count(__u32 idx)
 		c->count++;   /* per-CPU cell: no atomics needed */
 }
 
-/* The live policy. Reads the slot once so a whole decision uses one policy. */
-static __always_inline const struct shunt_cfg *shunt_active_cfg(__u32 *slot)
+/* One slot of one owner's policy: what the port and CIDR lookups of a decision use. */
+struct shunt_polref {
+	__u64 owner;
+	__u32 slot;
+};
+
+/* The live slot of owner's policy, or NULL. Reads the slot once so a whole decision uses
+ * one policy. */
+static __always_inline const struct shunt_cfg *shunt_owner_cfg(__u64 owner, struct shunt_polref *ref)
 {
-	__u32 zero = 0, s;
-	struct shunt_state *st = bpf_map_lookup_elem(&shunt_state_v1, &zero);
+	struct shunt_state *st = bpf_map_lookup_elem(&shunt_state_v2, &owner);
+	struct shunt_pol_key k = { .owner = owner };
 	struct shunt_cfg *cfg;
 
 	if (!st || st->abi_version != SHUNT_ABI_VERSION)
 		return NULL;
-	s = st->active_slot & (SHUNT_SLOTS - 1);
-	cfg = bpf_map_lookup_elem(&shunt_cfg_v1, &s);
+	k.slot = st->active_slot & (SHUNT_SLOTS - 1);
+	cfg = bpf_map_lookup_elem(&shunt_cfg_v2, &k);
 	if (!cfg || cfg->abi_version != SHUNT_ABI_VERSION)
 		return NULL;
-	*slot = s;
+	ref->owner = owner;
+	ref->slot = k.slot;
 	return cfg;
 }
 
-static __always_inline int shunt_port_listed(__u32 slot, __u32 list, __u16 port)
+/* The node default policy. */
+static __always_inline const struct shunt_cfg *shunt_active_cfg(struct shunt_polref *ref)
 {
-	__u32 idx = slot * SHUNT_PORT_LISTS + list;
-	struct shunt_port_bitmap *bm = bpf_map_lookup_elem(&shunt_ports_v1, &idx);
-
-	if (!bm)
-		return 0;
-	return (bm->bits[(port >> 6) & (SHUNT_PORT_WORDS - 1)] >> (port & 63)) & 1;
+	return shunt_owner_cfg(SHUNT_OWNER_DEFAULT, ref);
 }
 
-static __always_inline int shunt_cidr_listed(__u32 slot, __u32 list, const struct shunt_ip *ip)
+/* The policy that decides for the workload in netns: its own when it has one, else the
+ * node default (dcfg/dref). An own policy being removed falls back to the default, which
+ * is what the pod is moving to. */
+static __always_inline const struct shunt_cfg *
+shunt_workload_cfg(__u64 netns, const struct shunt_workload *wl, const struct shunt_cfg *dcfg,
+		   const struct shunt_polref *dref, struct shunt_polref *ref)
+{
+	const struct shunt_cfg *own;
+
+	if (wl && (wl->flags & SHUNT_WL_OWN_POLICY)) {
+		own = shunt_owner_cfg(netns, ref);
+		if (own)
+			return own;
+	}
+	*ref = *dref;
+	return dcfg;
+}
+
+/* Meshed now, and by which policy: NULL with *why set when the connection is not ours. */
+static __always_inline const struct shunt_cfg *
+shunt_meshed_cfg(__u64 netns, const struct shunt_workload *wl, struct shunt_polref *ref,
+		 enum shunt_verdict *why)
+{
+	struct shunt_polref dref = {};
+	const struct shunt_cfg *dcfg = shunt_active_cfg(&dref);
+
+	if (!dcfg) {
+		*why = SHUNT_V_NO_POLICY;
+		return NULL;
+	}
+	if (!wl || !shunt_workload_meshed(dcfg, wl->flags, dref.slot)) {
+		*why = SHUNT_V_NOT_MESHED;
+		return NULL;
+	}
+	return shunt_workload_cfg(netns, wl, dcfg, &dref, ref);
+}
+
+static __always_inline int shunt_port_listed(const struct shunt_cfg *cfg,
+					     const struct shunt_polref *ref, __u32 list, __u16 port)
+{
+	struct shunt_port_key k = {};
+	struct shunt_port_block *b;
+	__u32 bit = port % SHUNT_PORT_BLOCK_PORTS;
+
+	if (!(cfg->flags & SHUNT_CFG_PORTS(list)))
+		return 0;
+	k.owner = ref->owner;
+	k.slot = ref->slot;
+	k.list = list;
+	k.block = port / SHUNT_PORT_BLOCK_PORTS;
+	b = bpf_map_lookup_elem(&shunt_ports_v2, &k);
+	if (!b)
+		return 0;
+	return (b->bits[(bit >> 6) & (SHUNT_PORT_BLOCK_WORDS - 1)] >> (bit & 63)) & 1;
+}
+
+static __always_inline int shunt_cidr_listed(const struct shunt_polref *ref, __u32 list,
+					     const struct shunt_ip *ip)
 {
 	struct shunt_cidr_key key = {};
 
-	key.slot = slot;
+	key.owner = ref->owner;
+	key.slot = ref->slot;
 	key.list = list;
 	key.family = ip->family;
 	if (ip->family == SHUNT_AF_INET) {
@@ -71,7 +133,7 @@ static __always_inline int shunt_cidr_listed(__u32 slot, __u32 list, const struc
 		key.prefixlen = SHUNT_CIDR_KEY_HDR_BITS + 128;
 		__builtin_memcpy(key.addr, ip->addr, 16);
 	}
-	return bpf_map_lookup_elem(&shunt_cidrs_v1, &key) != NULL;
+	return bpf_map_lookup_elem(&shunt_cidrs_v2, &key) != NULL;
 }
 
 static __always_inline int shunt_ip_is_local(__u64 netns, const struct shunt_ip *ip)

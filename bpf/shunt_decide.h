@@ -34,7 +34,16 @@ struct shunt_out_facts {
 static __always_inline enum shunt_verdict
 shunt_owner_block(const struct shunt_cfg *cfg, const struct shunt_out_facts *f, __u8 is_owner)
 {
-	if (f->dst_on_lo && !f->dst_is_localhost && f->dport != cfg->tunnel_port && is_owner)
+	/* Linkerd's proxy-init: "-m owner --uid-owner U -j RETURN" then "-o lo -j RETURN". */
+	if (cfg->flags & SHUNT_CFG_LINKERD) {
+		if (is_owner)
+			return SHUNT_V_PROXY_OWNER;
+		if (f->dst_on_lo)
+			return SHUNT_V_APP_LOOPBACK;
+		return SHUNT_V_VERDICTS;
+	}
+	if (f->dst_on_lo && !f->dst_is_localhost && (!cfg->tunnel_port || f->dport != cfg->tunnel_port) &&
+	    is_owner)
 		return SHUNT_V_PROXY_TO_SELF;
 	if (f->dst_on_lo && !is_owner && !(cfg->flags & SHUNT_CFG_LOOPBACK_INCLUDED))
 		return SHUNT_V_APP_LOOPBACK;
@@ -107,7 +116,7 @@ struct shunt_in_facts {
 static __always_inline enum shunt_verdict
 shunt_decide_inbound(const struct shunt_cfg *cfg, const struct shunt_in_facts *f)
 {
-	if (f->dport == cfg->tunnel_port)
+	if (cfg->tunnel_port && f->dport == cfg->tunnel_port)
 		return SHUNT_V_IN_TUNNEL;
 	if (f->src_is_local)
 		return SHUNT_V_IN_LOCAL_SRC;
@@ -116,12 +125,12 @@ shunt_decide_inbound(const struct shunt_cfg *cfg, const struct shunt_in_facts *f
 	return f->port_included ? SHUNT_V_IN_STEERED : SHUNT_V_IN_NOT_INCLUDED;
 }
 
-/* Meshed in this slot: listed by the config of the slot, or found by detection while the
- * active policy allows detection. */
+/* Meshed while the node default's slot `slot` is live: registered by pod-init, listed by
+ * the config of that slot, or found by detection while the default allows detection. */
 static __always_inline int
 shunt_workload_meshed(const struct shunt_cfg *cfg, __u32 wl_flags, __u32 slot)
 {
-	if (wl_flags & SHUNT_WL_EXPLICIT_SLOT(slot))
+	if (wl_flags & (SHUNT_WL_POD_INIT | SHUNT_WL_EXPLICIT_SLOT(slot)))
 		return 1;
 	return (wl_flags & (SHUNT_WL_AUTO | SHUNT_WL_SCANNED)) &&
 	       (cfg->flags & SHUNT_CFG_AUTO_DETECT);

@@ -50,15 +50,14 @@ static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops)
 	struct shunt_workload *wl;
 	struct shunt_tuple key = {};
 	struct bpf_sock *sk;
+	struct shunt_polref ref = {};
+	enum shunt_verdict why;
 	__u64 netns, kaddr;
-	__u32 slot = 0;
 
-	cfg = shunt_active_cfg(&slot);
-	if (!cfg)
-		return;
 	netns = bpf_get_netns_cookie(skops);
 	wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);
-	if (!wl || !shunt_workload_meshed(cfg, wl->flags, slot))
+	cfg = shunt_meshed_cfg(netns, wl, &ref, &why);
+	if (!cfg)
 		return;                 /* not ours */
 	if (!(cfg->flags & SHUNT_CFG_ACCELERATION) || (wl->flags & SHUNT_WL_NO_ACCEL)) {
 		shunt_count(SHUNT_C_ACCEL_SWITCHED_OFF);

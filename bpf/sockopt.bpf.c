@@ -68,13 +68,19 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 
 	od = bpf_map_lookup_elem(&shunt_conn_v1, &key);
 	if (!od) {
-		const struct shunt_cfg *cfg;
-		__u32 slot = 0;
+		const struct shunt_cfg *cfg = NULL;
+		struct shunt_polref dref = {}, ref = {};
 		__u16 lport = (__u16)sk->src_port;
+		__u64 *pod = bpf_map_lookup_elem(&shunt_podip_v1, &key.local);
 
-		cfg = shunt_active_cfg(&slot);
-		if (cfg && lport != cfg->inbound_port && lport != cfg->outbound_port &&
-		    bpf_map_lookup_elem(&shunt_podip_v1, &key.local)) {
+		/* A connection steered to the pod's inbound listener: its own policy's ports. */
+		if (pod) {
+			cfg = shunt_active_cfg(&dref);
+			if (cfg)
+				cfg = shunt_workload_cfg(*pod, bpf_map_lookup_elem(&shunt_netns_v1, pod),
+							 cfg, &dref, &ref);
+		}
+		if (cfg && lport != cfg->inbound_port && lport != cfg->outbound_port) {
 			local_od.dst = key.local;
 			local_od.dst_port = key.local_port;
 			od = &local_od;

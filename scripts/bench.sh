@@ -211,7 +211,7 @@ for n in 1000 10000 100000; do
 		printf 'outbound:\n  exclude_cidrs_from: c%s-b.txt\n' $n > "$TB_TMP/f$n-b.yaml"
 		"$SHUNT" apply --config "$TB_TMP/f$n.yaml" --pin-dir "$TB_PIN" >/dev/null
 		rec 0 control "apply_ms_one_line_100k_file" "$(timed_ms "$SHUNT" apply --config "$TB_TMP/f$n-b.yaml" --pin-dir "$TB_PIN")"
-		mem=$(bpftool map show pinned "$TB_PIN/maps/shunt_cidrs_v1" | sed -n 's/.*memlock \([0-9]*\)B.*/\1/p')
+		mem=$(bpftool map show pinned "$TB_PIN/maps/shunt_cidrs_v2" | sed -n 's/.*memlock \([0-9]*\)B.*/\1/p')
 		rec 0 control "cidr_map_memlock_mib_200k" "$(awk -v b="${mem:-0}" 'BEGIN { printf "%.1f", b / 1048576 }')"
 		rss=$( { /usr/bin/time -f '%M' "$SHUNT" apply --config "$TB_TMP/c$n.yaml" --pin-dir "$TB_PIN" >/dev/null; } 2>&1 | tail -1)
 		rec 0 control "apply_peak_rss_mib_100k" "$(awk -v k="${rss:-0}" 'BEGIN { printf "%.1f", k / 1024 }')"

@@ -108,8 +108,8 @@ static int reconcile_inbound(const struct apply_target *t, const struct netns_ce
 	size_t n_keep = 0;
 	int meshed = 0;
 
-	if (maps_read_state(t->m, &st) ||
-	    bpf_map_lookup_elem(t->m->fd[MAP_CFG], &st.active_slot, &cfg))
+	if (maps_read_state(t->m, SHUNT_OWNER_DEFAULT, &st) ||
+	    maps_read_cfg(t->m, SHUNT_OWNER_DEFAULT, st.active_slot, &cfg))
 		return -errno;
 	keep = calloc(census->n + 1, sizeof(*keep));
 	if (!keep)
@@ -132,7 +132,37 @@ static int reconcile_inbound(const struct apply_target *t, const struct netns_ce
 	return meshed;
 }
 
-/* Census, resolve, sync the workload entries of `slot`. */
+/* Own policies of config workloads: all of them on an apply (the config may have changed),
+ * on a refresh only those not written yet (a listed netns that appeared since). */
+static int write_workload_policies(const struct apply_target *t, const struct resolved_workload *wl,
+				   size_t n, bool all)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct shunt_workload v;
+		struct shunt_state st;
+		int err;
+
+		if (!wl[i].policy)
+			continue;
+		if (!bpf_map_lookup_elem(t->m->fd[MAP_NETNS], &wl[i].cookie, &v) &&
+		    (v.flags & SHUNT_WL_POD_INIT)) {
+			log_warn("workload %s registered itself with pod-init: its own policy stays, "
+				 "the config's is not applied", wl[i].policy->source);
+			continue;
+		}
+		if (!all && !maps_read_state(t->m, wl[i].cookie, &st))
+			continue;
+		err = maps_set_policy(t->m, wl[i].cookie, wl[i].policy, NULL);
+		if (err) {
+			log_err("cannot write the policy of workload %s: %s", wl[i].policy->source,
+				strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Census, resolve, write the workloads' own policies, sync the workload entries of `slot`. */
 static int sync_pods(const struct apply_target *t, const struct shunt_config *conf, __u32 slot,
 		     bool strict, struct netns_census *census, struct config_errors *errs)
 {
@@ -154,7 +184,9 @@ static int sync_pods(const struct apply_target *t, const struct shunt_config *co
 	err = workload_resolve(conf, census, slot, strict, errs, &wl, &n_wl, &live, &n_live);
 	if (err)
 		return err;
-	err = maps_sync_workloads(t->m, slot, wl, n_wl, live, n_live);
+	err = write_workload_policies(t, wl, n_wl, strict);
+	if (!err)
+		err = maps_sync_workloads(t->m, slot, wl, n_wl, live, n_live);
 	if (err)
 		log_err("cannot update the meshed workloads: %s", strerror(-err));
 	workload_resolved_free(wl, n_wl);
@@ -169,7 +201,7 @@ int apply_config(const struct apply_target *t, const struct shunt_config *conf, 
 	struct shunt_policy pol = { 0 };
 	int err;
 
-	err = policy_compile(conf, slot, generation, &pol);
+	err = policy_compile(conf, SHUNT_OWNER_DEFAULT, slot, generation, &pol);
 	if (err)
 		return err;
 	/* The workloads before the policy: their errors are config errors, reported before
@@ -182,7 +214,7 @@ int apply_config(const struct apply_target *t, const struct shunt_config *conf, 
 		log_err("cannot write policy slot %u: %s", slot, strerror(-err));
 		goto out;
 	}
-	err = maps_flip(t->m, slot, generation);
+	err = maps_flip(t->m, SHUNT_OWNER_DEFAULT, slot, generation);
 	if (err) {
 		log_err("cannot switch to policy slot %u: %s", slot, strerror(-err));
 		goto out;
@@ -206,7 +238,7 @@ int apply_refresh(const struct apply_target *t, const struct shunt_config *conf)
 	struct shunt_state st;
 	int err;
 
-	err = maps_read_state(t->m, &st);
+	err = maps_read_state(t->m, SHUNT_OWNER_DEFAULT, &st);
 	if (!err)
 		err = sync_pods(t, conf, st.active_slot, false, &census, &errs);
 	if (errs.n) {

@@ -20,7 +20,14 @@ struct parse_ctx {
 	const struct ytree *tree;
 	struct config_errors *errs;
 	struct config_errors *warns;  /* accepted, but worth a word: printed by check */
+	bool overlay;                 /* a workload's or pod-init's keys over the node's policy */
+	bool untrusted;               /* pod-init's: no file paths */
+	unsigned set;                 /* SET_* keys an overlay wrote */
+	const struct ynode **wl_items;/* the workloads' mappings, for their policy pass */
 };
+
+#define SET_OUT_INCLUDE_CIDRS (1u << 0)
+#define SET_OUT_EXCLUDE_CIDRS (1u << 1)
 
 static void errors_vadd(struct config_errors *errs, const char *source, struct config_pos pos,
 			const char *fmt, va_list ap)
@@ -195,10 +202,47 @@ static bool get_seq(struct parse_ctx *c, const struct ynode *n, const char *path
 #define SEQ_FOREACH(c, n, item)                                                        \
 	for (uint32_t i_ = 0; i_ < (n)->n && ((item) = ytree_kid((c)->tree, (n), i_), 1); i_++)
 
+/* "N" or "A-B" (inclusive, as Linkerd writes port ranges). 0, or -1 not a port, -2 out of
+ * range, -3 reversed range. */
+static int parse_port_or_range(const char *s, unsigned *lo, unsigned *hi)
+{
+	unsigned long long a, b;
+	const char *dash = strchr(s, '-');
+	char first[16];
+	int r;
+
+	if (!dash) {
+		r = parse_number(s, 65535, &a);
+		if (r)
+			return r;
+		if (a < 1)
+			return -2;
+		*lo = *hi = (unsigned)a;
+		return 0;
+	}
+	if ((size_t)(dash - s) >= sizeof(first))
+		return -1;
+	memcpy(first, s, (size_t)(dash - s));
+	first[dash - s] = '\0';
+	r = parse_number(first, 65535, &a);
+	if (!r)
+		r = parse_number(dash + 1, 65535, &b);
+	if (r)
+		return r;
+	if (a < 1 || b < 1)
+		return -2;
+	if (a > b)
+		return -3;
+	*lo = (unsigned)a;
+	*hi = (unsigned)b;
+	return 0;
+}
+
 static void get_port_list(struct parse_ctx *c, const struct ynode *n, const char *path, bool allow_all,
 			  struct config_port_list *out)
 {
 	const struct ynode *item;
+	struct config_pos *first_pos;   /* where each port was first listed; line 0 = not yet */
 	size_t cap;
 
 	free(out->v);
@@ -207,13 +251,16 @@ static void get_port_list(struct parse_ctx *c, const struct ynode *n, const char
 	out->pos = node_pos(n);
 	if (!get_seq(c, n, path))
 		return;
-	cap = n->n;
-	out->v = calloc(cap ? cap : 1, sizeof(*out->v));
-	out->vpos = calloc(cap ? cap : 1, sizeof(*out->vpos));
-	if (!out->v || !out->vpos)
+	first_pos = calloc(65536, sizeof(*first_pos));
+	cap = n->n ? n->n : 1;
+	out->v = calloc(cap, sizeof(*out->v));
+	out->vpos = calloc(cap, sizeof(*out->vpos));
+	if (!out->v || !out->vpos || !first_pos) {
+		free(first_pos);
 		return;
+	}
 	SEQ_FOREACH(c, n, item) {
-		unsigned long long v = 0;
+		unsigned lo = 0, hi = 0;
 		int r;
 
 		if (is_star(item)) {
@@ -228,28 +275,48 @@ static void get_port_list(struct parse_ctx *c, const struct ynode *n, const char
 			continue;
 		}
 		/* Ports may be quoted: Istio's annotations carry them as strings. */
-		r = parse_number(scalar(item), 65535, &v);
+		r = parse_port_or_range(scalar(item), &lo, &hi);
 		if (r == -1) {
-			perr(c, item, "'%s' entry '%s' is not a port number", path, scalar(item));
+			perr(c, item, "'%s' entry '%s' is not a port number or range", path, scalar(item));
 			continue;
 		}
-		if (r == -2 || v < 1) {
+		if (r == -2) {
 			perr(c, item, "'%s' entry %s is outside 1..65535", path, scalar(item));
 			continue;
 		}
-		/* Accepted, as istio-iptables does (dedupPorts); check says so. */
-		for (size_t i = 0; i < out->n; i++) {
-			if (out->v[i] == v) {
-				config_error(c->warns, c->name, node_pos(item),
-					     "warning: '%s' lists port %llu twice (first at line %d); "
-					     "counted once", path, v, out->vpos[i].line);
-				goto next;
-			}
+		if (r == -3) {
+			perr(c, item, "'%s' entry %s is a range that ends before it starts", path,
+			     scalar(item));
+			continue;
 		}
-		out->vpos[out->n] = node_pos(item);
-		out->v[out->n++] = (uint16_t)v;
-next:;
+		for (unsigned p = lo; p <= hi; p++) {
+			/* Accepted, as istio-iptables does (dedupPorts); check says so. */
+			if (first_pos[p].line) {
+				config_error(c->warns, c->name, node_pos(item),
+					     "warning: '%s' lists port %u twice (first at line %d); "
+					     "counted once", path, p, first_pos[p].line);
+				continue;
+			}
+			if (out->n == cap) {
+				uint16_t *gv = realloc(out->v, (cap * 2) * sizeof(*gv));
+				struct config_pos *gp;
+
+				if (!gv)
+					goto done;
+				out->v = gv;
+				gp = realloc(out->vpos, (cap * 2) * sizeof(*gp));
+				if (!gp)
+					goto done;
+				out->vpos = gp;
+				cap *= 2;
+			}
+			first_pos[p] = node_pos(item);
+			out->vpos[out->n] = node_pos(item);
+			out->v[out->n++] = (uint16_t)p;
+		}
 	}
+done:
+	free(first_pos);
 	if (out->all && out->n)
 		perr(c, n, "'%s' combines \"*\" with other entries", path);
 }
@@ -449,7 +516,12 @@ static void on_proxy(struct parse_ctx *c, int key, const struct ynode *v, void *
 		cfg->inbound_port_pos = node_pos(v);
 		break;
 	case 4:
-		get_port(c, v, "proxy.tunnel_port", &cfg->tunnel_port);
+		/* null: no tunnel port (Linkerd has none) */
+		if (v->type == YN_SCALAR && v->plain &&
+		    (!strcmp(scalar(v), "~") || !strcmp(scalar(v), "null") || !*scalar(v)))
+			cfg->tunnel_port = 0;
+		else
+			get_port(c, v, "proxy.tunnel_port", &cfg->tunnel_port);
 		cfg->tunnel_port_pos = node_pos(v);
 		break;
 	}
@@ -463,12 +535,19 @@ static void on_outbound(struct parse_ctx *c, int key, const struct ynode *v, voi
 {
 	struct shunt_config *cfg = arg;
 
+	if (c->untrusted && (key == 4 || key == 5)) {
+		perr(c, v, "'outbound.%s' names a file on the node: only the node's own config may",
+		     outbound_keys[key]);
+		return;
+	}
 	switch (key) {
 	case 0:
 		get_cidr_list(c, v, "outbound.include_cidrs", true, &cfg->out_include_cidrs);
+		c->set |= SET_OUT_INCLUDE_CIDRS;
 		break;
 	case 1:
 		get_cidr_list(c, v, "outbound.exclude_cidrs", false, &cfg->out_exclude_cidrs);
+		c->set |= SET_OUT_EXCLUDE_CIDRS;
 		break;
 	case 2:
 		get_port_list(c, v, "outbound.include_ports", false, &cfg->out_include_ports);
@@ -561,22 +640,51 @@ static void on_inbound(struct parse_ctx *c, int key, const struct ynode *v, void
 		get_port_list(c, v, "inbound.exclude_ports", false, &cfg->in_exclude_ports);
 }
 
-static const char *const mesh_keys[] = { "auto_detect", NULL };
+static const char *const mesh_keys[] = { "auto_detect", "flavor", NULL };
 
 static void on_mesh(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
 	struct shunt_config *cfg = arg;
 
-	get_bool(c, v, "mesh.auto_detect", &cfg->auto_detect);
+	if (key == 0) {
+		if (c->overlay)
+			perr(c, v, "'mesh.auto_detect' is node-wide: set it at the top level");
+		else
+			get_bool(c, v, "mesh.auto_detect", &cfg->auto_detect);
+		return;
+	}
+	if (v->type == YN_SCALAR && !strcmp(scalar(v), "istio"))
+		cfg->flavor = CONFIG_FLAVOR_ISTIO;
+	else if (v->type == YN_SCALAR && !strcmp(scalar(v), "linkerd"))
+		cfg->flavor = CONFIG_FLAVOR_LINKERD;
+	else
+		perr(c, v, "'mesh.flavor' must be istio or linkerd, got %s%s%s",
+		     v->type == YN_SCALAR ? "'" : node_kind(v), v->type == YN_SCALAR ? scalar(v) : "",
+		     v->type == YN_SCALAR ? "'" : "");
 }
 
-static const char *const workload_keys[] = { "name", "netns", "acceleration", NULL };
+static void get_queue_limit(struct parse_ctx *c, const struct ynode *n, uint32_t *out);
+
+/* Keys 3.. of a workload entry are policy keys (its own policy). */
+static const char *const workload_keys[] = { "name", "netns", "acceleration", "proxy", "outbound",
+					      "inbound", "mesh", "acceleration_queue_limit", NULL };
+#define WL_FIRST_POLICY_KEY 3
+
+struct wl_parse {
+	struct config_workload *wl;
+	bool has_policy;
+};
 
 static void on_workload(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
-	struct config_workload *wl = arg;
+	struct wl_parse *wp = arg;
+	struct config_workload *wl = wp->wl;
 	bool b;
 
+	if (key >= WL_FIRST_POLICY_KEY) {
+		wp->has_policy = true;    /* read in the policy pass, over the node's policy */
+		return;
+	}
 	switch (key) {
 	case 0:
 		get_string(c, v, "workloads[].name", &wl->name);
@@ -604,14 +712,20 @@ static void get_workloads(struct parse_ctx *c, const struct ynode *n, struct shu
 	cfg->workloads = calloc(cap ? cap : 1, sizeof(*cfg->workloads));
 	if (!cfg->workloads)
 		return;
+	c->wl_items = calloc(cap ? cap : 1, sizeof(*c->wl_items));
+	if (!c->wl_items)
+		return;
 	SEQ_FOREACH(c, n, item) {
 		struct config_workload *wl = &cfg->workloads[cfg->n_workloads++];
+		struct wl_parse wp = { .wl = wl };
 
 		wl->acceleration = -1;
 		wl->pos = node_pos(item);
-		walk_mapping(c, item, "workloads[]", workload_keys, on_workload, wl);
+		walk_mapping(c, item, "workloads[]", workload_keys, on_workload, &wp);
 		if (item->type != YN_MAPPING)
 			continue;
+		if (wp.has_policy)
+			c->wl_items[cfg->n_workloads - 1] = item;
 		if (!wl->name)
 			perr(c, item, "workload needs a 'name'");
 		if (!wl->netns)
@@ -689,6 +803,74 @@ static void on_top(struct parse_ctx *c, int key, const struct ynode *v, void *ar
 	}
 }
 
+/* A policy overlay (pod-init's document) has the top level's policy keys. */
+static const char *const overlay_keys[] = { "proxy", "outbound", "inbound", "acceleration", "mesh",
+					     "acceleration_queue_limit", NULL };
+
+static void on_overlay(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
+{
+	static const int top_idx[] = { 0, 1, 2, 3, 4, 6 };
+
+	on_top(c, top_idx[key], v, arg);
+}
+
+static void validate(struct parse_ctx *c, struct shunt_config *cfg);
+
+static void list_reset(struct config_cidr_list *l, struct config_pos pos)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+	l->pos = pos;
+}
+
+/* out = base's policy with the policy keys of mapping n over it. A workload entry's other
+ * keys (name, netns) and its problems were seen by the first pass: only policy keys here.
+ * A key replaces the base's value whole (a list is not merged). */
+static int overlay_policy(struct parse_ctx *c, const struct ynode *n, const struct shunt_config *base,
+			  const char *source, bool workload_entry, struct shunt_config *out)
+{
+	size_t before = c->errs->n;
+
+	if (config_policy_copy(out, base, source))
+		return -ENOMEM;
+	/* the base's files are already in its lists */
+	free(out->out_include_from);
+	free(out->out_exclude_from);
+	out->out_include_from = out->out_exclude_from = NULL;
+	c->overlay = true;
+	c->set = 0;
+	if (!workload_entry) {
+		walk_mapping(c, n, "top level", overlay_keys, on_overlay, out);
+	} else {
+		static const int top_idx[] = { -1, -1, 3, 0, 1, 2, 4, 6 };
+
+		for (uint32_t i = 0; i + 1 < n->n; i += 2) {
+			const struct ynode *k = ytree_kid(c->tree, n, i);
+			const struct ynode *v = ytree_kid(c->tree, n, i + 1);
+
+			for (int j = WL_FIRST_POLICY_KEY; k->type == YN_SCALAR && workload_keys[j]; j++)
+				if (!strcmp(workload_keys[j], scalar(k)))
+					on_top(c, top_idx[j], v, out);
+		}
+	}
+	c->overlay = false;
+	if (out->out_include_from) {
+		if (!(c->set & SET_OUT_INCLUDE_CIDRS))
+			list_reset(&out->out_include_cidrs, (struct config_pos){ 0, 0 });
+		load_cidr_file(c, "outbound.include_cidrs_from", out->out_include_from,
+			       out->out_include_from_pos, &out->out_include_cidrs);
+	}
+	if (out->out_exclude_from) {
+		if (!(c->set & SET_OUT_EXCLUDE_CIDRS))
+			list_reset(&out->out_exclude_cidrs, (struct config_pos){ 0, 0 });
+		load_cidr_file(c, "outbound.exclude_cidrs_from", out->out_exclude_from,
+			       out->out_exclude_from_pos, &out->out_exclude_cidrs);
+	}
+	if (c->errs->n == before)
+		validate(c, out);
+	return c->errs->n == before ? 0 : -EINVAL;
+}
+
 static int port_list_has(const struct config_port_list *l, uint16_t port, struct config_pos *pos)
 {
 	for (size_t i = 0; i < l->n; i++) {
@@ -710,7 +892,8 @@ static void validate(struct parse_ctx *c, struct shunt_config *cfg)
 		config_error(c->errs, c->name, cfg->inbound_port_pos,
 			     "'proxy.inbound_port' %u collides with 'proxy.outbound_port'",
 			     cfg->inbound_port);
-	if (cfg->tunnel_port == cfg->outbound_port || cfg->tunnel_port == cfg->inbound_port)
+	if (cfg->tunnel_port &&
+	    (cfg->tunnel_port == cfg->outbound_port || cfg->tunnel_port == cfg->inbound_port))
 		config_error(c->errs, c->name, cfg->tunnel_port_pos,
 			     "'proxy.tunnel_port' %u collides with another proxy port",
 			     cfg->tunnel_port);
@@ -802,9 +985,201 @@ int config_parse(const char *name, const char *text, size_t len, struct shunt_co
 			if (errs->n == before)
 				validate(&c, cfg);
 		}
+		/* Workloads with policy keys: their own policy, over the node's. */
+		for (size_t i = 0; errs->n == before && c.wl_items && i < cfg->n_workloads; i++) {
+			struct config_workload *wl = &cfg->workloads[i];
+
+			if (!c.wl_items[i])
+				continue;
+			wl->policy = calloc(1, sizeof(*wl->policy));
+			if (!wl->policy ||
+			    overlay_policy(&c, c.wl_items[i], cfg, wl->name, true, wl->policy) == -ENOMEM) {
+				config_error(errs, name, wl->pos, "out of memory");
+				break;
+			}
+			if (wl->acceleration >= 0)
+				wl->policy->acceleration = wl->acceleration;
+		}
 	}
+	free(c.wl_items);
 	ytree_free(&tree);
 	return errs->n == before ? 0 : -EINVAL;
+}
+
+int config_parse_overlay(const char *name, const char *text, size_t len,
+			 const struct shunt_config *base, struct shunt_config *out,
+			 struct config_errors *errs)
+{
+	struct config_errors warns = { 0 };
+	struct parse_ctx c = { .name = name, .errs = errs, .warns = &warns, .untrusted = true };
+	struct ytree tree;
+	struct ytree_error yerr;
+	size_t before = errs->n;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = ytree_parse(text, len, &tree, &yerr);
+	if (err == -EINVAL) {
+		config_error(errs, name, (struct config_pos){ yerr.line, yerr.col }, "%s", yerr.msg);
+		return -EINVAL;
+	}
+	if (err)
+		return err;
+	c.tree = &tree;
+	if (tree.empty) {
+		config_error(errs, name, (struct config_pos){ 1, 1 }, "empty policy");
+	} else {
+		err = overlay_policy(&c, &tree.nodes[0], base, name, false, out);
+		if (err == -ENOMEM)
+			config_error(errs, name, (struct config_pos){ 1, 1 }, "out of memory");
+		if (tree.second_doc)
+			config_error(errs, name, (struct config_pos){ tree.line2, tree.col2 },
+				     "a second YAML document; only one is read");
+	}
+	ytree_free(&tree);
+	config_errors_free(&out->warnings);
+	out->warnings = warns;
+	return errs->n == before ? 0 : -EINVAL;
+}
+
+static int port_list_copy(struct config_port_list *d, const struct config_port_list *s)
+{
+	*d = *s;
+	d->v = calloc(s->n ? s->n : 1, sizeof(*d->v));
+	d->vpos = calloc(s->n ? s->n : 1, sizeof(*d->vpos));
+	if (!d->v || !d->vpos)
+		return -ENOMEM;
+	memcpy(d->v, s->v, s->n * sizeof(*d->v));
+	if (s->vpos)
+		memcpy(d->vpos, s->vpos, s->n * sizeof(*d->vpos));
+	return 0;
+}
+
+static int cidr_list_copy(struct config_cidr_list *d, const struct config_cidr_list *s)
+{
+	*d = *s;
+	d->v = calloc(s->n ? s->n : 1, sizeof(*d->v));
+	if (!d->v)
+		return -ENOMEM;
+	memcpy(d->v, s->v, s->n * sizeof(*d->v));
+	return 0;
+}
+
+int config_policy_copy(struct shunt_config *d, const struct shunt_config *s, const char *source)
+{
+	*d = *s;
+	d->source = NULL;
+	d->out_include_from = d->out_exclude_from = NULL;
+	d->workloads = NULL;
+	d->n_workloads = 0;
+	memset(&d->warnings, 0, sizeof(d->warnings));
+	d->out_include_cidrs.v = d->out_exclude_cidrs.v = NULL;
+	d->out_include_ports.v = d->out_exclude_ports.v = NULL;
+	d->in_include_ports.v = d->in_exclude_ports.v = NULL;
+	d->out_include_ports.vpos = d->out_exclude_ports.vpos = NULL;
+	d->in_include_ports.vpos = d->in_exclude_ports.vpos = NULL;
+	if (!(d->source = strdup(source ? source : "")) ||
+	    (s->out_include_from && !(d->out_include_from = strdup(s->out_include_from))) ||
+	    (s->out_exclude_from && !(d->out_exclude_from = strdup(s->out_exclude_from))) ||
+	    cidr_list_copy(&d->out_include_cidrs, &s->out_include_cidrs) ||
+	    cidr_list_copy(&d->out_exclude_cidrs, &s->out_exclude_cidrs) ||
+	    port_list_copy(&d->out_include_ports, &s->out_include_ports) ||
+	    port_list_copy(&d->out_exclude_ports, &s->out_exclude_ports) ||
+	    port_list_copy(&d->in_include_ports, &s->in_include_ports) ||
+	    port_list_copy(&d->in_exclude_ports, &s->in_exclude_ports)) {
+		config_free(d);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int port_cmp(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/* [ "*" ] or [ 80, "4000-4100" ]: consecutive ports folded into ranges. */
+static void yaml_ports(FILE *f, const struct config_port_list *l)
+{
+	uint16_t *v = malloc((l->n ? l->n : 1) * sizeof(*v));
+
+	if (l->all) {
+		fputs("[\"*\"]", f);
+		free(v);
+		return;
+	}
+	fputc('[', f);
+	if (v) {
+		memcpy(v, l->v, l->n * sizeof(*v));
+		qsort(v, l->n, sizeof(*v), port_cmp);
+		for (size_t i = 0; i < l->n;) {
+			size_t j = i;
+
+			while (j + 1 < l->n && v[j + 1] == v[j] + 1)
+				j++;
+			fprintf(f, "%s", i ? ", " : "");
+			if (j == i)
+				fprintf(f, "%u", v[i]);
+			else
+				fprintf(f, "\"%u-%u\"", v[i], v[j]);
+			i = j + 1;
+		}
+	}
+	fputc(']', f);
+	free(v);
+}
+
+static void yaml_cidrs(FILE *f, const struct config_cidr_list *l)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+
+	if (l->all) {
+		fputs("[\"*\"]", f);
+		return;
+	}
+	fputc('[', f);
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(f, "%s\"%s\"", i ? ", " : "", config_cidr_str(&l->v[i], buf, sizeof(buf)));
+	fputc(']', f);
+}
+
+char *config_policy_yaml(const struct shunt_config *c)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "proxy:\n  uid: %u\n", c->proxy_uid);
+	if (c->has_gid)
+		fprintf(f, "  gid: %u\n", c->proxy_gid);
+	else
+		fprintf(f, "  gid: ~\n");
+	fprintf(f, "  outbound_port: %u\n  inbound_port: %u\n", c->outbound_port, c->inbound_port);
+	if (c->tunnel_port)
+		fprintf(f, "  tunnel_port: %u\n", c->tunnel_port);
+	else
+		fprintf(f, "  tunnel_port: ~\n");
+	fputs("outbound:\n  include_cidrs: ", f);
+	yaml_cidrs(f, &c->out_include_cidrs);
+	fputs("\n  exclude_cidrs: ", f);
+	yaml_cidrs(f, &c->out_exclude_cidrs);
+	fputs("\n  include_ports: ", f);
+	yaml_ports(f, &c->out_include_ports);
+	fputs("\n  exclude_ports: ", f);
+	yaml_ports(f, &c->out_exclude_ports);
+	fputs("\ninbound:\n  include_ports: ", f);
+	yaml_ports(f, &c->in_include_ports);
+	fputs("\n  exclude_ports: ", f);
+	yaml_ports(f, &c->in_exclude_ports);
+	fprintf(f, "\nmesh:\n  flavor: %s\n",
+		c->flavor == CONFIG_FLAVOR_LINKERD ? "linkerd" : "istio");
+	if (fclose(f)) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }
 
 int config_load_file(const char *path, struct shunt_config *cfg, struct config_errors *errs)
@@ -881,6 +1256,10 @@ void config_free(struct shunt_config *cfg)
 	for (size_t i = 0; i < cfg->n_workloads; i++) {
 		free(cfg->workloads[i].name);
 		free(cfg->workloads[i].netns);
+		if (cfg->workloads[i].policy) {
+			config_free(cfg->workloads[i].policy);
+			free(cfg->workloads[i].policy);
+		}
 	}
 	free(cfg->workloads);
 	config_errors_free(&cfg->warnings);

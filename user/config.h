@@ -40,10 +40,15 @@ struct config_port_list {
 	struct config_pos *vpos; /* position of each entry */
 };
 
+struct shunt_config;
+
 struct config_workload {
 	char *name;
 	char *netns;           /* path of a network namespace file (/run/netns/X, /proc/PID/ns/net) */
 	int acceleration;      /* -1 = inherit the global switch, else 0/1 */
+	/* Its own policy: the node's with this entry's policy keys over it; NULL when the
+	 * entry sets none (acceleration alone is a workload flag, not a policy). */
+	struct shunt_config *policy;
 	struct config_pos pos;
 	struct config_pos netns_pos;
 };
@@ -53,12 +58,18 @@ struct config_errors {
 	size_t n;
 };
 
+/* mesh.flavor: whose iptables rules the outbound decision follows */
+enum config_flavor {
+	CONFIG_FLAVOR_ISTIO = 0,    /* istio-iptables (the default) */
+	CONFIG_FLAVOR_LINKERD,      /* linkerd2-proxy-init */
+};
+
 struct shunt_config {
-	char *source;          /* file name, or CONFIG_EMBEDDED_NAME */
+	char *source;          /* file name, or CONFIG_EMBEDDED_NAME; a workload's name */
 	uint32_t proxy_uid;
 	bool has_gid;
 	uint32_t proxy_gid;
-	uint16_t outbound_port, inbound_port, tunnel_port;
+	uint16_t outbound_port, inbound_port, tunnel_port; /* tunnel_port 0 = none */
 	struct config_pos outbound_port_pos, inbound_port_pos, tunnel_port_pos;
 	struct config_cidr_list out_include_cidrs, out_exclude_cidrs;
 	/* *_cidrs_from: plain files of CIDRs, one a line, appended to the lists above */
@@ -69,6 +80,7 @@ struct shunt_config {
 	bool acceleration;
 	uint32_t accel_queue_limit;   /* bytes; acceleration_queue_limit */
 	bool auto_detect;
+	int flavor;            /* enum config_flavor */
 	struct config_workload *workloads;
 	size_t n_workloads;
 	struct config_errors warnings; /* accepted oddities (a port listed twice), for check */
@@ -81,6 +93,17 @@ int config_parse(const char *name, const char *text, size_t len, struct shunt_co
 /* Read and parse a file. -EINVAL for a bad config, another -errno when it cannot be read
  * (then errs holds one message saying so). */
 int config_load_file(const char *path, struct shunt_config *cfg, struct config_errors *errs);
+/* A policy document (the keys a workload entry may override: proxy, outbound, inbound,
+ * acceleration, acceleration_queue_limit, mesh.flavor) over a copy of base's policy, as
+ * pod-init sends it. *_cidrs_from are refused: the sender is not trusted with the node's
+ * files. Returns 0, or -EINVAL with errs filled; out is always initialised (config_free). */
+int config_parse_overlay(const char *name, const char *text, size_t len,
+			 const struct shunt_config *base, struct shunt_config *out,
+			 struct config_errors *errs);
+/* A deep copy of src's policy (not its workloads or warnings), named `source`. */
+int config_policy_copy(struct shunt_config *dst, const struct shunt_config *src, const char *source);
+/* The policy as a YAML document config_parse_overlay() reads back (every policy key). */
+char *config_policy_yaml(const struct shunt_config *c);
 /* The configuration shunt uses without --config and without CONFIG_DEFAULT_PATH. */
 int config_load_default(struct shunt_config *cfg, struct config_errors *errs);
 void config_free(struct shunt_config *cfg);

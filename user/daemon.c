@@ -55,7 +55,7 @@ static int reload_config(const struct daemon_opts *o, struct shunt_config *conf,
 	err = o->config_path ? config_load_file(o->config_path, &next, &errs)
 			     : config_load_default(&next, &errs);
 	if (!err) {
-		err = maps_read_state(t->m, &st);
+		err = maps_read_state(t->m, SHUNT_OWNER_DEFAULT, &st);
 		if (!err)
 			err = apply_config(t, &next, st.active_slot ^ 1, st.generation + 1, &errs);
 		if (!err) {

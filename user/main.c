@@ -223,7 +223,7 @@ static int cmd_apply(const struct cli *c)
 	}
 	err = maps_open_pinned(&m, c->pin_dir);
 	if (!err) {
-		err = maps_read_state(&m, &st);
+		err = maps_read_state(&m, SHUNT_OWNER_DEFAULT, &st);
 		if (!err) {
 			struct apply_target t = { .m = &m, .pin_dir = c->pin_dir,
 						  .sk_lookup_fd = pins_open_prog(c->pin_dir, "shunt_sk_lookup"),

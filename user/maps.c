@@ -15,23 +15,23 @@
 #include "pins.h"
 
 const char *const shunt_map_names[MAP_COUNT] = {
-	[MAP_STATE] = "shunt_state_v1", [MAP_CFG] = "shunt_cfg_v1",
-	[MAP_PORTS] = "shunt_ports_v1", [MAP_CIDRS] = "shunt_cidrs_v1",
+	[MAP_STATE] = "shunt_state_v2", [MAP_CFG] = "shunt_cfg_v2",
+	[MAP_PORTS] = "shunt_ports_v2", [MAP_CIDRS] = "shunt_cidrs_v2",
 	[MAP_NETNS] = "shunt_netns_v1", [MAP_LOCAL] = "shunt_local_v1",
 	[MAP_ODST] = "shunt_odst_v1",   [MAP_CONN] = "shunt_conn_v1",
 	[MAP_STATS] = "shunt_stats_v1", [MAP_SOCKS] = "shunt_socks_v1",
 	[MAP_SKADDR] = "shunt_skaddr_v1", [MAP_PODIP] = "shunt_podip_v1",
 	[MAP_LISTEN] = "shunt_listen_v1", [MAP_PBIND] = "shunt_pbind_v1",
-	[MAP_SLOTKEYS] = "shunt_skeys_v1",
+	[MAP_SLOTKEYS] = "shunt_skeys_v2",
 };
 
 /* What this build writes into each map: a pinned map of another shape is not ours. */
 static const struct {
 	__u32 key, value;
 } map_sizes[MAP_COUNT] = {
-	[MAP_STATE] = { 4, sizeof(struct shunt_state) },
-	[MAP_CFG] = { 4, sizeof(struct shunt_cfg) },
-	[MAP_PORTS] = { 4, sizeof(struct shunt_port_bitmap) },
+	[MAP_STATE] = { 8, sizeof(struct shunt_state) },
+	[MAP_CFG] = { sizeof(struct shunt_pol_key), sizeof(struct shunt_cfg) },
+	[MAP_PORTS] = { sizeof(struct shunt_port_key), sizeof(struct shunt_port_block) },
 	[MAP_CIDRS] = { sizeof(struct shunt_cidr_key), sizeof(struct shunt_cidr_val) },
 	[MAP_NETNS] = { 8, sizeof(struct shunt_workload) },
 	[MAP_LOCAL] = { sizeof(struct shunt_local_key), 4 },
@@ -90,7 +90,7 @@ int maps_open_pinned(struct shunt_maps *m, const char *pin_dir)
 			goto fail;
 		}
 	}
-	err = maps_read_state(m, &st);
+	err = maps_read_state(m, SHUNT_OWNER_DEFAULT, &st);
 	if (!err && st.abi_version != SHUNT_ABI_VERSION) {
 		log_err("the shunt loaded at %s speaks ABI %u, this one ABI %u: unload it with its own "
 			"version first", pin_dir, st.abi_version, SHUNT_ABI_VERSION);
@@ -103,11 +103,18 @@ fail:
 	return err;
 }
 
-int maps_read_state(const struct shunt_maps *m, struct shunt_state *st)
+int maps_read_state(const struct shunt_maps *m, __u64 owner, struct shunt_state *st)
 {
-	__u32 zero = 0;
+	if (bpf_map_lookup_elem(m->fd[MAP_STATE], &owner, st))
+		return -errno;
+	return 0;
+}
 
-	if (bpf_map_lookup_elem(m->fd[MAP_STATE], &zero, st))
+int maps_read_cfg(const struct shunt_maps *m, __u64 owner, __u32 slot, struct shunt_cfg *cfg)
+{
+	struct shunt_pol_key k = { .owner = owner, .slot = slot };
+
+	if (bpf_map_lookup_elem(m->fd[MAP_CFG], &k, cfg))
 		return -errno;
 	return 0;
 }
@@ -145,16 +152,29 @@ static void *collect_keys(int fd, size_t key_size, bool (*keep)(const void *key,
 	return keys ? keys : calloc(1, 1);
 }
 
-static bool cidr_in_slot(const void *key, void *slot)
+/* Chunks a slot's record can have (SHUNT_MAX_CIDRS keys). */
+#define SHUNT_MAX_CIDR_CHUNKS ((1u << 20) / SHUNT_SLOTKEYS_PER_CHUNK + 1)
+
+struct owner_slot {
+	__u64 owner;
+	__u32 slot;
+};
+
+static bool cidr_in_slot(const void *key, void *arg)
 {
-	return ((const struct shunt_cidr_key *)key)->slot == *(__u32 *)slot;
+	const struct shunt_cidr_key *k = key;
+	const struct owner_slot *os = arg;
+
+	return k->owner == os->owner && k->slot == os->slot;
 }
 
-/* Remove every CIDR of one slot. */
-static int cidrs_clear_slot(int fd, __u32 slot)
+/* Remove every CIDR of one slot of one owner (walks the whole trie: the fallback when the
+ * slot's record cannot be trusted). */
+static int cidrs_clear_slot(int fd, __u64 owner, __u32 slot)
 {
+	struct owner_slot os = { owner, slot };
 	size_t n;
-	struct shunt_cidr_key *doomed = collect_keys(fd, sizeof(*doomed), cidr_in_slot, &slot, &n);
+	struct shunt_cidr_key *doomed = collect_keys(fd, sizeof(*doomed), cidr_in_slot, &os, &n);
 	int err = 0;
 
 	if (!doomed)
@@ -170,10 +190,10 @@ static int cidrs_clear_slot(int fd, __u32 slot)
 }
 
 /* The record of what `slot` holds, if it is valid for generation `gen`; NULL otherwise. */
-static struct shunt_cidr_key *slotkeys_read(const struct shunt_maps *m, __u32 slot, __u32 gen,
-					    size_t *n_out)
+static struct shunt_cidr_key *slotkeys_read(const struct shunt_maps *m, __u64 owner, __u32 slot,
+					    __u32 gen, size_t *n_out)
 {
-	struct shunt_slotkeys_key k = { .slot = slot, .chunk = 0 };
+	struct shunt_slotkeys_key k = { .owner = owner, .slot = slot, .chunk = 0 };
 	struct shunt_slotkeys *rec = malloc(sizeof(*rec));
 	struct shunt_cidr_key *keys = NULL;
 	size_t total, got = 0;
@@ -206,7 +226,7 @@ none:
 
 /* Record what `slot` now holds (sorted keys), valid for `gen`. Chunk 0 last: it carries
  * the total, and a record is only believed when every chunk has the same generation. */
-static int slotkeys_write(const struct shunt_maps *m, __u32 slot, __u32 gen,
+static int slotkeys_write(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 gen,
 			  const struct shunt_cidr_key *keys, size_t n)
 {
 	struct shunt_slotkeys *rec = calloc(1, sizeof(*rec));
@@ -218,7 +238,7 @@ static int slotkeys_write(const struct shunt_maps *m, __u32 slot, __u32 gen,
 	if (!chunks)
 		chunks = 1;
 	for (size_t c = chunks; c-- > 0;) {
-		struct shunt_slotkeys_key k = { .slot = slot, .chunk = (__u32)c };
+		struct shunt_slotkeys_key k = { .owner = owner, .slot = slot, .chunk = (__u32)c };
 		size_t off = c * SHUNT_SLOTKEYS_PER_CHUNK;
 
 		rec->generation = gen;
@@ -236,16 +256,26 @@ static int slotkeys_write(const struct shunt_maps *m, __u32 slot, __u32 gen,
 
 /* Forget the record first: a crash between here and slotkeys_write() leaves no record,
  * and the next apply rewrites the slot in full instead of trusting a stale one. */
-static void slotkeys_invalidate(const struct shunt_maps *m, __u32 slot)
+static void slotkeys_invalidate(const struct shunt_maps *m, __u64 owner, __u32 slot)
 {
-	struct shunt_slotkeys_key k = { .slot = slot, .chunk = 0 };
+	struct shunt_slotkeys_key k = { .owner = owner, .slot = slot, .chunk = 0 };
 
 	bpf_map_delete_elem(m->fd[MAP_SLOTKEYS], &k);
 }
 
+/* Every chunk of a slot's record (after its keys are gone). */
+static void slotkeys_delete(const struct shunt_maps *m, __u64 owner, __u32 slot)
+{
+	struct shunt_slotkeys_key k = { .owner = owner, .slot = slot };
+
+	for (k.chunk = 0; k.chunk < SHUNT_MAX_CIDR_CHUNKS; k.chunk++)
+		if (bpf_map_delete_elem(m->fd[MAP_SLOTKEYS], &k) && errno == ENOENT && k.chunk)
+			break;
+}
+
 /* Make the CIDR entries of `slot` equal to want[] (sorted): only the difference when the
  * slot's record is valid, else clear the slot and write all. Returns syscalls' -errno. */
-static int cidrs_sync_slot(const struct shunt_maps *m, __u32 slot, __u32 old_gen,
+static int cidrs_sync_slot(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 old_gen,
 			   const struct shunt_cidr_key *want, size_t n_want)
 {
 	struct shunt_cidr_val one = { 0 };
@@ -256,7 +286,7 @@ static int cidrs_sync_slot(const struct shunt_maps *m, __u32 slot, __u32 old_gen
 	for (size_t k = 1; k < n_want; k++)
 		if (policy_key_cmp(&want[k - 1], &want[k]) >= 0)
 			return -EINVAL; /* a caller bug: policy_compile() sorts and dedups */
-	have = slotkeys_read(m, slot, old_gen, &n_have);
+	have = slotkeys_read(m, owner, slot, old_gen, &n_have);
 	/* The merge needs strictly ascending lists on both sides. A record that is not (one
 	 * written before duplicates were removed) is not trusted: the slot is rewritten. */
 	for (size_t k = 1; have && k < n_have; k++) {
@@ -265,9 +295,9 @@ static int cidrs_sync_slot(const struct shunt_maps *m, __u32 slot, __u32 old_gen
 			have = NULL;
 		}
 	}
-	slotkeys_invalidate(m, slot);
+	slotkeys_invalidate(m, owner, slot);
 	if (!have) {
-		err = cidrs_clear_slot(fd, slot);
+		err = cidrs_clear_slot(fd, owner, slot);
 		if (err)
 			return err;
 		n_have = 0;
@@ -300,39 +330,119 @@ fail:
 	return err;
 }
 
+/* The port blocks of one slot equal to p's lists: non-empty blocks written, others deleted. */
+static int ports_sync_slot(const struct shunt_maps *m, __u64 owner, __u32 slot,
+			   const struct shunt_policy *p)
+{
+	for (__u32 l = 0; l < SHUNT_PORT_LISTS; l++) {
+		for (__u32 b = 0; b < SHUNT_PORT_BLOCKS; b++) {
+			struct shunt_port_key k = { .owner = owner, .slot = (__u8)slot,
+						    .list = (__u8)l, .block = (__u16)b };
+			const __u64 *w = &p->ports[l].bits[b * SHUNT_PORT_BLOCK_WORDS];
+			bool any = false;
+
+			for (int i = 0; i < SHUNT_PORT_BLOCK_WORDS; i++)
+				any |= w[i] != 0;
+			if (any) {
+				if (bpf_map_update_elem(m->fd[MAP_PORTS], &k, w, BPF_ANY))
+					return -errno;
+			} else if (bpf_map_delete_elem(m->fd[MAP_PORTS], &k) && errno != ENOENT) {
+				return -errno;
+			}
+		}
+	}
+	return 0;
+}
+
 int maps_write_slot(const struct shunt_maps *m, __u32 slot, const struct shunt_policy *p)
 {
 	struct shunt_cfg old = { 0 };
+	struct shunt_pol_key k = { .owner = p->owner, .slot = slot };
 	int err;
 
 	/* the generation the slot's record must carry to be trusted */
-	bpf_map_lookup_elem(m->fd[MAP_CFG], &slot, &old);
-	err = cidrs_sync_slot(m, slot, old.generation, p->cidrs, p->n_cidrs);
+	bpf_map_lookup_elem(m->fd[MAP_CFG], &k, &old);
+	err = cidrs_sync_slot(m, p->owner, slot, old.generation, p->cidrs, p->n_cidrs);
 	if (err)
 		return err;
-	for (__u32 l = 0; l < SHUNT_PORT_LISTS; l++) {
-		__u32 idx = slot * SHUNT_PORT_LISTS + l;
-
-		if (bpf_map_update_elem(m->fd[MAP_PORTS], &idx, &p->ports[l], BPF_ANY))
-			return -errno;
-	}
-	if (bpf_map_update_elem(m->fd[MAP_CFG], &slot, &p->cfg, BPF_ANY))
+	err = ports_sync_slot(m, p->owner, slot, p);
+	if (err)
+		return err;
+	if (bpf_map_update_elem(m->fd[MAP_CFG], &k, &p->cfg, BPF_ANY))
 		return -errno;
-	return slotkeys_write(m, slot, p->cfg.generation, p->cidrs, p->n_cidrs);
+	return slotkeys_write(m, p->owner, slot, p->cfg.generation, p->cidrs, p->n_cidrs);
 }
 
-int maps_flip(const struct shunt_maps *m, __u32 slot, __u32 generation)
+int maps_flip(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 generation)
 {
 	struct shunt_state st = { .abi_version = SHUNT_ABI_VERSION, .active_slot = slot,
 				  .generation = generation };
 	struct timespec ts;
-	__u32 zero = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	st.applied_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-	if (bpf_map_update_elem(m->fd[MAP_STATE], &zero, &st, BPF_ANY))
+	if (bpf_map_update_elem(m->fd[MAP_STATE], &owner, &st, BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+int maps_set_policy(const struct shunt_maps *m, __u64 owner, const struct shunt_config *conf,
+		    __u32 *generation_out)
+{
+	struct shunt_policy *pol = malloc(sizeof(*pol));
+	struct shunt_state st;
+	__u32 slot = 0, gen = 1;
+	int err;
+
+	if (!pol)
+		return -ENOMEM;
+	if (!maps_read_state(m, owner, &st)) {
+		slot = (st.active_slot & (SHUNT_SLOTS - 1)) ^ 1;
+		gen = st.generation + 1;
+	}
+	err = policy_compile(conf, owner, slot, gen, pol);
+	if (!err)
+		err = maps_write_slot(m, slot, pol);
+	if (!err)
+		err = maps_flip(m, owner, slot, gen);
+	if (!err && generation_out)
+		*generation_out = gen;
+	policy_free(pol);
+	free(pol);
+	return err;
+}
+
+int maps_delete_policy(const struct shunt_maps *m, __u64 owner)
+{
+	struct shunt_policy *empty;
+	int err = 0;
+
+	if (owner == SHUNT_OWNER_DEFAULT)
+		return -EINVAL;
+	/* The state first: from here on every decision for this pod takes the default. */
+	if (bpf_map_delete_elem(m->fd[MAP_STATE], &owner) && errno != ENOENT)
+		return -errno;
+	empty = calloc(1, sizeof(*empty));
+	if (!empty)
+		return -ENOMEM;
+	empty->owner = owner;
+	for (__u32 slot = 0; slot < SHUNT_SLOTS; slot++) {
+		struct shunt_pol_key k = { .owner = owner, .slot = slot };
+		struct shunt_cfg old = { 0 };
+		int e;
+
+		bpf_map_lookup_elem(m->fd[MAP_CFG], &k, &old);
+		e = cidrs_sync_slot(m, owner, slot, old.generation, NULL, 0);
+		if (!e)
+			e = ports_sync_slot(m, owner, slot, empty);
+		if (!e && bpf_map_delete_elem(m->fd[MAP_CFG], &k) && errno != ENOENT)
+			e = -errno;
+		slotkeys_delete(m, owner, slot);
+		if (e && !err)
+			err = e;
+	}
+	free(empty);
+	return err;
 }
 
 static int cookie_in(__u64 c, const __u64 *v, size_t n)
@@ -351,8 +461,9 @@ static bool netns_gone(const void *key, void *netns_fd)
 	return bpf_map_lookup_elem(*(int *)netns_fd, &((const struct shunt_local_key *)key)->netns_cookie, &v) != 0;
 }
 
-#define WL_REASONS (SHUNT_WL_AUTO | SHUNT_WL_SCANNED | SHUNT_WL_EXPLICIT_SLOT(0) | \
-		    SHUNT_WL_EXPLICIT_SLOT(1))
+#define WL_REASONS (SHUNT_WL_AUTO | SHUNT_WL_SCANNED | SHUNT_WL_POD_INIT | \
+		    SHUNT_WL_EXPLICIT_SLOT(0) | SHUNT_WL_EXPLICIT_SLOT(1))
+#define WL_CONF_POLICY (SHUNT_WL_OWN_POLICY | SHUNT_WL_POLICY_FROM_CONFIG)
 
 int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 			const struct resolved_workload *wl, size_t n,
@@ -372,6 +483,9 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 		if (bpf_map_lookup_elem(fd, &wl[i].cookie, &v))
 			v.since_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 		v.flags |= wl[i].flags;
+		/* A pod that registered itself keeps the policy it asked for. */
+		if (wl[i].policy && !(v.flags & SHUNT_WL_POD_INIT))
+			v.flags |= WL_CONF_POLICY;
 		if (wl[i].workload_id)
 			v.workload_id = wl[i].workload_id;
 		if (bpf_map_update_elem(fd, &wl[i].cookie, &v, BPF_ANY))
@@ -395,22 +509,58 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 		return -ENOMEM;
 	for (size_t k = 0; k < nk; k++) {
 		struct shunt_workload v;
-		__u32 explicit_now = 0;
+		__u32 explicit_now = 0, before;
+		bool conf_policy = false;
 
 		if (bpf_map_lookup_elem(fd, &keys[k], &v))
 			continue;
-		for (size_t i = 0; i < n; i++)
-			if (wl[i].cookie == keys[k])
+		before = v.flags;
+		for (size_t i = 0; i < n; i++) {
+			if (wl[i].cookie == keys[k]) {
 				explicit_now = wl[i].flags & SHUNT_WL_EXPLICIT_SLOT(slot);
+				conf_policy = wl[i].policy != NULL;
+			}
+		}
 		v.flags = (v.flags & ~SHUNT_WL_EXPLICIT_SLOT(slot)) | explicit_now;
+		/* The config no longer gives this workload a policy of its own. */
+		if ((v.flags & SHUNT_WL_POLICY_FROM_CONFIG) && !conf_policy)
+			v.flags &= ~WL_CONF_POLICY;
 		if (live && !cookie_in(keys[k], live, n_live))
 			v.flags = 0;  /* the netns is gone: cookies are never reused */
 		if (!(v.flags & WL_REASONS)) {
 			if (bpf_map_delete_elem(fd, &keys[k]) && errno != ENOENT)
 				err = -errno;
-		} else if (bpf_map_update_elem(fd, &keys[k], &v, BPF_EXIST) && errno != ENOENT) {
+			v.flags = 0;
+		} else if (v.flags != before &&
+			   bpf_map_update_elem(fd, &keys[k], &v, BPF_EXIST) && errno != ENOENT) {
 			err = -errno;
 		}
+		/* The entry no longer points at its own policy: remove the policy. */
+		if ((before & SHUNT_WL_OWN_POLICY) && !(v.flags & SHUNT_WL_OWN_POLICY)) {
+			int e = maps_delete_policy(m, keys[k]);
+
+			if (e) {
+				log_warn("cannot remove the policy of netns cookie %llu: %s",
+					 (unsigned long long)keys[k], strerror(-e));
+				err = e;
+			}
+		}
+	}
+	free(keys);
+
+	/* Own policies whose workload entry is gone or no longer points at them (a writer
+	 * that died between the policy and the entry). */
+	keys = collect_keys(m->fd[MAP_STATE], sizeof(*keys), NULL, NULL, &nk);
+	if (!keys)
+		return -ENOMEM;
+	for (size_t k = 0; k < nk; k++) {
+		struct shunt_workload v;
+
+		if (keys[k] == SHUNT_OWNER_DEFAULT)
+			continue;
+		if (!bpf_map_lookup_elem(fd, &keys[k], &v) && (v.flags & SHUNT_WL_OWN_POLICY))
+			continue;
+		maps_delete_policy(m, keys[k]);
 	}
 	free(keys);
 

@@ -29,6 +29,7 @@ struct resolved_workload {
 	__u64 cookie;
 	__u32 flags;           /* SHUNT_WL_SCANNED / SHUNT_WL_NO_ACCEL; explicit ones get the slot bit */
 	__u32 workload_id;     /* config index + 1, 0 for scanned */
+	const struct shunt_config *policy; /* its own policy from the config, or NULL */
 	struct shunt_ip *addrs;
 	size_t n_addrs;
 };
@@ -38,13 +39,26 @@ void maps_close(struct shunt_maps *m);
 /* Open every map from pin_dir/maps/. -ENOENT when shunt is not loaded there. */
 int maps_open_pinned(struct shunt_maps *m, const char *pin_dir);
 
-int maps_read_state(const struct shunt_maps *m, struct shunt_state *st);
-/* Write policy p into its slot (p->cidrs carry the slot). The live slot is not touched. */
+/* The live slot of owner's policy (SHUNT_OWNER_DEFAULT or a netns cookie). */
+int maps_read_state(const struct shunt_maps *m, __u64 owner, struct shunt_state *st);
+int maps_read_cfg(const struct shunt_maps *m, __u64 owner, __u32 slot, struct shunt_cfg *cfg);
+/* Write policy p into slot `slot` of its owner (p->cidrs carry both). The live slot is not
+ * touched. */
 int maps_write_slot(const struct shunt_maps *m, __u32 slot, const struct shunt_policy *p);
-/* Make `slot` live: the one write that switches every new decision. */
-int maps_flip(const struct shunt_maps *m, __u32 slot, __u32 generation);
+/* Make owner's `slot` live: the one write that switches every new decision of that owner. */
+int maps_flip(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 generation);
+/* Compile conf as owner's policy into its inactive slot and flip to it: one pod's update,
+ * atomic, touching no other owner. */
+int maps_set_policy(const struct shunt_maps *m, __u64 owner, const struct shunt_config *conf,
+		    __u32 *generation_out);
+/* Remove a pod's own policy: its state first (decisions fall back to the default), then
+ * every entry of both slots. */
+int maps_delete_policy(const struct shunt_maps *m, __u64 owner);
 /* Mark explicit workloads (slot bit) and scanned ones; drop the slot bit elsewhere, and
- * drop entries left with no reason or whose netns is gone (live[] = cookies that exist). */
+ * drop entries left with no reason or whose netns is gone (live[] = cookies that exist),
+ * with their own policies. Own policies from the config (wl[].policy) must be written
+ * before (maps_set_policy); those the config no longer gives are removed here. Entries
+ * registered by pod-init keep their policy until their netns is gone. */
 int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 			const struct resolved_workload *wl, size_t n,
 			const __u64 *live, size_t n_live);

@@ -6,11 +6,13 @@
 #include <sys/socket.h>
 #include "policy.h"
 
-struct shunt_cidr_key policy_cidr_key(__u32 slot, __u32 list, const struct config_cidr *c)
+struct shunt_cidr_key policy_cidr_key(__u64 owner, __u32 slot, __u32 list,
+				      const struct config_cidr *c)
 {
 	struct shunt_cidr_key k;
 
 	memset(&k, 0, sizeof(k));
+	k.owner = owner;
 	k.prefixlen = SHUNT_CIDR_KEY_HDR_BITS + c->prefixlen;
 	k.slot = (__u8)slot;
 	k.list = (__u8)list;
@@ -19,7 +21,7 @@ struct shunt_cidr_key policy_cidr_key(__u32 slot, __u32 list, const struct confi
 	return k;
 }
 
-static void ports_fill(struct shunt_port_bitmap *bm, const struct config_port_list *l)
+static void ports_fill(struct policy_ports *bm, const struct config_port_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		bm->bits[l->v[i] >> 6] |= 1ull << (l->v[i] & 63);
@@ -63,7 +65,7 @@ size_t policy_sort_unique(struct shunt_cidr_key *keys, size_t n)
 	return out;
 }
 
-int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation,
+int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u32 generation,
 		   struct shunt_policy *out)
 {
 	const struct config_cidr_list *lists[SHUNT_CIDR_LISTS] = {
@@ -74,6 +76,7 @@ int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation
 	size_t total = 0;
 
 	memset(out, 0, sizeof(*out));
+	out->owner = owner;
 	cfg->abi_version = SHUNT_ABI_VERSION;
 	cfg->generation = generation;
 	cfg->proxy_uid = conf->proxy_uid;
@@ -92,6 +95,8 @@ int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation
 		cfg->flags |= SHUNT_CFG_ACCELERATION;
 	if (conf->auto_detect)
 		cfg->flags |= SHUNT_CFG_AUTO_DETECT;
+	if (conf->flavor == CONFIG_FLAVOR_LINKERD)
+		cfg->flags |= SHUNT_CFG_LINKERD;
 	/* An LPM lookup costs more than the rest of connect4: skip the ones that cannot hit. */
 	if (conf->out_include_cidrs.n)
 		cfg->flags |= SHUNT_CFG_OUT_INCLUDE_LIST;
@@ -105,6 +110,14 @@ int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation
 	ports_fill(&out->ports[SHUNT_PORTS_OUT_EXCLUDE], &conf->out_exclude_ports);
 	ports_fill(&out->ports[SHUNT_PORTS_IN_INCLUDE], &conf->in_include_ports);
 	ports_fill(&out->ports[SHUNT_PORTS_IN_EXCLUDE], &conf->in_exclude_ports);
+	if (conf->out_include_ports.n)
+		cfg->flags |= SHUNT_CFG_PORTS(SHUNT_PORTS_OUT_INCLUDE);
+	if (conf->out_exclude_ports.n)
+		cfg->flags |= SHUNT_CFG_PORTS(SHUNT_PORTS_OUT_EXCLUDE);
+	if (conf->in_include_ports.n)
+		cfg->flags |= SHUNT_CFG_PORTS(SHUNT_PORTS_IN_INCLUDE);
+	if (conf->in_exclude_ports.n)
+		cfg->flags |= SHUNT_CFG_PORTS(SHUNT_PORTS_IN_EXCLUDE);
 
 	for (int l = 0; l < SHUNT_CIDR_LISTS; l++)
 		total += lists[l]->n;
@@ -113,7 +126,8 @@ int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation
 		return -ENOMEM;
 	for (int l = 0; l < SHUNT_CIDR_LISTS; l++)
 		for (size_t i = 0; i < lists[l]->n; i++)
-			out->cidrs[out->n_cidrs++] = policy_cidr_key(slot, (__u32)l, &lists[l]->v[i]);
+			out->cidrs[out->n_cidrs++] = policy_cidr_key(owner, slot, (__u32)l,
+									 &lists[l]->v[i]);
 	out->n_cidrs = policy_sort_unique(out->cidrs, out->n_cidrs);
 	return 0;
 }

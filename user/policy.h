@@ -10,15 +10,21 @@
 #include "shunt/abi.h"
 #include "config.h"
 
+/* A whole 65536-port bitmap; the maps hold it in 512-port blocks (shunt_ports_v2). */
+struct policy_ports {
+	__u64 bits[65536 / 64];
+};
+
 struct shunt_policy {
+	__u64 owner;                   /* SHUNT_OWNER_DEFAULT or a netns cookie */
 	struct shunt_cfg cfg;
-	struct shunt_port_bitmap ports[SHUNT_PORT_LISTS];
+	struct policy_ports ports[SHUNT_PORT_LISTS];
 	struct shunt_cidr_key *cidrs;  /* every CIDR entry of the slot: sorted, no duplicates */
 	size_t n_cidrs;
 };
 
-/* Build the entries of slot `slot` for config generation `generation`. 0 or -ENOMEM. */
-int policy_compile(const struct shunt_config *conf, __u32 slot, __u32 generation,
+/* Build the entries of owner's slot `slot` for generation `generation`. 0 or -ENOMEM. */
+int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u32 generation,
 		   struct shunt_policy *out);
 void policy_free(struct shunt_policy *p);
 /* qsort() order of CIDR keys: memcmp of the whole key. */
@@ -26,10 +32,11 @@ int policy_key_cmp(const void *a, const void *b);
 /* Sort keys (memcmp order) and drop duplicates; returns the new count. */
 size_t policy_sort_unique(struct shunt_cidr_key *keys, size_t n);
 
-/* One CIDR as the LPM key of (slot, list). */
-struct shunt_cidr_key policy_cidr_key(__u32 slot, __u32 list, const struct config_cidr *c);
+/* One CIDR as the LPM key of (owner, slot, list). */
+struct shunt_cidr_key policy_cidr_key(__u64 owner, __u32 slot, __u32 list,
+				      const struct config_cidr *c);
 
-static inline int policy_port_listed(const struct shunt_port_bitmap *bm, __u16 port)
+static inline int policy_port_listed(const struct policy_ports *bm, __u16 port)
 {
 	return (bm->bits[port >> 6] >> (port & 63)) & 1;
 }

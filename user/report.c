@@ -219,9 +219,9 @@ static int open_live(const char *pin_dir, struct shunt_maps *m, struct shunt_sta
 	err = maps_open_pinned(m, pin_dir);
 	if (err)
 		return err;
-	err = maps_read_state(m, st);
-	if (!err && bpf_map_lookup_elem(m->fd[MAP_CFG], &st->active_slot, cfg))
-		err = -errno;
+	err = maps_read_state(m, SHUNT_OWNER_DEFAULT, st);
+	if (!err)
+		err = maps_read_cfg(m, SHUNT_OWNER_DEFAULT, st->active_slot, cfg);
 	if (err) {
 		log_err("cannot read the policy state: %s", strerror(-err));
 		maps_close(m);
@@ -267,8 +267,58 @@ static const char *sk_msg_how(const char *prog)
 	return "not attached";
 }
 
+/* Where a pod's own policy came from. */
+static const char *policy_source(__u32 wl_flags)
+{
+	if (wl_flags & SHUNT_WL_POD_INIT)
+		return "pod-init";
+	if (wl_flags & SHUNT_WL_POLICY_FROM_CONFIG)
+		return "config";
+	return "?";
+}
+
+struct own_policy {
+	__u64 cookie;
+	struct shunt_workload wl;
+	struct shunt_state st;
+	struct shunt_cfg cfg;
+};
+
+/* The pods that have a policy of their own, with its live slot; *n_out of them. */
+static struct own_policy *read_own_policies(const struct shunt_maps *m, size_t *n_out)
+{
+	struct own_policy *v = NULL;
+	size_t n = 0, cap = 0;
+	__u64 key, next;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(m->fd[MAP_NETNS], prev, &next)) {
+		struct own_policy op = { .cookie = next };
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(m->fd[MAP_NETNS], &next, &op.wl) ||
+		    !(op.wl.flags & SHUNT_WL_OWN_POLICY) ||
+		    maps_read_state(m, next, &op.st) ||
+		    maps_read_cfg(m, next, op.st.active_slot, &op.cfg))
+			continue;
+		if (n == cap) {
+			struct own_policy *g = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*g));
+
+			if (!g)
+				break;
+			v = g;
+		}
+		v[n++] = op;
+	}
+	*n_out = n;
+	return v;
+}
+
 int report_status(const char *pin_dir, bool json)
 {
+	struct own_policy *own;
+	size_t n_own = 0;
 	struct link_row rows[32];
 	struct shunt_maps m;
 	struct shunt_state st;
@@ -303,6 +353,7 @@ int report_status(const char *pin_dir, bool json)
 		rows[n_links++] = skrow;   /* attached without a link (kernels before 6.10) */
 	qsort(rows, (size_t)n_links, sizeof(rows[0]), cmp_rows);
 	time_str(st.applied_ns, when, sizeof(when));
+	own = read_own_policies(&m, &n_own);
 	for (int i = 0; i < n_links && !cgpath[0]; i++) {
 		char root[PATH_MAX];
 
@@ -335,6 +386,15 @@ int report_status(const char *pin_dir, bool json)
 			       rows[i].prog_id, (uint64_t)rows[i].cgroup_id, (uint64_t)rows[i].run_cnt,
 			       (uint64_t)rows[i].run_time_ns);
 		printf("],\"sk_msg_program\":\"%s\",\"sk_lookup_links\":%d", skmsg, n_pod_links);
+		printf(",\"own_policies\":[");
+		for (size_t i = 0; i < n_own; i++)
+			printf("%s{\"netns_cookie\":%" PRIu64 ",\"netns_ino\":%" PRIu64
+			       ",\"source\":\"%s\",\"generation\":%u,\"proxy_uid\":%u,"
+			       "\"outbound_port\":%u,\"inbound_port\":%u}", i ? "," : "",
+			       (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino,
+			       policy_source(own[i].wl.flags), own[i].st.generation,
+			       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port);
+		printf("]");
 		printf(",\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
 		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld,"
 		       "\"fastpath_addrs\":%ld},\"counters\":", n_wl, n_conn, n_odst, n_cidr,
@@ -356,6 +416,13 @@ int report_status(const char *pin_dir, bool json)
 		printf("mesh:      %ld workloads meshed (auto-detect %s), acceleration %s\n", n_wl,
 		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
 		       cfg.flags & SHUNT_CFG_ACCELERATION ? "on" : "off");
+		printf("own policy: %zu pods (the others follow the node policy)\n", n_own);
+		for (size_t i = 0; i < n_own; i++)
+			printf("  netns %-10" PRIu64 " ino %-11" PRIu64 " from %-8s generation %u: "
+			       "uid %u, outbound port %u, inbound port %u\n", (uint64_t)own[i].cookie,
+			       (uint64_t)own[i].wl.netns_ino, policy_source(own[i].wl.flags),
+			       own[i].st.generation, own[i].cfg.proxy_uid, own[i].cfg.outbound_port,
+			       own[i].cfg.inbound_port);
 		printf("tracking:  %ld connections, %ld redirected sockets, %ld CIDR entries, "
 		       "%ld fast-path sockets\n", n_conn, n_odst, n_cidr, n_socks);
 		if (cgpath[0])
@@ -373,29 +440,49 @@ int report_status(const char *pin_dir, bool json)
 				printf("  %-28s %" PRIu64 "\n", report_counter_name(i),
 				       (uint64_t)counters[i]);
 	}
+	free(own);
 	maps_close(&m);
 	return 0;
 }
 
-static void dump_ports(const char *label, const struct shunt_port_bitmap *bm, bool all)
+/* A port list of one slot, folded into ranges. */
+static void dump_ports(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 list,
+		       const char *label, bool all)
 {
+	struct shunt_port_block blk[SHUNT_PORT_BLOCKS];
+	bool have[SHUNT_PORT_BLOCKS];
 	int first = 1;
+	unsigned run = 0;
 
 	printf("  %-24s ", label);
 	if (all) {
 		printf("*\n");
 		return;
 	}
-	for (unsigned p = 1; p < 65536; p++) {
-		if ((bm->bits[p >> 6] >> (p & 63)) & 1) {
-			printf("%s%u", first ? "" : ",", p);
+	for (unsigned b = 0; b < SHUNT_PORT_BLOCKS; b++) {
+		struct shunt_port_key k = { .owner = owner, .slot = (__u8)slot, .list = (__u8)list,
+					    .block = (__u16)b };
+
+		have[b] = !bpf_map_lookup_elem(m->fd[MAP_PORTS], &k, &blk[b]);
+	}
+	for (unsigned p = 1; p <= 65536; p++) {
+		unsigned b = p / SHUNT_PORT_BLOCK_PORTS, bit = p % SHUNT_PORT_BLOCK_PORTS;
+		bool on = p < 65536 && have[b] && ((blk[b].bits[bit / 64] >> (bit % 64)) & 1);
+
+		if (on && !run)
+			run = p;
+		if (!on && run) {
+			printf("%s%u", first ? "" : ",", run);
+			if (p - 1 > run)
+				printf("-%u", p - 1);
 			first = 0;
+			run = 0;
 		}
 	}
 	printf("%s\n", first ? "-" : "");
 }
 
-static void dump_cidrs(int fd, __u32 slot, __u32 list, const char *label, bool all)
+static void dump_cidrs(int fd, __u64 owner, __u32 slot, __u32 list, const char *label, bool all)
 {
 	struct shunt_cidr_key key, next;
 	void *prev = NULL;
@@ -405,7 +492,7 @@ static void dump_cidrs(int fd, __u32 slot, __u32 list, const char *label, bool a
 	if (all)
 		printf("*");
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (next.slot == slot && next.list == list) {
+		if (next.owner == owner && next.slot == slot && next.list == list) {
 			char a[INET6_ADDRSTRLEN];
 
 			inet_ntop(next.family == SHUNT_AF_INET ? AF_INET : AF_INET6, next.addr, a,
@@ -420,10 +507,46 @@ static void dump_cidrs(int fd, __u32 slot, __u32 list, const char *label, bool a
 	printf("%s\n", first && !all ? "-" : "");
 }
 
+/* Every key of one owner's live policy, as the config would write it. */
+static void dump_policy(const struct shunt_maps *m, __u64 owner, const struct shunt_state *st,
+			const struct shunt_cfg *cfg)
+{
+	__u32 slot = st->active_slot;
+
+	printf("  %-24s %u\n", "proxy.uid", cfg->proxy_uid);
+	if (cfg->flags & SHUNT_CFG_HAS_GID)
+		printf("  %-24s %u\n", "proxy.gid", cfg->proxy_gid);
+	else
+		printf("  %-24s -\n", "proxy.gid");
+	printf("  %-24s %u\n  %-24s %u\n", "proxy.outbound_port", cfg->outbound_port,
+	       "proxy.inbound_port", cfg->inbound_port);
+	if (cfg->tunnel_port)
+		printf("  %-24s %u\n", "proxy.tunnel_port", cfg->tunnel_port);
+	else
+		printf("  %-24s -\n", "proxy.tunnel_port");
+	dump_cidrs(m->fd[MAP_CIDRS], owner, slot, SHUNT_CIDRS_OUT_INCLUDE,
+		   "outbound.include_cidrs", cfg->flags & SHUNT_CFG_OUT_ALL_CIDRS);
+	dump_cidrs(m->fd[MAP_CIDRS], owner, slot, SHUNT_CIDRS_OUT_EXCLUDE,
+		   "outbound.exclude_cidrs", false);
+	dump_ports(m, owner, slot, SHUNT_PORTS_OUT_INCLUDE, "outbound.include_ports", false);
+	dump_ports(m, owner, slot, SHUNT_PORTS_OUT_EXCLUDE, "outbound.exclude_ports", false);
+	dump_ports(m, owner, slot, SHUNT_PORTS_IN_INCLUDE, "inbound.include_ports",
+		   cfg->flags & SHUNT_CFG_IN_ALL_PORTS);
+	dump_ports(m, owner, slot, SHUNT_PORTS_IN_EXCLUDE, "inbound.exclude_ports", false);
+	printf("  %-24s %s\n  %-24s %s\n", "acceleration",
+	       cfg->flags & SHUNT_CFG_ACCELERATION ? "true" : "false", "mesh.flavor",
+	       cfg->flags & SHUNT_CFG_LINKERD ? "linkerd" : "istio");
+	if (owner == SHUNT_OWNER_DEFAULT)
+		printf("  %-24s %s\n", "mesh.auto_detect",
+		       cfg->flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");
+}
+
 static void wl_flags_str(__u32 f, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s%s%s", f & SHUNT_WL_AUTO ? "auto," : "",
+	snprintf(buf, len, "%s%s%s%s%s%s%s", f & SHUNT_WL_AUTO ? "auto," : "",
 		 f & SHUNT_WL_SCANNED ? "scanned," : "",
+		 f & SHUNT_WL_POD_INIT ? "pod-init," : "",
+		 (f & SHUNT_WL_OWN_POLICY) && !(f & SHUNT_WL_POD_INIT) ? "own-policy," : "",
 		 f & SHUNT_WL_EXPLICIT_SLOT(0) ? "config-slot0," : "",
 		 f & SHUNT_WL_EXPLICIT_SLOT(1) ? "config-slot1," : "",
 		 f & SHUNT_WL_NO_ACCEL ? "no-accel," : "");
@@ -436,45 +559,24 @@ int report_dump(const char *pin_dir)
 	struct shunt_maps m;
 	struct shunt_state st;
 	struct shunt_cfg cfg;
-	struct shunt_port_bitmap bm[SHUNT_PORT_LISTS];
+	struct own_policy *own;
+	size_t n_own = 0;
 	char a[128], b[128], c[128];
 	int err;
 
 	err = open_live(pin_dir, &m, &st, &cfg);
 	if (err)
 		return err;
-	for (__u32 l = 0; !err && l < SHUNT_PORT_LISTS; l++) {
-		__u32 idx = st.active_slot * SHUNT_PORT_LISTS + l;
-
-		if (bpf_map_lookup_elem(m.fd[MAP_PORTS], &idx, &bm[l]))
-			err = -errno;
+	printf("policy (node default, generation %u, slot %u):\n", st.generation, st.active_slot);
+	dump_policy(&m, SHUNT_OWNER_DEFAULT, &st, &cfg);
+	own = read_own_policies(&m, &n_own);
+	for (size_t i = 0; i < n_own; i++) {
+		printf("policy of netns %" PRIu64 " (from %s, generation %u, slot %u):\n",
+		       (uint64_t)own[i].cookie, policy_source(own[i].wl.flags), own[i].st.generation,
+		       own[i].st.active_slot);
+		dump_policy(&m, own[i].cookie, &own[i].st, &own[i].cfg);
 	}
-	if (err) {
-		log_err("cannot read the policy: %s", strerror(-err));
-		maps_close(&m);
-		return err;
-	}
-
-	printf("policy (generation %u, slot %u):\n", st.generation, st.active_slot);
-	printf("  %-24s %u\n", "proxy.uid", cfg.proxy_uid);
-	if (cfg.flags & SHUNT_CFG_HAS_GID)
-		printf("  %-24s %u\n", "proxy.gid", cfg.proxy_gid);
-	else
-		printf("  %-24s -\n", "proxy.gid");
-	printf("  %-24s %u\n  %-24s %u\n  %-24s %u\n", "proxy.outbound_port", cfg.outbound_port,
-	       "proxy.inbound_port", cfg.inbound_port, "proxy.tunnel_port", cfg.tunnel_port);
-	dump_cidrs(m.fd[MAP_CIDRS], st.active_slot, SHUNT_CIDRS_OUT_INCLUDE,
-		   "outbound.include_cidrs", cfg.flags & SHUNT_CFG_OUT_ALL_CIDRS);
-	dump_cidrs(m.fd[MAP_CIDRS], st.active_slot, SHUNT_CIDRS_OUT_EXCLUDE,
-		   "outbound.exclude_cidrs", false);
-	dump_ports("outbound.include_ports", &bm[SHUNT_PORTS_OUT_INCLUDE], false);
-	dump_ports("outbound.exclude_ports", &bm[SHUNT_PORTS_OUT_EXCLUDE], false);
-	dump_ports("inbound.include_ports", &bm[SHUNT_PORTS_IN_INCLUDE],
-		   cfg.flags & SHUNT_CFG_IN_ALL_PORTS);
-	dump_ports("inbound.exclude_ports", &bm[SHUNT_PORTS_IN_EXCLUDE], false);
-	printf("  %-24s %s\n  %-24s %s\n", "acceleration",
-	       cfg.flags & SHUNT_CFG_ACCELERATION ? "true" : "false", "mesh.auto_detect",
-	       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");
+	free(own);
 
 	printf("workloads (netns cookie, netns inode, why meshed, config index, inbound listener, "
 	       "meshed for):\n");

@@ -11,17 +11,22 @@
 #ifndef SHUNT_ABI_H
 #define SHUNT_ABI_H
 
-#define SHUNT_ABI_VERSION 1
+#define SHUNT_ABI_VERSION 2
 
-/* Policy tables exist twice; the state map names the active slot. A writer fills the
- * inactive slot and flips, so each decision sees one whole policy, never a mix. */
+/* A policy belongs to an owner: owner 0 is the node default, any other owner is the netns
+ * cookie of a pod with its own policy (from the config's workloads or from pod-init).
+ * Every owner's tables exist twice (slots); shunt_state_v2[owner] names the live slot. A
+ * writer fills the inactive slot and flips, so each decision sees one whole policy, never
+ * a mix, and an update of one owner touches no other. */
 #define SHUNT_SLOTS 2
+#define SHUNT_OWNER_DEFAULT 0
 
 /* Address families as stored in keys (the kernel's AF_INET/AF_INET6 values). */
 #define SHUNT_AF_INET  2
 #define SHUNT_AF_INET6 10
 
-/* Port lists, one 65536-bit bitmap per (slot, list) in shunt_ports_v1. */
+/* Port lists: bitmaps cut into 512-port blocks, one shunt_ports_v2 entry per non-empty
+ * block of (owner, slot, list); a missing block has no port listed. */
 enum shunt_port_list {
 	SHUNT_PORTS_OUT_INCLUDE = 0,
 	SHUNT_PORTS_OUT_EXCLUDE = 1,
@@ -29,7 +34,9 @@ enum shunt_port_list {
 	SHUNT_PORTS_IN_EXCLUDE  = 3,
 	SHUNT_PORT_LISTS        = 4,
 };
-#define SHUNT_PORT_WORDS (65536 / 64)
+#define SHUNT_PORT_BLOCK_PORTS 512
+#define SHUNT_PORT_BLOCKS (65536 / SHUNT_PORT_BLOCK_PORTS)
+#define SHUNT_PORT_BLOCK_WORDS (SHUNT_PORT_BLOCK_PORTS / 64)
 
 /* CIDR lists, told apart by a field of the LPM key. */
 enum shunt_cidr_list {
@@ -38,7 +45,7 @@ enum shunt_cidr_list {
 	SHUNT_CIDR_LISTS        = 2,
 };
 
-/* shunt_cfg_v1.flags */
+/* shunt_cfg.flags */
 #define SHUNT_CFG_HAS_GID          (1u << 0) /* proxy_gid is set */
 #define SHUNT_CFG_OUT_ALL_CIDRS    (1u << 1) /* outbound.include_cidrs: ["*"] */
 #define SHUNT_CFG_IN_ALL_PORTS     (1u << 2) /* inbound.include_ports: ["*"] */
@@ -47,8 +54,19 @@ enum shunt_cidr_list {
 #define SHUNT_CFG_LOOPBACK_INCLUDED (1u << 5) /* an include CIDR covers loopback: no lo shortcut */
 #define SHUNT_CFG_OUT_INCLUDE_LIST  (1u << 6) /* outbound.include_cidrs has entries: look them up */
 #define SHUNT_CFG_OUT_EXCLUDE_LIST  (1u << 7) /* outbound.exclude_cidrs has entries: look them up */
+#define SHUNT_CFG_LINKERD           (1u << 8) /* mesh.flavor linkerd: the proxy's own traffic and
+					       * everything to lo always direct (proxy-init) */
+/* SHUNT_CFG_PORTS(list): that port list has entries (blocks to look up) */
+#define SHUNT_CFG_PORTS(list)       (1u << (12 + (list)))
 
-/* Value of shunt_cfg_v1[slot]: the scalar part of one policy. */
+/* Key of shunt_cfg_v2: one slot of one owner's policy. */
+struct shunt_pol_key {
+	__u64 owner;         /* SHUNT_OWNER_DEFAULT or a netns cookie */
+	__u32 slot;          /* 0 .. SHUNT_SLOTS-1 */
+	__u32 pad0;          /* always 0 */
+};
+
+/* Value of shunt_cfg_v2: the scalar part of one policy. */
 struct shunt_cfg {
 	__u32 abi_version;   /* SHUNT_ABI_VERSION of the writer */
 	__u32 generation;    /* bumped by every load/apply */
@@ -57,12 +75,13 @@ struct shunt_cfg {
 	__u32 proxy_gid;     /* valid with SHUNT_CFG_HAS_GID */
 	__u16 outbound_port; /* host order */
 	__u16 inbound_port;  /* host order */
-	__u16 tunnel_port;   /* host order; never redirected (Istio's 15008) */
+	__u16 tunnel_port;   /* host order; never redirected (Istio's 15008); 0 = none */
 	__u16 pad0;
 	__u32 accel_queue_limit; /* bytes a peer may hold in its redirect queue */
 };
 
-/* Value of shunt_state_v1[0]: which slot is live. Written last by an apply. */
+/* Value of shunt_state_v2[owner]: which slot of that owner's policy is live. Written last
+ * by an apply; a pod's own policy has no entry until its first slot is complete. */
 struct shunt_state {
 	__u32 abi_version;
 	__u32 active_slot;   /* 0 .. SHUNT_SLOTS-1 */
@@ -71,38 +90,49 @@ struct shunt_state {
 	__u64 applied_ns;    /* CLOCK_REALTIME of the flip, for status */
 };
 
-/* Value of shunt_ports_v1[slot * SHUNT_PORT_LISTS + list]: bit p set = port p listed. */
-struct shunt_port_bitmap {
-	__u64 bits[SHUNT_PORT_WORDS];
+/* Key of shunt_ports_v2: one 512-port block of one list. */
+struct shunt_port_key {
+	__u64 owner;
+	__u8  slot;
+	__u8  list;          /* enum shunt_port_list */
+	__u16 block;         /* port / SHUNT_PORT_BLOCK_PORTS */
+	__u32 pad0;          /* always 0 */
 };
 
-/* Key of shunt_cidrs_v1 (LPM trie). prefixlen counts the 32 bits of slot/list/family/pad
- * and then the address prefix, so one trie holds every (slot, list, family). */
+/* Value of shunt_ports_v2: bit (port % 512) set = port listed. */
+struct shunt_port_block {
+	__u64 bits[SHUNT_PORT_BLOCK_WORDS];
+};
+
+/* Key of shunt_cidrs_v2 (LPM trie). prefixlen counts the 96 bits of slot/list/family/pad/
+ * owner and then the address prefix, so one trie holds every (owner, slot, list, family). */
 struct shunt_cidr_key {
-	__u32 prefixlen;     /* 32 + CIDR prefix length */
+	__u32 prefixlen;     /* 96 + CIDR prefix length */
 	__u8  slot;
 	__u8  list;          /* enum shunt_cidr_list */
 	__u8  family;        /* SHUNT_AF_INET / SHUNT_AF_INET6 */
 	__u8  pad0;          /* always 0 */
+	__u64 owner;
 	__u8  addr[16];      /* network order; IPv4 in the first 4 bytes, rest 0 */
 };
-#define SHUNT_CIDR_KEY_HDR_BITS 32
+#define SHUNT_CIDR_KEY_HDR_BITS 96
 
 struct shunt_cidr_val {
 	__u32 hits_unused;   /* reserved; keeps the value non-empty and printable */
 };
 
-/* shunt_skeys_v1: user space's record of the CIDR keys written into each slot, sorted,
- * in chunks, so an apply writes only the difference. Never read by BPF programs. */
-#define SHUNT_SLOTKEYS_PER_CHUNK 2048
+/* shunt_skeys_v2: user space's record of the CIDR keys written into each slot of each
+ * owner, sorted, in chunks, so an apply writes only the difference. Never read by BPF. */
+#define SHUNT_SLOTKEYS_PER_CHUNK 128
 
 struct shunt_slotkeys_key {
+	__u64 owner;
 	__u32 slot;
 	__u32 chunk;
 };
 
 struct shunt_slotkeys {
-	__u32 generation;    /* == shunt_cfg_v1[slot].generation when the record is valid */
+	__u32 generation;    /* == shunt_cfg_v2[owner, slot].generation when the record is valid */
 	__u32 n;             /* keys in this chunk */
 	__u32 total;         /* keys in the whole slot (chunk 0 is authoritative) */
 	__u32 pad0;
@@ -112,8 +142,11 @@ struct shunt_slotkeys {
 /* shunt_netns_v1: network namespace cookie -> why it is meshed. */
 #define SHUNT_WL_AUTO      (1u << 0) /* the proxy was seen binding outbound_port */
 #define SHUNT_WL_SCANNED   (1u << 1) /* found listening by shunt load/apply */
+#define SHUNT_WL_POD_INIT  (1u << 2) /* registered by shunt pod-init: meshed, fail-closed */
 #define SHUNT_WL_EXPLICIT_SLOT(s) (1u << (8 + (s))) /* listed in the config of slot s */
 #define SHUNT_WL_NO_ACCEL  (1u << 16) /* fast path off for this workload */
+#define SHUNT_WL_OWN_POLICY (1u << 17) /* decided by its own policy (owner = its cookie) */
+#define SHUNT_WL_POLICY_FROM_CONFIG (1u << 18) /* ... which comes from workloads: in the config */
 
 struct shunt_workload {
 	__u32 flags;         /* SHUNT_WL_* */

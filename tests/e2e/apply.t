@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# apply writes only the difference into the inactive slot (shunt_skeys_v1): after every
+# apply writes only the difference into the inactive slot (shunt_skeys_v2): after every
 # apply in a run of random edits to a route set, the live slot must hold exactly the
 # configured CIDRs, and the other slot exactly the previous generation's.
 set -u
@@ -67,8 +67,8 @@ for gen in 2 3 4 5 6 7 8 9; do
 done
 
 # a record that does not match its slot is not trusted: break it, the next apply rewrites
-bpftool map delete pinned "$TB_PIN/maps/shunt_skeys_v1" key 0 0 0 0 0 0 0 0 2>/dev/null
-bpftool map delete pinned "$TB_PIN/maps/shunt_skeys_v1" key 1 0 0 0 0 0 0 0 2>/dev/null
+bpftool map delete pinned "$TB_PIN/maps/shunt_skeys_v2" key 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 2>/dev/null
+bpftool map delete pinned "$TB_PIN/maps/shunt_skeys_v2" key 0 0 0 0 0 0 0 0 1 0 0 0 0 0 0 0 2>/dev/null
 write_set 200 99 "$TB_TMP/set.txt"
 messy 99 < "$TB_TMP/set.txt" > "$TB_TMP/list.txt"
 out=$("$SHUNT" apply --config "$TB_TMP/routes.yaml" --pin-dir "$TB_PIN" 2>&1)

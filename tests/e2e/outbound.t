@@ -186,18 +186,18 @@ check_match "listed pod b without a proxy: connect is captured and refused (fail
 # set_abi N: rewrite the ABI field of the live state, keeping the rest of it
 set_abi() {
 	local rest
-	rest=$(bpftool map lookup pinned "$TB_PIN/maps/shunt_state_v1" key 0 0 0 0 -j |
+	rest=$(bpftool map lookup pinned "$TB_PIN/maps/shunt_state_v2" key 0 0 0 0 0 0 0 0 -j |
 		sed 's/^{"key":\[[^]]*\],"value":\[\([^]]*\)\].*/\1/' | tr -d '"' | tr ',' '\n' |
 		tail -n +5 | sed 's/^0x//' | tr '\n' ' ')
-	bpftool map update pinned "$TB_PIN/maps/shunt_state_v1" key 0 0 0 0 value hex "0$1" 00 00 00 $rest
+	bpftool map update pinned "$TB_PIN/maps/shunt_state_v2" key 0 0 0 0 0 0 0 0 value hex "0$1" 00 00 00 $rest
 }
 set_abi 0
 for cmd in "apply --config $CFG" "status" "dump" "run --config $CFG"; do
 	out=$(timeout 5 "$SHUNT" $cmd --pin-dir "$TB_PIN" 2>&1)
 	rc=$?
-	check_match "other ABI: '${cmd%% *}' refuses, exit 1, one sentence" '^1:shunt: error: .*speaks ABI 0, this one ABI 1' "$rc:$out"
+	check_match "other ABI: '${cmd%% *}' refuses, exit 1, one sentence" '^1:shunt: error: .*speaks ABI 0, this one ABI 2' "$rc:$out"
 done
-set_abi 1
+set_abi 2
 check "ABI restored: status works again" "$SHUNT" status --pin-dir "$TB_PIN"
 
 # --- load errors, unload --------------------------------------------------------------------

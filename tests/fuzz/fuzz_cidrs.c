@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	snprintf(yaml, sizeof(yaml), "outbound:\n  exclude_cidrs_from: /proc/self/fd/%d\n", fd);
 	if (!config_parse("fuzz.yaml", yaml, strlen(yaml), &conf, &errs) &&
-	    !policy_compile(&conf, 0, 1, &pol))
+	    !policy_compile(&conf, 0, 0, 1, &pol))
 		policy_free(&pol);
 	config_free(&conf);
 	config_errors_free(&errs);

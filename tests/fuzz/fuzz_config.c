@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct shunt_policy pol;
 
 	if (!config_parse("fuzz.yaml", (const char *)data, size, &conf, &errs) &&
-	    !policy_compile(&conf, 1, 2, &pol))
+	    !policy_compile(&conf, 0, 1, 2, &pol))
 		policy_free(&pol);
 	config_free(&conf);
 	config_errors_free(&errs);

@@ -20,6 +20,7 @@
 #include <bpf/libbpf.h>
 #include "shunt.skel.h"
 #include "config.h"
+#include "maps.h"
 #include "policy.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -29,6 +30,7 @@
 #define SK_PASS 1
 
 static struct shunt_bpf *skel;
+static struct shunt_maps maps;
 static int listener = -1;
 static __u64 listener_cookie, netns_cookie;
 
@@ -51,7 +53,7 @@ static int setup(void **state)
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	const char *yaml = "proxy: {}\n";
 	socklen_t len = sizeof(__u64);
-	__u32 zero = 0, one = 1;
+	__u32 one = 1;
 	__u64 fd64;
 
 	(void)state;
@@ -65,12 +67,16 @@ static int setup(void **state)
 	if (shunt_bpf__load(skel))
 		return -1;
 	if (config_parse("t.yaml", yaml, strlen(yaml), &conf, &errs) ||
-	    policy_compile(&conf, 0, 1, &pol))
+	    policy_compile(&conf, 0, 0, 1, &pol))
 		return -1;
-	bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_cfg_v1), &zero, &pol.cfg, BPF_ANY);
-	for (__u32 l = 0; l < SHUNT_PORT_LISTS; l++)
-		bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_ports_v1), &l, &pol.ports[l], BPF_ANY);
-	bpf_map_update_elem(bpf_map__fd(skel->maps.shunt_state_v1), &zero, &st, BPF_ANY);
+	maps_init(&maps);
+	maps.fd[MAP_STATE] = bpf_map__fd(skel->maps.shunt_state_v2);
+	maps.fd[MAP_CFG] = bpf_map__fd(skel->maps.shunt_cfg_v2);
+	maps.fd[MAP_PORTS] = bpf_map__fd(skel->maps.shunt_ports_v2);
+	maps.fd[MAP_CIDRS] = bpf_map__fd(skel->maps.shunt_cidrs_v2);
+	maps.fd[MAP_SLOTKEYS] = bpf_map__fd(skel->maps.shunt_skeys_v2);
+	if (maps_write_slot(&maps, 0, &pol) || maps_flip(&maps, SHUNT_OWNER_DEFAULT, 0, st.generation))
+		return -1;
 	policy_free(&pol);
 	config_free(&conf);
 
@@ -194,6 +200,57 @@ static void test_not_meshed(void **state)
 	assert_int_equal(bpf_map_update_elem(fd, &netns_cookie, &wl, BPF_ANY), 0);
 }
 
+/* A pod's own policy decides for it alone; removing it brings the default back. */
+static void test_own_policy(void **state)
+{
+	struct config_errors errs = { 0 };
+	struct shunt_config base, own;
+	const char *doc = "inbound: {include_ports: [9090, \"7000-7002\"]}\n";
+	int fd = bpf_map__fd(skel->maps.shunt_netns_v1);
+	struct shunt_workload wl = { .flags = SHUNT_WL_POD_INIT | SHUNT_WL_OWN_POLICY };
+	struct result r;
+
+	(void)state;
+	assert_int_equal(config_load_default(&base, &errs), 0);
+	assert_int_equal(config_parse_overlay("pod", doc, strlen(doc), &base, &own, &errs), 0);
+	assert_int_equal(maps_set_policy(&maps, netns_cookie, &own, NULL), 0);
+	assert_int_equal(bpf_map_update_elem(fd, &netns_cookie, &wl, BPF_ANY), 0);
+	r = run(IPPROTO_TCP, "198.18.0.30", 40000, "198.18.0.10", 8080);   /* not in its list */
+	assert_int_equal(r.retval, SK_PASS);
+	assert_int_equal(r.selected, 0);
+	r = run(IPPROTO_TCP, "198.18.0.30", 40000, "198.18.0.10", 7001);
+	assert_int_equal(r.selected, listener_cookie);
+	/* an update flips its own slot */
+	config_free(&own);
+	doc = "inbound: {include_ports: [8080]}\n";
+	assert_int_equal(config_parse_overlay("pod", doc, strlen(doc), &base, &own, &errs), 0);
+	assert_int_equal(maps_set_policy(&maps, netns_cookie, &own, NULL), 0);
+	r = run(IPPROTO_TCP, "198.18.0.30", 40000, "198.18.0.10", 7001);
+	assert_int_equal(r.selected, 0);
+	r = run(IPPROTO_TCP, "198.18.0.30", 40000, "198.18.0.10", 8080);
+	assert_int_equal(r.selected, listener_cookie);
+	/* gone: every entry of that owner, and the default decides again */
+	assert_int_equal(maps_delete_policy(&maps, netns_cookie), 0);
+	r = run(IPPROTO_TCP, "198.18.0.30", 40000, "198.18.0.10", 7001);
+	assert_int_equal(r.selected, listener_cookie);
+	{
+		struct shunt_port_key k, next;
+		void *prev = NULL;
+		int left = 0;
+
+		while (!bpf_map_get_next_key(maps.fd[MAP_PORTS], prev, &next)) {
+			left += next.owner == netns_cookie;
+			k = next;
+			prev = &k;
+		}
+		assert_int_equal(left, 0);
+	}
+	wl.flags = SHUNT_WL_EXPLICIT_SLOT(0);
+	assert_int_equal(bpf_map_update_elem(fd, &netns_cookie, &wl, BPF_ANY), 0);
+	config_free(&own);
+	config_free(&base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_exemptions),
 		cmocka_unit_test(test_fail_closed_without_listener),
 		cmocka_unit_test(test_not_meshed),
+		cmocka_unit_test(test_own_policy),
 	};
 
 	if (geteuid() != 0) {

@@ -96,10 +96,14 @@ static void test_structs(void **state)
 	      M(shunt_cfg, accel_queue_limit));
 	CHECK(shunt_state, M(shunt_state, abi_version), M(shunt_state, active_slot),
 	      M(shunt_state, generation), M(shunt_state, pad0), M(shunt_state, applied_ns));
-	CHECK(shunt_port_bitmap, M(shunt_port_bitmap, bits));
+	CHECK(shunt_pol_key, M(shunt_pol_key, owner), M(shunt_pol_key, slot),
+	      M(shunt_pol_key, pad0));
+	CHECK(shunt_port_key, M(shunt_port_key, owner), M(shunt_port_key, slot),
+	      M(shunt_port_key, list), M(shunt_port_key, block), M(shunt_port_key, pad0));
+	CHECK(shunt_port_block, M(shunt_port_block, bits));
 	CHECK(shunt_cidr_key, M(shunt_cidr_key, prefixlen), M(shunt_cidr_key, slot),
 	      M(shunt_cidr_key, list), M(shunt_cidr_key, family), M(shunt_cidr_key, pad0),
-	      M(shunt_cidr_key, addr));
+	      M(shunt_cidr_key, owner), M(shunt_cidr_key, addr));
 	CHECK(shunt_cidr_val, M(shunt_cidr_val, hits_unused));
 	CHECK(shunt_workload, M(shunt_workload, flags), M(shunt_workload, workload_id),
 	      M(shunt_workload, since_ns), M(shunt_workload, netns_ino));
@@ -112,7 +116,8 @@ static void test_structs(void **state)
 	CHECK(shunt_local_key, M(shunt_local_key, netns_cookie), M(shunt_local_key, ip),
 	      M(shunt_local_key, pad0));
 	CHECK(shunt_counter_val, M(shunt_counter_val, count));
-	CHECK(shunt_slotkeys_key, M(shunt_slotkeys_key, slot), M(shunt_slotkeys_key, chunk));
+	CHECK(shunt_slotkeys_key, M(shunt_slotkeys_key, owner), M(shunt_slotkeys_key, slot),
+	      M(shunt_slotkeys_key, chunk));
 	CHECK(shunt_slotkeys, M(shunt_slotkeys, generation), M(shunt_slotkeys, n),
 	      M(shunt_slotkeys, total), M(shunt_slotkeys, pad0), M(shunt_slotkeys, keys));
 }
@@ -133,10 +138,10 @@ static void check_map(const char *name, size_t key, size_t value)
 static void test_maps(void **state)
 {
 	(void)state;
-	check_map("shunt_state_v1", 4, sizeof(struct shunt_state));
-	check_map("shunt_cfg_v1", 4, sizeof(struct shunt_cfg));
-	check_map("shunt_ports_v1", 4, sizeof(struct shunt_port_bitmap));
-	check_map("shunt_cidrs_v1", sizeof(struct shunt_cidr_key), sizeof(struct shunt_cidr_val));
+	check_map("shunt_state_v2", 8, sizeof(struct shunt_state));
+	check_map("shunt_cfg_v2", sizeof(struct shunt_pol_key), sizeof(struct shunt_cfg));
+	check_map("shunt_ports_v2", sizeof(struct shunt_port_key), sizeof(struct shunt_port_block));
+	check_map("shunt_cidrs_v2", sizeof(struct shunt_cidr_key), sizeof(struct shunt_cidr_val));
 	check_map("shunt_netns_v1", 8, sizeof(struct shunt_workload));
 	check_map("shunt_local_v1", sizeof(struct shunt_local_key), 4);
 	check_map("shunt_odst_v1", 8, sizeof(struct shunt_origdst));
@@ -147,7 +152,7 @@ static void test_maps(void **state)
 	check_map("shunt_podip_v1", sizeof(struct shunt_ip), 8);
 	check_map("shunt_listen_v1", 8, 8);
 	check_map("shunt_pbind_v1", 8, 4);
-	check_map("shunt_skeys_v1", sizeof(struct shunt_slotkeys_key), sizeof(struct shunt_slotkeys));
+	check_map("shunt_skeys_v2", sizeof(struct shunt_slotkeys_key), sizeof(struct shunt_slotkeys));
 	assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, "shunt_stats_v1")),
 			 SHUNT_COUNTERS);
 }
@@ -155,12 +160,16 @@ static void test_maps(void **state)
 static void test_abi_constants(void **state)
 {
 	(void)state;
-	/* The LPM key header is exactly the 4 bytes after prefixlen that prefixlen counts. */
+	/* The LPM key header is exactly the 12 bytes after prefixlen that prefixlen counts. */
 	assert_int_equal(offsetof(struct shunt_cidr_key, addr) - offsetof(struct shunt_cidr_key, slot),
 			 SHUNT_CIDR_KEY_HDR_BITS / 8);
 	assert_true(SHUNT_SLOTS == 2);
-	assert_true(SHUNT_PORT_WORDS * 64 == 65536);
+	assert_true(SHUNT_PORT_BLOCKS * SHUNT_PORT_BLOCK_WORDS * 64 == 65536);
 	assert_true(SHUNT_WL_EXPLICIT_SLOT(SHUNT_SLOTS - 1) < SHUNT_WL_NO_ACCEL);
+	assert_true(SHUNT_WL_POD_INIT < SHUNT_WL_EXPLICIT_SLOT(0));
+	/* the per-list flags stay clear of the other cfg flags */
+	assert_true(SHUNT_CFG_PORTS(0) > SHUNT_CFG_LINKERD);
+	assert_true(SHUNT_CFG_PORTS(SHUNT_PORT_LISTS - 1) < (1u << 16));
 }
 
 int main(void)

@@ -47,7 +47,7 @@ static void test_compile_entries(void **state)
 	const struct shunt_cidr_key *k;
 
 	(void)state;
-	assert_int_equal(policy_compile(&c, 1, 42, &p), 0);
+	assert_int_equal(policy_compile(&c, 0, 1, 42, &p), 0);
 	assert_int_equal(p.cfg.abi_version, SHUNT_ABI_VERSION);
 	assert_int_equal(p.cfg.generation, 42);
 	assert_int_equal(p.cfg.proxy_uid, 7);
@@ -56,7 +56,11 @@ static void test_compile_entries(void **state)
 	assert_int_equal(p.cfg.inbound_port, 1006);
 	assert_int_equal(p.cfg.tunnel_port, 1008);
 	assert_int_equal(p.cfg.flags, SHUNT_CFG_HAS_GID | SHUNT_CFG_AUTO_DETECT |
-					      SHUNT_CFG_OUT_INCLUDE_LIST | SHUNT_CFG_OUT_EXCLUDE_LIST);
+					      SHUNT_CFG_OUT_INCLUDE_LIST | SHUNT_CFG_OUT_EXCLUDE_LIST |
+					      SHUNT_CFG_PORTS(SHUNT_PORTS_OUT_INCLUDE) |
+					      SHUNT_CFG_PORTS(SHUNT_PORTS_OUT_EXCLUDE) |
+					      SHUNT_CFG_PORTS(SHUNT_PORTS_IN_INCLUDE) |
+					      SHUNT_CFG_PORTS(SHUNT_PORTS_IN_EXCLUDE));
 	assert_true(policy_port_listed(&p.ports[SHUNT_PORTS_OUT_INCLUDE], 443));
 	assert_false(policy_port_listed(&p.ports[SHUNT_PORTS_OUT_INCLUDE], 444));
 	assert_true(policy_port_listed(&p.ports[SHUNT_PORTS_OUT_EXCLUDE], 22));
@@ -66,7 +70,7 @@ static void test_compile_entries(void **state)
 
 	assert_int_equal(p.n_cidrs, 3);
 	k = &p.cidrs[0];
-	assert_int_equal(k->prefixlen, 32 + 8);
+	assert_int_equal(k->prefixlen, SHUNT_CIDR_KEY_HDR_BITS + 8);
 	assert_int_equal(k->slot, 1);
 	assert_int_equal(k->list, SHUNT_CIDRS_OUT_INCLUDE);
 	assert_int_equal(k->family, SHUNT_AF_INET);
@@ -74,14 +78,14 @@ static void test_compile_entries(void **state)
 	assert_int_equal(k->addr[0], 10);
 	assert_int_equal(k->addr[4], 0);
 	k = &p.cidrs[1];
-	assert_int_equal(k->prefixlen, 32 + 32);
+	assert_int_equal(k->prefixlen, SHUNT_CIDR_KEY_HDR_BITS + 32);
 	assert_int_equal(k->family, SHUNT_AF_INET6);
 	assert_int_equal(k->addr[0], 0x20);
 	assert_int_equal(k->addr[1], 0x01);
 	assert_int_equal(k->addr[2], 0x0d);
 	assert_int_equal(k->addr[3], 0xb8);
 	k = &p.cidrs[2];
-	assert_int_equal(k->prefixlen, 32 + 32);
+	assert_int_equal(k->prefixlen, SHUNT_CIDR_KEY_HDR_BITS + 32);
 	assert_int_equal(k->list, SHUNT_CIDRS_OUT_EXCLUDE);
 	assert_memory_equal(k->addr, "\x0a\x01\x02\x03", 4);
 	policy_free(&p);
@@ -95,26 +99,27 @@ static void test_compile_flags(void **state)
 	struct shunt_policy p;
 
 	(void)state;
-	assert_int_equal(policy_compile(&c, 0, 1, &p), 0);
+	assert_int_equal(policy_compile(&c, 0, 0, 1, &p), 0);
 	assert_int_equal(p.cfg.flags, SHUNT_CFG_IN_ALL_PORTS | SHUNT_CFG_ACCELERATION |
-					      SHUNT_CFG_LOOPBACK_INCLUDED | SHUNT_CFG_OUT_INCLUDE_LIST);
+					      SHUNT_CFG_LOOPBACK_INCLUDED | SHUNT_CFG_OUT_INCLUDE_LIST |
+					      SHUNT_CFG_PORTS(SHUNT_PORTS_IN_EXCLUDE));
 	policy_free(&p);
 	config_free(&c);
 
 	c = parse("outbound: {include_cidrs: [\"10.0.0.0/8\", \"::1/128\"]}\n");
-	assert_int_equal(policy_compile(&c, 0, 1, &p), 0);
+	assert_int_equal(policy_compile(&c, 0, 0, 1, &p), 0);
 	assert_true(p.cfg.flags & SHUNT_CFG_LOOPBACK_INCLUDED);
 	policy_free(&p);
 	config_free(&c);
 
 	c = parse("outbound: {include_cidrs: [\"10.0.0.0/8\", \"128.0.0.0/1\"]}\n");
-	assert_int_equal(policy_compile(&c, 0, 1, &p), 0);
+	assert_int_equal(policy_compile(&c, 0, 0, 1, &p), 0);
 	assert_false(p.cfg.flags & SHUNT_CFG_LOOPBACK_INCLUDED);
 	policy_free(&p);
 	config_free(&c);
 
 	c = parse("outbound: {include_cidrs: [\"64.0.0.0/2\"]}\n"); /* 64..127 */
-	assert_int_equal(policy_compile(&c, 0, 1, &p), 0);
+	assert_int_equal(policy_compile(&c, 0, 0, 1, &p), 0);
 	assert_true(p.cfg.flags & SHUNT_CFG_LOOPBACK_INCLUDED);
 	policy_free(&p);
 	config_free(&c);
@@ -162,7 +167,7 @@ static enum shunt_verdict decide(const char *yaml, struct conn cn)
 	__u8 addr[16] = { 0 }, family;
 	enum shunt_verdict v;
 
-	assert_int_equal(policy_compile(&c, 0, 1, &p), 0);
+	assert_int_equal(policy_compile(&c, 0, 0, 1, &p), 0);
 	if (inet_pton(AF_INET, cn.dst, addr) == 1) {
 		family = SHUNT_AF_INET;
 		f.dst_is_localhost = !memcmp(addr, "\x7f\0\0\x01", 4);
@@ -315,7 +320,7 @@ static enum shunt_verdict decide_in(const char *yaml, __u16 port, int src_local)
 	struct shunt_policy p;
 	enum shunt_verdict v;
 
-	assert_int_equal(policy_compile(&c, 0, 1, &p), 0);
+	assert_int_equal(policy_compile(&c, 0, 0, 1, &p), 0);
 	f.dport = port;
 	f.src_is_local = (__u8)src_local;
 	f.port_excluded = (__u8)policy_port_listed(&p.ports[SHUNT_PORTS_IN_EXCLUDE], port);
