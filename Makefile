@@ -23,7 +23,8 @@ VMLINUX_H := $(OUT)/vmlinux.h
 SKEL      := $(OUT)/shunt.skel.h
 
 USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
-             user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c
+             user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c \
+             user/podinit.c user/podreg.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h
 
@@ -34,11 +35,11 @@ INCLUDES  := -Iinclude -Iuser -Ibpf -I$(OUT)
 LIBS      := -lbpf -lelf -lz -lyaml
 
 # Pure logic (no libbpf, no kernel): what the unit tests link against.
-PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_config.c
+PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_config.c user/podinit.c
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup
-TOOLS      := tcpecho tcpclient streamcheck
+TOOLS      := tcpecho tcpclient streamcheck unixsend
 
 .PHONY: all clean test unit kernel-test tools demo bench static vmtest fuzz
 all: $(OUT)/shunt tools

@@ -219,7 +219,7 @@ for n in 1000 10000 100000; do
 	"$SHUNT" unload --pin-dir "$TB_PIN" >/dev/null
 done
 # shunt run with 100k routes: its peak RSS once it has loaded and is watching
-"$SHUNT" run --config "$TB_TMP/c100000.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" > "$TB_TMP/run.log" 2>&1 &
+"$SHUNT" run --config "$TB_TMP/c100000.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$TB_TMP/shunt.sock" > "$TB_TMP/run.log" 2>&1 &
 runpid=$!
 for i in $(seq 100); do grep -q 'running:' "$TB_TMP/run.log" && break; sleep 0.1; done
 sleep 1

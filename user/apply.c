@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "apply.h"
@@ -25,26 +26,43 @@ static void link_pin_path(char *buf, size_t len, const char *pin_dir, __u64 cook
 	pins_path(buf, len, pin_dir, SHUNT_PIN_LINKS, name);
 }
 
+/* The pod's sk_lookup link, pinned by its cookie; 0 when it is there (already or now). */
+static int attach_inbound(const struct apply_target *t, int nsfd, __u64 cookie, const char *label)
+{
+	char path[PATH_MAX];
+	int link, err = 0;
+
+	link_pin_path(path, sizeof(path), t->pin_dir, cookie);
+	if (!access(path, F_OK))
+		return 0;
+	link = bpf_link_create(t->sk_lookup_fd, nsfd, BPF_SK_LOOKUP, NULL);
+	if (link < 0 || bpf_obj_pin(link, path)) {
+		err = -errno;
+		log_warn("cannot attach inbound capture to netns %s: %s", label, strerror(-err));
+	} else {
+		log_info("inbound capture attached to netns %s (cookie %" PRIu64 ")", label,
+			 (uint64_t)cookie);
+	}
+	if (link >= 0)
+		close(link);
+	return err;
+}
+
 /* One meshed pod: its sk_lookup link, its listener, its inode in the workload entry. */
 static void reconcile_pod(const struct apply_target *t, const struct netns_seen *ns,
 			  struct shunt_workload *wl)
 {
 	char path[PATH_MAX];
 	__u64 sock_cookie;
-	int nsfd, link, fd;
+	int nsfd, fd;
 
 	link_pin_path(path, sizeof(path), t->pin_dir, ns->cookie);
 	if (access(path, F_OK)) {
 		nsfd = open(ns->path, O_RDONLY | O_CLOEXEC);
-		link = nsfd < 0 ? -1 : bpf_link_create(t->sk_lookup_fd, nsfd, BPF_SK_LOOKUP, NULL);
-		if (link < 0 || bpf_obj_pin(link, path))
-			log_warn("cannot attach inbound capture to netns %s: %s", ns->path,
-				 strerror(errno));
+		if (nsfd < 0)
+			log_warn("cannot open netns %s: %s", ns->path, strerror(errno));
 		else
-			log_info("inbound capture attached to netns %s (cookie %" PRIu64 ")", ns->path,
-				 (uint64_t)ns->cookie);
-		if (link >= 0)
-			close(link);
+			attach_inbound(t, nsfd, ns->cookie, ns->path);
 		if (nsfd >= 0)
 			close(nsfd);
 	}
@@ -250,4 +268,73 @@ int apply_refresh(const struct apply_target *t, const struct shunt_config *conf)
 		err = reconcile_inbound(t, &census);
 	workload_census_free(&census);
 	return err;
+}
+
+int apply_register_pod(const struct apply_target *t, int nsfd, const struct netns_seen *ns,
+		       const struct shunt_config *policy, __u32 *generation)
+{
+	struct shunt_workload v = { 0 };
+	struct timespec ts;
+	char label[64];
+	int err;
+
+	if (t->sk_lookup_fd < 0)
+		return -ENOENT;    /* no inbound program: the pod could not be fail-closed */
+	/* Its policy first: the entry that points at it comes after. */
+	err = maps_set_policy(t->m, ns->cookie, policy, generation);
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(t->m->fd[MAP_NETNS], &ns->cookie, &v)) {
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		v.since_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+	}
+	v.flags = (v.flags & ~SHUNT_WL_POLICY_FROM_CONFIG) | SHUNT_WL_POD_INIT | SHUNT_WL_OWN_POLICY;
+	v.netns_ino = ns->ino;
+	for (size_t a = 0; a < ns->n_addrs; a++) {
+		struct shunt_local_key lk = { .netns_cookie = ns->cookie, .ip = ns->addrs[a] };
+		__u32 one = 1;
+
+		if (bpf_map_update_elem(t->m->fd[MAP_LOCAL], &lk, &one, BPF_ANY) ||
+		    bpf_map_update_elem(t->m->fd[MAP_PODIP], &ns->addrs[a], &ns->cookie, BPF_ANY))
+			return -errno;
+	}
+	snprintf(label, sizeof(label), "inode %" PRIu64, (uint64_t)ns->ino);
+	err = attach_inbound(t, nsfd, ns->cookie, label);
+	if (err)
+		return err;
+	/* The one write that meshes it: from here its connections are captured. */
+	if (bpf_map_update_elem(t->m->fd[MAP_NETNS], &ns->cookie, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+bool apply_links_defunct(const struct apply_target *t)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	struct dirent *de;
+	bool gone = false;
+	DIR *d;
+
+	pins_path(dir, sizeof(dir), t->pin_dir, SHUNT_PIN_LINKS, NULL);
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while (!gone && (de = readdir(d))) {
+		struct bpf_link_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (strncmp(de->d_name, SHUNT_PIN_SK_LOOKUP_PREFIX, strlen(SHUNT_PIN_SK_LOOKUP_PREFIX)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		/* the kernel detaches a netns link when its namespace is destroyed */
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && !info.netns.netns_ino)
+			gone = true;
+		close(fd);
+	}
+	closedir(d);
+	return gone;
 }

@@ -26,4 +26,14 @@ int apply_config(const struct apply_target *t, const struct shunt_config *conf, 
  * namespaces, addresses, sk_lookup links, listeners). Returns how many pods are meshed. */
 int apply_refresh(const struct apply_target *t, const struct shunt_config *conf);
 
+/* Mesh the netns ns (open as nsfd) with its own policy, as pod-init asked: the policy,
+ * its addresses, its sk_lookup link, and last the workload entry that makes it meshed.
+ * Fail-closed from the moment it returns 0. */
+struct netns_seen;
+int apply_register_pod(const struct apply_target *t, int nsfd, const struct netns_seen *ns,
+		       const struct shunt_config *policy, __u32 *generation);
+/* Has any pod's network namespace gone (its sk_lookup link is defunct)? Cheap: one
+ * syscall per meshed pod, so the daemon can notice a deleted pod within a tick. */
+bool apply_links_defunct(const struct apply_target *t);
+
 #endif

@@ -17,9 +17,11 @@
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
+#include "podreg.h"
 
 #define TICK_MS        100   /* how often the workload map is checked for kernel detections */
 #define FULL_SCAN_MS  2000   /* how often /proc is rescanned regardless */
+#define GONE_CHECK_MS  400   /* how often pods' sk_lookup links are checked for a gone netns */
 
 static __u64 now_ms(void)
 {
@@ -79,8 +81,8 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	struct apply_target t = { .pin_dir = o->pin_dir };
 	struct shunt_maps m;
 	sigset_t mask;
-	int sfd, ifd, err, meshed = -1;
-	__u64 last_full = 0, last_sum = 0;
+	int sfd, ifd, lfd = -1, err, meshed = -1;
+	__u64 last_full = 0, last_sum = 0, last_gone = 0;
 	bool dirty = true;
 
 	err = maps_open_pinned(&m, o->pin_dir);
@@ -107,14 +109,25 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	if (ifd >= 0 && inotify_add_watch(ifd, "/run/netns", IN_CREATE | IN_DELETE | IN_MOVED_TO) < 0)
 		log_warn("cannot watch /run/netns: %s (rescanning every %d ms instead)",
 			 strerror(errno), FULL_SCAN_MS);
+	if (o->socket_path) {
+		lfd = podreg_listen(o->socket_path);
+		if (lfd < 0) {
+			log_err("cannot listen for pod-init at %s: %s", o->socket_path, strerror(-lfd));
+			err = lfd;
+			goto out;
+		}
+		log_info("pod-init registers pods at %s", o->socket_path);
+	}
 	log_info("running: watching network namespaces for meshed pods (pin dir %s)", o->pin_dir);
 
 	for (;;) {
-		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { ifd, POLLIN, 0 } };
+		struct pollfd p[3] = { { sfd, POLLIN, 0 }, { ifd, POLLIN, 0 }, { lfd, POLLIN, 0 } };
 		__u64 sum;
 
-		if (poll(p, 2, TICK_MS) < 0 && errno != EINTR)
+		if (poll(p, 3, TICK_MS) < 0 && errno != EINTR)
 			break;
+		if (p[2].revents & POLLIN)
+			podreg_serve(lfd, &t, conf, o->pin_dir);
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -143,6 +156,11 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		sum = workload_keys_sum(&m);
 		if (sum != last_sum || now_ms() - last_full >= FULL_SCAN_MS)
 			dirty = true;
+		/* a deleted pod: its policy and entries go within a second */
+		if (!dirty && now_ms() - last_gone >= GONE_CHECK_MS) {
+			last_gone = now_ms();
+			dirty = apply_links_defunct(&t);
+		}
 		if (!dirty)
 			continue;
 		{
@@ -164,11 +182,15 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		last_full = now_ms();
 		dirty = false;
 	}
+	err = 0;
+out:
+	if (lfd >= 0)
+		podreg_close(lfd, o->socket_path);
 	if (ifd >= 0)
 		close(ifd);
 	close(sfd);
 	if (t.sk_lookup_fd >= 0)
 		close(t.sk_lookup_fd);
 	maps_close(&m);
-	return 0;
+	return err;
 }

@@ -2,7 +2,8 @@
 /*
  * shunt run: stays in the foreground and keeps the meshed pods up to date as namespaces
  * appear and disappear (inotify on /run/netns, the kernel's own detections in the workload
- * map, and a periodic rescan of /proc for unnamed namespaces). SIGHUP re-reads the config
+ * map, and a periodic rescan of /proc for unnamed namespaces), and registers pods that ask
+ * over the pod-init socket (podreg.h). SIGHUP re-reads the config
  * and applies it; SIGTERM/SIGINT exit and leave everything attached.
  */
 #ifndef SHUNT_DAEMON_H
@@ -15,6 +16,7 @@ struct daemon_opts {
 	const char *pin_dir;
 	const char *config_path;   /* re-read on SIGHUP; NULL = the embedded default */
 	bool adopt;                /* an earlier shunt loaded what is pinned */
+	const char *socket_path;   /* where pod-init registers pods */
 };
 
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf);

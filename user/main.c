@@ -21,6 +21,7 @@
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
+#include "podinit.h"
 #include "report.h"
 
 #define SHUNT_VERSION "0.1.0"
@@ -43,6 +44,9 @@ static const char usage_text[] =
 	"                     their namespaces come and go; SIGHUP re-reads the configuration,\n"
 	"                     SIGTERM exits and leaves everything attached\n"
 	"  unload             detach everything and remove the pins\n"
+	"  pod-init [FLAGS]   in a pod's init container: mesh this pod fail-closed with the policy\n"
+	"                     of istio-iptables' (or Linkerd proxy-init's) flags, through the\n"
+	"                     node's `shunt run`; 'shunt pod-init --help' lists the flags\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE  route configuration (default " CONFIG_DEFAULT_PATH ", else the\n"
@@ -51,6 +55,7 @@ static const char usage_text[] =
 	"                     bpffs is mounted at /sys/fs/bpf when missing\n"
 	"  -g, --cgroup DIR   cgroup v2 directory to attach to (default: the cgroup2 root\n"
 	"                     from /proc/mounts); it must contain the apps and the proxies\n"
+	"  -s, --socket PATH  run: where pod-init registers pods (default " PODINIT_SOCKET_DEFAULT ")\n"
 	"  -j, --json         status as JSON\n"
 	"  -v, --verbose      say what is done; twice for libbpf's messages and verifier log\n"
 	"  -h, --help         this text\n"
@@ -63,6 +68,7 @@ struct cli {
 	const char *config;
 	const char *pin_dir;
 	const char *cgroup;
+	const char *socket;
 	bool json;
 };
 
@@ -248,7 +254,7 @@ out:
 
 static int cmd_run(const struct cli *c)
 {
-	struct daemon_opts d = { .pin_dir = c->pin_dir };
+	struct daemon_opts d = { .pin_dir = c->pin_dir, .socket_path = c->socket };
 	struct shunt_config conf;
 	bool file;
 	int err = read_config(c, &conf, &file);
@@ -299,12 +305,30 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' }, { "pin-dir", required_argument, NULL, 'p' },
 		{ "cgroup", required_argument, NULL, 'g' }, { "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },      { 0 },
+		{ "version", no_argument, NULL, 'V' },      { "socket", required_argument, NULL, 's' },
+		{ 0 },
 	};
-	struct cli c = { .pin_dir = PINS_DEFAULT_DIR };
+	struct cli c = { .pin_dir = PINS_DEFAULT_DIR, .socket = PODINIT_SOCKET_DEFAULT };
 	int opt, err;
 
-	while ((opt = getopt_long(argc, argv, "c:p:g:jvhV", opts, NULL)) != -1) {
+	/* pod-init has istio-iptables' flags, not ours */
+	if (argc >= 2 && !strcmp(argv[1], "pod-init")) {
+		struct podinit_opts po;
+		char msg[512];
+
+		if (podinit_parse(argc - 2, argv + 2, getenv, &po, msg, sizeof(msg))) {
+			fprintf(stderr, "shunt pod-init: %s\nTry 'shunt pod-init --help'.\n", msg);
+			return EXIT_USAGE;
+		}
+		if (po.help) {
+			podinit_usage(stdout);
+			return EXIT_OK;
+		}
+		err = podinit_run(&po);
+		config_free(&po.policy);
+		return err;
+	}
+	while ((opt = getopt_long(argc, argv, "c:p:g:s:jvhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			c.config = optarg;
@@ -317,6 +341,9 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			c.json = true;
+			break;
+		case 's':
+			c.socket = optarg;
 			break;
 		case 'v':
 			log_verbosity = log_verbosity < LOG_INFO ? LOG_INFO : log_verbosity + 1;
@@ -348,6 +375,8 @@ int main(int argc, char **argv)
 		return usage_error("--pin-dir must be an absolute path, not '%s'", c.pin_dir);
 	if (c.json && strcmp(c.command, "status"))
 		return usage_error("--json goes with 'status'");
+	if (c.socket[0] != '/')
+		return usage_error("--socket must be an absolute path, not '%s'", c.socket);
 	libbpf_set_print(libbpf_print);
 
 	if (!strcmp(c.command, "check"))

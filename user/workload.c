@@ -307,6 +307,30 @@ int workload_scope(__u64 cgroup_id, struct census_scope *sc)
 	return 0;
 }
 
+int workload_visit(int nsfd, const struct shunt_config *conf, struct netns_seen *ns)
+{
+	int home = open_home(), err;
+	struct stat st;
+
+	if (home < 0)
+		return -errno;
+	err = visit(nsfd, home, conf, ns);
+	close(home);
+	if (!err && !fstat(nsfd, &st)) {
+		ns->dev = st.st_dev;
+		ns->ino = st.st_ino;
+	}
+	return err;
+}
+
+bool workload_pid_in_scope(const struct census_scope *sc, pid_t pid)
+{
+	char p[32];
+
+	snprintf(p, sizeof(p), "%d", (int)pid);
+	return pid_in_scope(sc, p);
+}
+
 void workload_census_free(struct netns_census *c)
 {
 	for (size_t i = 0; i < c->n; i++)

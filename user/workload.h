@@ -56,6 +56,11 @@ int workload_resolve(const struct shunt_config *conf, const struct netns_census 
 		     struct resolved_workload **out, size_t *n_out, __u64 **live, size_t *n_live);
 void workload_resolved_free(struct resolved_workload *wl, size_t n);
 
+/* What the census learns of one netns (cookie, addresses, listeners), from an open fd. */
+int workload_visit(int nsfd, const struct shunt_config *conf, struct netns_seen *ns);
+/* Does process pid live in the scope cgroup (or below)? */
+bool workload_pid_in_scope(const struct census_scope *sc, pid_t pid);
+
 /* A new fd for the proxy's inbound listener of ns, taken from the process that holds it
  * (pidfd_getfd); -errno when none is found. */
 int workload_take_listener(const struct netns_seen *ns);

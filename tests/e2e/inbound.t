@@ -128,7 +128,7 @@ out=$("$SHUNT" apply --config "$CFG" --pin-dir "$TB_PIN" 2>&1)
 check_eq "apply include_ports: [\"*\"] again" "0" "$?"
 
 # --- pods that come and go while 'shunt run' watches -------------------------------------------
-"$SHUNT" run --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" > "$TB_TMP/run.log" 2>&1 &
+"$SHUNT" run --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$TB_TMP/shunt.sock" > "$TB_TMP/run.log" 2>&1 &
 TB_PIDS+=($!)
 run_pid=$!
 sleep 0.5

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The daemon's side of pod-init: a Unix socket where a pod's init container registers its
+ * own network namespace. Who the caller is comes from the kernel (SO_PEERCRED, a pidfd,
+ * the process's netns), never from what it sends: a pod can configure itself and nobody
+ * else.
+ */
+#ifndef SHUNT_PODREG_H
+#define SHUNT_PODREG_H
+
+#include "apply.h"
+#include "config.h"
+
+/* Listen at path (its directory is created); a stale socket nobody answers on is replaced,
+ * a live one (another shunt) is an error. Returns the listening fd or -errno. */
+int podreg_listen(const char *path);
+/* Remove the socket file if it is still ours. */
+void podreg_close(int fd, const char *path);
+/* Serve every pending connection on the listening fd: read the request, find the caller's
+ * netns, check it may be meshed, mesh it with the node policy `node` overlaid by the
+ * request, answer. pin_dir is locked around the map writes. */
+void podreg_serve(int lfd, const struct apply_target *t, const struct shunt_config *node,
+		  const char *pin_dir);
+
+#endif
