@@ -18,21 +18,29 @@ tb_init p
 tb_pod a 198.18.0.10     # pod-init: excludes port 5432 and 198.18.0.101
 tb_pod b 198.18.0.20     # pod-init: captures only inbound 8080
 tb_pod c 198.18.0.30     # not meshed
+tb_pod d 198.18.0.50     # listed in the node config with policy keys of its own
+tb_pod l 198.18.0.40     # pod-init with Linkerd proxy-init's flags
 tb_pod w 198.18.0.100    # the world
 tb_addr w 198.18.0.101/24
 for p in 5432 7000 8080; do tb_echo w "0.0.0.0:$p" || tap_bail "backend on $p"; done
 tb_echo a 0.0.0.0:8080 || tap_bail "app a"
 tb_echo b 0.0.0.0:8080 || tap_bail "app b 8080"
 tb_echo b 0.0.0.0:9090 || tap_bail "app b 9090"
+tb_echo l 0.0.0.0:8080 || tap_bail "app l"
 
 # The node default: unlike either pod (excludes outbound 7000, captures inbound 9090 only),
-# and no detection: only pod-init meshes here.
+# and no detection: only pod-init and the workload listed here mesh. Workload d overrides
+# outbound.exclude_ports (a whole list replaces the default's).
 CFG=$TB_TMP/node.yaml
-cat > "$CFG" <<'YAML'
+cat > "$CFG" <<YAML
 proxy: {uid: 1337, gid: 1337}
 outbound: {include_cidrs: ["*"], exclude_ports: [7000]}
 inbound: {include_ports: [9090]}
 mesh: {auto_detect: false}
+workloads:
+  - name: d
+    netns: /run/netns/$(tb_ns d)
+    outbound: {exclude_ports: [8080]}
 YAML
 SOCK=$TB_TMP/shunt.sock
 ISTIO_A=(-p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x 198.18.0.101/32 -b '*'
@@ -220,11 +228,17 @@ in_direct "c -> b:9090: not in b's list (the node default would capture it)" b 1
 out=$(tb_run c "$TOOLS/tcpclient" -t 3 198.18.0.100:8080)
 check_match "c (no pod-init) -> remote: untouched, from its own address" 'local=198\.18\.0\.30:' "$out"
 
+# --- d: its own policy from the node config ---------------------------------------------------
+tb_sidecar d || tap_bail "sidecar d"
+out_direct "d -> 8080: excluded by d's own outbound.exclude_ports" d 198.18.0.100:8080
+out_captured "d -> 7000: captured (d's list replaced the default's)" d 198.18.0.100:7000
+
 st=$("$SHUNT" status --pin-dir "$TB_PIN")
-check_match "status: two pods have their own policy" '^own policy: 2 pods' "$st"
-check_match "status --json lists them with their source" \
-	'"own_policies":\[\{"netns_cookie":[0-9]+,"netns_ino":[0-9]+,"source":"pod-init".*,\{.*"source":"pod-init"' \
-	"$(tb_status)"
+check_match "status: three pods have their own policy" '^own policy: 3 pods' "$st"
+check_match "status: d's is from the config" ' from config ' "$st"
+js=$(tb_status)
+check_eq "status --json lists them with their source" "config pod-init pod-init" \
+	"$(grep -o '"source":"[a-z-]*"' <<<"$js" | cut -d'"' -f4 | sort | tr '\n' ' ' | sed 's/ $//')"
 cookie_a=$(cookie_of a)
 cookie_b=$(cookie_of b)
 dump=$("$SHUNT" dump --pin-dir "$TB_PIN")
@@ -262,7 +276,7 @@ start_run || tap_bail "shunt run did not restart"
 sleep 2.5   # one full rescan
 out_captured "restarted: b -> 5432 still captured" b 198.18.0.100:5432
 in_direct "restarted: c -> b:9090 still b's list" b 198.18.0.20:9090
-check_match "restarted: status still shows both" '^own policy: 2 pods' "$("$SHUNT" status --pin-dir "$TB_PIN")"
+check_match "restarted: status still shows all three" '^own policy: 3 pods' "$("$SHUNT" status --pin-dir "$TB_PIN")"
 
 # --- pod b deleted: its policy and entries gone within a second -------------------------------
 maps_with_owner() { # entries of the policy maps that belong to owner $1
@@ -290,4 +304,24 @@ check_eq "... every entry of it in the policy maps" "0
 check "... its sk_lookup link" test ! -e "$TB_PIN/links/sk_lookup_$cookie_b"
 check "... its workload entry" sh -c "! '$SHUNT' dump --pin-dir '$TB_PIN' | grep -q '^  netns $cookie_b '"
 out_direct "a's policy untouched by b's removal" a 198.18.0.100:8080
+
+# --- Linkerd's proxy-init flags: linkerd flavor, ports 4140/4143, uid 2102 ---------------------
+out=$(tb_run l "$SHUNT" pod-init --socket "$SOCK" --incoming-proxy-port 4143 --outgoing-proxy-port 4140 \
+	--proxy-uid 2102 --inbound-ports-to-ignore 4190,4191 --outbound-ports-to-ignore 5432,6000-6100 2>&1)
+check_match "pod-init with proxy-init's flags: exit 0" '^0:shunt pod-init: netns .*outbound to port 4140, inbound to port 4143' "$?:$out"
+# linkerd2-proxy stand-ins: log the original destination they are asked for
+tb_bg_as 2102 2102 l "$TOOLS/tcpecho" 127.0.0.1:4140 "$TB_TMP/proxy-l-out.log"
+tb_bg_as 2102 2102 l "$TOOLS/tcpecho" 0.0.0.0:4143 "$TB_TMP/proxy-l-in.log"
+tb_wait_listen l 4143 || tap_bail "proxy l"
+sleep 0.2
+out=$(tb_run l "$TOOLS/tcpclient" -t 3 198.18.0.100:8080)
+check_match "l -> 8080: to the outgoing proxy port" '^ok ' "$out"
+check_match "... which reads origdst 198.18.0.100:8080" 'origdst=198\.18\.0\.100:8080$' "$(tail -1 "$TB_TMP/proxy-l-out.log")"
+out=$(tb_run l "$TOOLS/tcpclient" -t 3 198.18.0.100:5432)
+check "l -> 5432: ignored, straight to the backend" grep -q 'peer=198.18.0.40:' "$TB_TMP/echo-w-5432.log"
+out=$(tb_run c "$TOOLS/tcpclient" -t 3 198.18.0.40:8080)
+check_match "c -> l:8080: to the incoming proxy port, origdst kept" 'origdst=198\.18\.0\.40:8080$' "$(tail -1 "$TB_TMP/proxy-l-in.log")"
+out=$(tb_run_as 2102 2102 l "$TOOLS/tcpclient" -t 3 198.18.0.40:8080)
+check_match "l's proxy -> its own pod IP: direct (linkerd: the proxy's traffic is never redirected)" '^ok ' "$out"
+check "... the app saw the proxy itself" grep -q 'peer=198.18.0.40:' "$TB_TMP/echo-l-8080.log"
 tap_done
