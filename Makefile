@@ -38,7 +38,7 @@ LIBS      := -lbpf -lelf -lz -lyaml
 PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_config.c user/podinit.c
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-UNIT_TESTS := test_config test_policy test_abi test_sk_lookup
+UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
 TOOLS      := tcpecho tcpclient streamcheck unixsend
 
 .PHONY: all clean test unit kernel-test tools demo bench static vmtest fuzz

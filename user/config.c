@@ -1049,8 +1049,9 @@ static int port_list_copy(struct config_port_list *d, const struct config_port_l
 	d->vpos = calloc(s->n ? s->n : 1, sizeof(*d->vpos));
 	if (!d->v || !d->vpos)
 		return -ENOMEM;
-	memcpy(d->v, s->v, s->n * sizeof(*d->v));
-	if (s->vpos)
+	if (s->n)
+		memcpy(d->v, s->v, s->n * sizeof(*d->v));
+	if (s->vpos && s->n)
 		memcpy(d->vpos, s->vpos, s->n * sizeof(*d->vpos));
 	return 0;
 }
@@ -1061,7 +1062,8 @@ static int cidr_list_copy(struct config_cidr_list *d, const struct config_cidr_l
 	d->v = calloc(s->n ? s->n : 1, sizeof(*d->v));
 	if (!d->v)
 		return -ENOMEM;
-	memcpy(d->v, s->v, s->n * sizeof(*d->v));
+	if (s->n)
+		memcpy(d->v, s->v, s->n * sizeof(*d->v));
 	return 0;
 }
 
@@ -1109,7 +1111,7 @@ static void yaml_ports(FILE *f, const struct config_port_list *l)
 		return;
 	}
 	fputc('[', f);
-	if (v) {
+	if (v && l->n) {
 		memcpy(v, l->v, l->n * sizeof(*v));
 		qsort(v, l->n, sizeof(*v), port_cmp);
 		for (size_t i = 0; i < l->n;) {
