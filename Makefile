@@ -41,7 +41,7 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
 TOOLS      := tcpecho tcpclient streamcheck unixsend
 
-.PHONY: all clean test unit kernel-test tools demo bench static vmtest fuzz
+.PHONY: all clean test unit kernel-test tools demo bench bench-pods static vmtest fuzz
 all: $(OUT)/shunt tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -132,6 +132,9 @@ demo: all
 
 bench: all
 	$(Q)scripts/bench.sh
+
+bench-pods: all
+	$(Q)scripts/bench-pods.sh
 
 clean:
 	$(call msg,CLEAN,$(OUT))

@@ -23,4 +23,16 @@ awk '/^  shunt.yaml: \|/ { on = 1; next } on && /^[^ ]/ { on = 0 } on { sub(/^  
 out=$("$top/build/shunt" check --config "$tmp" 2>&1)
 check_eq "the shipped configuration passes 'shunt check'" "0" "$?"
 check_match "... and is Istio's defaults" 'inbound.exclude_ports    15020,15021,15090' "$out"
+rendered=$(kubectl kustomize "$top/deploy" 2>&1)
+check_eq "the DaemonSet mounts the pod-init socket's directory from the host" "2" \
+	"$(grep -cE '^ *(- mountPath|path): /var/run/shunt$' <<<"$rendered")"
+# the example pod's init container: its arguments are ones shunt pod-init accepts, and mean
+# what its annotations say
+ex=$top/deploy/examples/pod-init.yaml
+mapfile -t args < <(grep -m1 '"pod-init"' "$ex" | grep -o '"[^"]*"' | tr -d '"' | tail -n +3)
+out=$("$top/build/shunt" pod-init "${args[@]}" --dry-run 2>&1)
+check_eq "the example's pod-init arguments are accepted" "0" "$?"
+check_match "... -o 5432 (excludeOutboundPorts)" 'exclude_ports: \[5432\]' "$out"
+check_match "... -x 10.0.0.0/24 (excludeOutboundIPRanges)" 'exclude_cidrs: \["10\.0\.0\.0/24"\]' "$out"
+check_match "... -b 8080 (includeInboundPorts)" 'include_ports: \[8080\]' "$out"
 tap_done
