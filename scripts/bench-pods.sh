@@ -39,10 +39,10 @@ map_mem() {
 	done
 	echo "$total"
 }
-# args I: pod I's own policy (different lists in every pod)
+# args I [PORT]: pod I's own policy (different lists in every pod); PORT: an update's
 args() {
 	local i=$1
-	echo "-i * -b 8080,8081,9000-9002 -o 5432,3306,$((2000 + i % 1000))" \
+	echo "-i * -b 8080,8081,9000-9002 -o 5432,3306,${2:-$((2000 + i % 1000))}" \
 	     "-x 10.$((i / 256 % 256)).$((i % 256)).0/24,10.200.$((i % 256)).0/24,192.168.$((i % 256)).0/24,172.16.$((i % 16)).0/24"
 }
 # pod I: a sleeper in its own netns, registered first; the sleeper keeps the netns alive
@@ -56,7 +56,9 @@ pod() {
 update_ms() {
 	local pid=$1 i=$2 t0
 	t0=$(date +%s%N)
-	nsenter -t "$pid" -n "$SHUNT" pod-init --socket "$SOCK" $(args "$i") -o 6000,$((7000 + i)) >/dev/null ||
+	# shellcheck disable=SC2046
+	sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec nsenter -t "$@"' sh "$CG" "$pid" -n \
+		"$SHUNT" pod-init --socket "$SOCK" $(args "$i" $((7000 + i))) >/dev/null ||
 		echo "update failed" >&2
 	echo $(( ($(date +%s%N) - t0) / 1000 ))
 }

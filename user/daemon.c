@@ -126,8 +126,12 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 
 		if (poll(p, 3, TICK_MS) < 0 && errno != EINTR)
 			break;
-		if (p[2].revents & POLLIN)
+		if (p[2].revents & POLLIN) {
 			podreg_serve(lfd, &t, conf, o->pin_dir);
+			/* a registration did what a refresh would for its pod: its own new
+			 * workload entry is no reason to rescan the node */
+			last_sum = workload_keys_sum(&m);
+		}
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 

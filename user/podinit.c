@@ -232,7 +232,10 @@ static bool is_linkerd_args(int argc, char **argv)
 static int record(struct seen *s, int id, const char *written, const char *val, char *err,
 		  size_t errlen)
 {
-	if (s->set[id] && s->name[id] && written)
+	/* logging flags share an id and may repeat; anything else given twice is ambiguous */
+	bool repeats = id == F_ISTIO_LOG || id == F_L_LOG || id == F_L_FIREWALL_BIN;
+
+	if (s->set[id] && s->name[id] && written && !repeats)
 		return errf(err, errlen, "%s given twice", written);
 	s->set[id] = true;
 	s->val[id] = val;
@@ -460,7 +463,8 @@ static void scan_env(char *(*getenv_fn)(const char *), bool linkerd, struct seen
 	for (int i = 0; i < F_COUNT; i++) {
 		const char *v;
 
-		if (s->set[i] || !flags[i].env || (flags[i].fam == FAM_ISTIO && linkerd))
+		/* proxy-init reads no environment; istio-iptables reads its flags' */
+		if (s->set[i] || !flags[i].env || (flags[i].fam != FAM_SHUNT && linkerd))
 			continue;
 		v = getenv_fn(flags[i].env);
 		if (!v || !*v)
