@@ -39,7 +39,7 @@ PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_co
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
-TOOLS      := tcpecho tcpclient streamcheck unixsend
+TOOLS      := tcpecho tcpclient streamcheck unixsend bypass
 
 .PHONY: all clean test unit kernel-test tools demo bench bench-pods static vmtest fuzz
 all: $(OUT)/shunt tools
@@ -92,6 +92,10 @@ $(OUT)/tests/%: tests/unit/%.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
 $(OUT)/tools/%: tests/tools/%.c tests/tools/sockaddr.h | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $<
+
+$(OUT)/tools/bypass: tests/tools/bypass.c tests/tools/sockaddr.h | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -luring
 
 tools: $(addprefix $(OUT)/tools/,$(TOOLS))
 
