@@ -944,12 +944,23 @@ static void set_defaults(struct shunt_config *cfg)
 	cfg->auto_detect = true;
 }
 
+/* YAML text -> tree; a syntax error becomes one FILE:LINE:COL message. */
+static int tree_read(const char *name, const char *text, size_t len, struct ytree *tree,
+		     struct config_errors *errs)
+{
+	struct ytree_error yerr;
+	int err = ytree_parse(text, len, tree, &yerr);
+
+	if (err == -EINVAL)
+		config_error(errs, name, (struct config_pos){ yerr.line, yerr.col }, "%s", yerr.msg);
+	return err;
+}
+
 int config_parse(const char *name, const char *text, size_t len, struct shunt_config *cfg,
 		 struct config_errors *errs)
 {
 	struct parse_ctx c = { .name = name, .errs = errs, .warns = &cfg->warnings };
 	struct ytree tree;
-	struct ytree_error yerr;
 	size_t before = errs->n;
 	int err;
 
@@ -957,11 +968,7 @@ int config_parse(const char *name, const char *text, size_t len, struct shunt_co
 	set_defaults(cfg);
 	cfg->source = strdup(name);
 
-	err = ytree_parse(text, len, &tree, &yerr);
-	if (err == -EINVAL) {
-		config_error(errs, name, (struct config_pos){ yerr.line, yerr.col }, "%s", yerr.msg);
-		return -EINVAL;
-	}
+	err = tree_read(name, text, len, &tree, errs);
 	if (err)
 		return err;
 	c.tree = &tree;
@@ -1013,16 +1020,11 @@ int config_parse_overlay(const char *name, const char *text, size_t len,
 	struct config_errors warns = { 0 };
 	struct parse_ctx c = { .name = name, .errs = errs, .warns = &warns, .untrusted = true };
 	struct ytree tree;
-	struct ytree_error yerr;
 	size_t before = errs->n;
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	err = ytree_parse(text, len, &tree, &yerr);
-	if (err == -EINVAL) {
-		config_error(errs, name, (struct config_pos){ yerr.line, yerr.col }, "%s", yerr.msg);
-		return -EINVAL;
-	}
+	err = tree_read(name, text, len, &tree, errs);
 	if (err)
 		return err;
 	c.tree = &tree;
