@@ -41,8 +41,11 @@ static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const str
 
 	uidgid = bpf_get_current_uid_gid();
 	f.dport = bpf_ntohs(dport_n);
-	f.is_proxy_uid = (__u32)uidgid == cfg->proxy_uid;
-	f.is_proxy_gid = (cfg->flags & SHUNT_CFG_HAS_GID) && (__u32)(uidgid >> 32) == cfg->proxy_gid;
+	shunt_proxy_identity(cfg, (__u32)uidgid == cfg->proxy_uid,
+			     (cfg->flags & SHUNT_CFG_HAS_GID) && (__u32)(uidgid >> 32) == cfg->proxy_gid,
+			     (cfg->flags & SHUNT_CFG_PROXY_CGROUP) &&
+				     bpf_get_current_cgroup_id() == cfg->proxy_cgroup_id,
+			     &f.is_proxy_uid, &f.is_proxy_gid);
 	f.src_is_passthrough = src_passthrough;
 	f.dst_is_localhost = dst_localhost;
 	f.dst_on_lo = dst_loopback || shunt_ip_is_local(netns, dst);
@@ -207,9 +210,18 @@ static __always_inline void shunt_detect_proxy(struct bpf_sock *sk)
 	if (sk->src_port != cfg->outbound_port && sk->src_port != cfg->inbound_port)
 		return;
 	uidgid = bpf_get_current_uid_gid();
-	if ((__u32)uidgid != cfg->proxy_uid &&
-	    !((cfg->flags & SHUNT_CFG_HAS_GID) && (__u32)(uidgid >> 32) == cfg->proxy_gid))
-		return;
+	{
+		__u8 is_uid, is_gid;
+
+		shunt_proxy_identity(cfg, (__u32)uidgid == cfg->proxy_uid,
+				     (cfg->flags & SHUNT_CFG_HAS_GID) &&
+					     (__u32)(uidgid >> 32) == cfg->proxy_gid,
+				     (cfg->flags & SHUNT_CFG_PROXY_CGROUP) &&
+					     bpf_get_current_cgroup_id() == cfg->proxy_cgroup_id,
+				     &is_uid, &is_gid);
+		if (!is_uid && !is_gid)
+			return;
+	}
 	if (sk->src_port == cfg->inbound_port) {
 		cookie = bpf_get_socket_cookie(sk);
 		bpf_map_update_elem(&shunt_pbind_v1, &cookie, &one, BPF_ANY);

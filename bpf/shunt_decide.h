@@ -27,6 +27,26 @@ struct shunt_out_facts {
 	__u8  cidr_included;     /* dst in outbound.include_cidrs (list form) */
 };
 
+/* Who is the proxy. istio-iptables can only say "uid U" / "gid G", so any process of the
+ * pod running as U walks around the proxy. With proxy.cgroup the identity is also (or only)
+ * the proxy container's cgroup, which an app container cannot enter. */
+static __always_inline void
+shunt_proxy_identity(const struct shunt_cfg *cfg, __u8 uid_match, __u8 gid_match, __u8 cgroup_match,
+		     __u8 *is_uid, __u8 *is_gid)
+{
+	*is_uid = uid_match;
+	*is_gid = gid_match;
+	if (!(cfg->flags & SHUNT_CFG_PROXY_CGROUP))
+		return;
+	if (cfg->flags & SHUNT_CFG_CGROUP_ONLY) {
+		*is_uid = cgroup_match;
+		*is_gid = 0;
+		return;
+	}
+	*is_uid = uid_match && cgroup_match;
+	*is_gid = gid_match && cgroup_match;
+}
+
 /* The three-rule owner block istio-iptables writes once for the uid and once for the gid:
  * own pod IP / lo (not 127.0.0.1, not the tunnel port) -> inbound; other lo traffic of
  * everybody else -> direct; everything else of the owner -> direct.

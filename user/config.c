@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include "config.h"
 #include "ytree.h"
 
@@ -485,7 +487,39 @@ static void walk_mapping(struct parse_ctx *c, const struct ynode *n, const char 
 }
 
 static const char *const proxy_keys[] = { "uid", "gid", "outbound_port", "inbound_port",
-					   "tunnel_port", NULL };
+					   "tunnel_port", "cgroup", "identity", NULL };
+
+#define CGROUP2_MAGIC 0x63677270
+
+/* proxy.cgroup: an absolute path to a cgroup v2 directory; its inode is the id the kernel's
+ * bpf_get_current_cgroup_id() returns for processes in it. */
+static void get_proxy_cgroup(struct parse_ctx *c, const struct ynode *v, struct shunt_config *cfg)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	cfg->proxy_cgroup_pos = node_pos(v);
+	if (c->untrusted) {
+		perr(c, v, "'proxy.cgroup' names a path on the node: only the node's own config may");
+		return;
+	}
+	if (!get_string(c, v, "proxy.cgroup", &cfg->proxy_cgroup))
+		return;
+	if (cfg->proxy_cgroup[0] != '/') {
+		perr(c, v, "'proxy.cgroup' must be an absolute path, got '%s'", cfg->proxy_cgroup);
+		return;
+	}
+	if (stat(cfg->proxy_cgroup, &st) || !S_ISDIR(st.st_mode)) {
+		perr(c, v, "'proxy.cgroup' %s: %s", cfg->proxy_cgroup,
+		     errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+		return;
+	}
+	if (statfs(cfg->proxy_cgroup, &sfs) || (unsigned long)sfs.f_type != CGROUP2_MAGIC) {
+		perr(c, v, "'proxy.cgroup' %s is not a cgroup v2 directory", cfg->proxy_cgroup);
+		return;
+	}
+	cfg->proxy_cgroup_id = (uint64_t)st.st_ino;
+}
 
 static void on_proxy(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
@@ -523,6 +557,20 @@ static void on_proxy(struct parse_ctx *c, int key, const struct ynode *v, void *
 		else
 			get_port(c, v, "proxy.tunnel_port", &cfg->tunnel_port);
 		cfg->tunnel_port_pos = node_pos(v);
+		break;
+	case 5:
+		get_proxy_cgroup(c, v, cfg);
+		break;
+	case 6:
+		cfg->proxy_identity_pos = node_pos(v);
+		if (v->type == YN_SCALAR && !strcmp(scalar(v), "uid"))
+			cfg->proxy_identity = CONFIG_IDENTITY_UID;
+		else if (v->type == YN_SCALAR && !strcmp(scalar(v), "uid+cgroup"))
+			cfg->proxy_identity = CONFIG_IDENTITY_UID_CGROUP;
+		else if (v->type == YN_SCALAR && !strcmp(scalar(v), "cgroup"))
+			cfg->proxy_identity = CONFIG_IDENTITY_CGROUP;
+		else
+			perr(c, v, "'proxy.identity' must be uid, uid+cgroup or cgroup");
 		break;
 	}
 }
@@ -888,6 +936,14 @@ static void validate(struct parse_ctx *c, struct shunt_config *cfg)
 {
 	struct config_pos pos;
 
+	if (cfg->proxy_identity_pos.line && cfg->proxy_identity != CONFIG_IDENTITY_UID &&
+	    !cfg->proxy_cgroup)
+		config_error(c->errs, c->name, cfg->proxy_identity_pos,
+			     "'proxy.identity' names the cgroup, but 'proxy.cgroup' is not set");
+	/* a cgroup given without an identity: both must match */
+	if (cfg->proxy_cgroup && !cfg->proxy_identity_pos.line)
+		cfg->proxy_identity = CONFIG_IDENTITY_UID_CGROUP;
+
 	if (cfg->outbound_port == cfg->inbound_port)
 		config_error(c->errs, c->name, cfg->inbound_port_pos,
 			     "'proxy.inbound_port' %u collides with 'proxy.outbound_port'",
@@ -1073,6 +1129,7 @@ int config_policy_copy(struct shunt_config *d, const struct shunt_config *s, con
 {
 	*d = *s;
 	d->source = NULL;
+	d->proxy_cgroup = NULL;
 	d->out_include_from = d->out_exclude_from = NULL;
 	d->workloads = NULL;
 	d->n_workloads = 0;
@@ -1083,6 +1140,7 @@ int config_policy_copy(struct shunt_config *d, const struct shunt_config *s, con
 	d->out_include_ports.vpos = d->out_exclude_ports.vpos = NULL;
 	d->in_include_ports.vpos = d->in_exclude_ports.vpos = NULL;
 	if (!(d->source = strdup(source ? source : "")) ||
+	    (s->proxy_cgroup && !(d->proxy_cgroup = strdup(s->proxy_cgroup))) ||
 	    (s->out_include_from && !(d->out_include_from = strdup(s->out_include_from))) ||
 	    (s->out_exclude_from && !(d->out_exclude_from = strdup(s->out_exclude_from))) ||
 	    cidr_list_copy(&d->out_include_cidrs, &s->out_include_cidrs) ||
@@ -1249,6 +1307,7 @@ static void port_list_free(struct config_port_list *l)
 void config_free(struct shunt_config *cfg)
 {
 	free(cfg->source);
+	free(cfg->proxy_cgroup);
 	free(cfg->out_include_cidrs.v);
 	free(cfg->out_exclude_cidrs.v);
 	free(cfg->out_include_from);

@@ -64,8 +64,19 @@ enum config_flavor {
 	CONFIG_FLAVOR_LINKERD,      /* linkerd2-proxy-init */
 };
 
+/* proxy.identity: what makes a process the proxy */
+enum config_identity {
+	CONFIG_IDENTITY_UID = 0,    /* uid/gid, as istio-iptables */
+	CONFIG_IDENTITY_UID_CGROUP, /* uid/gid, and running in proxy.cgroup */
+	CONFIG_IDENTITY_CGROUP,     /* running in proxy.cgroup, whatever the uid */
+};
+
 struct shunt_config {
 	char *source;          /* file name, or CONFIG_EMBEDDED_NAME; a workload's name */
+	char *proxy_cgroup;    /* proxy.cgroup: the proxy container's cgroup v2 directory */
+	uint64_t proxy_cgroup_id; /* its id (inode), resolved when read */
+	int proxy_identity;    /* enum config_identity */
+	struct config_pos proxy_cgroup_pos, proxy_identity_pos;
 	uint32_t proxy_uid;
 	bool has_gid;
 	uint32_t proxy_gid;

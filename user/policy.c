@@ -97,6 +97,12 @@ int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u
 		cfg->flags |= SHUNT_CFG_AUTO_DETECT;
 	if (conf->flavor == CONFIG_FLAVOR_LINKERD)
 		cfg->flags |= SHUNT_CFG_LINKERD;
+	if (conf->proxy_cgroup_id && conf->proxy_identity != CONFIG_IDENTITY_UID) {
+		cfg->flags |= SHUNT_CFG_PROXY_CGROUP;
+		cfg->proxy_cgroup_id = conf->proxy_cgroup_id;
+		if (conf->proxy_identity == CONFIG_IDENTITY_CGROUP)
+			cfg->flags |= SHUNT_CFG_CGROUP_ONLY;
+	}
 	/* An LPM lookup costs more than the rest of connect4: skip the ones that cannot hit. */
 	if (conf->out_include_cidrs.n)
 		cfg->flags |= SHUNT_CFG_OUT_INCLUDE_LIST;

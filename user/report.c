@@ -520,6 +520,10 @@ static void dump_policy(const struct shunt_maps *m, __u64 owner, const struct sh
 		printf("  %-24s -\n", "proxy.gid");
 	printf("  %-24s %u\n  %-24s %u\n", "proxy.outbound_port", cfg->outbound_port,
 	       "proxy.inbound_port", cfg->inbound_port);
+	if (cfg->flags & SHUNT_CFG_PROXY_CGROUP)
+		printf("  %-24s cgroup id %" PRIu64 " (identity %s)\n", "proxy.cgroup",
+		       (uint64_t)cfg->proxy_cgroup_id,
+		       cfg->flags & SHUNT_CFG_CGROUP_ONLY ? "cgroup" : "uid+cgroup");
 	if (cfg->tunnel_port)
 		printf("  %-24s %u\n", "proxy.tunnel_port", cfg->tunnel_port);
 	else

@@ -56,6 +56,8 @@ enum shunt_cidr_list {
 #define SHUNT_CFG_OUT_EXCLUDE_LIST  (1u << 7) /* outbound.exclude_cidrs has entries: look them up */
 #define SHUNT_CFG_LINKERD           (1u << 8) /* mesh.flavor linkerd: the proxy's own traffic and
 					       * everything to lo always direct (proxy-init) */
+#define SHUNT_CFG_PROXY_CGROUP      (1u << 9) /* the proxy must also run in proxy_cgroup_id */
+#define SHUNT_CFG_CGROUP_ONLY       (1u << 10)/* ... and the cgroup alone identifies it */
 /* SHUNT_CFG_PORTS(list): that port list has entries (blocks to look up) */
 #define SHUNT_CFG_PORTS(list)       (1u << (12 + (list)))
 
@@ -78,6 +80,7 @@ struct shunt_cfg {
 	__u16 tunnel_port;   /* host order; never redirected (Istio's 15008); 0 = none */
 	__u16 pad0;
 	__u32 accel_queue_limit; /* bytes a peer may hold in its redirect queue */
+	__u64 proxy_cgroup_id;   /* with SHUNT_CFG_PROXY_CGROUP: the proxy container's cgroup */
 };
 
 /* Value of shunt_state_v2[owner]: which slot of that owner's policy is live. Written last

@@ -17,11 +17,19 @@ tap_require_root haproxy
 
 tb_init y
 tb_pod a 198.18.0.10 2001:2::10     # meshed by pod-init: HAProxy sidecar (IPv4), a v6 stand-in
+tb_pod k 198.18.0.20                # proxy identified by uid and its container's cgroup
 tb_pod w 198.18.0.100 2001:2::100   # the world
 tb_echo w 0.0.0.0:8080 || tap_bail "backend v4"
 tb_echo w "[::]:8081" || tap_bail "backend v6"
 SOCK=$TB_TMP/shunt.sock
-printf 'mesh: {auto_detect: false}\n' > "$TB_TMP/node.yaml"
+mkdir -p "$TB_CG/k/proxy" "$TB_CG/k/app"   # two "containers" of pod k
+cat > "$TB_TMP/node.yaml" <<YAML
+mesh: {auto_detect: false}
+workloads:
+  - name: k
+    netns: /run/netns/$(tb_ns k)
+    proxy: {cgroup: $TB_CG/k/proxy, identity: uid+cgroup}
+YAML
 "$SHUNT" load --config "$TB_TMP/node.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" >/dev/null ||
 	tap_bail "load"
 "$SHUNT" run --config "$TB_TMP/node.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$SOCK" \
@@ -90,4 +98,26 @@ attempt "connect, AF_UNSPEC, connect again" captured unspec 198.18.0.100:8080
 attempt "non-blocking connect" captured nonblock 198.18.0.100:8080
 attempt "the other family (IPv6)" captured6 nonblock "[2001:2::100]:8081"
 attempt "SO_BINDTODEVICE eth0" closed device eth0 198.18.0.100:8080
+
+# --- an app that runs as the proxy's uid ------------------------------------------------------
+# Under istio-iptables (and shunt's default identity) uid 1337 is the proxy, wherever it runs.
+out=$(tb_run_as 1337 1337 a "$TOOLS/tcpclient" 198.18.0.100:8080)
+local=$(sed -n 's/.*local=\([^ ]*\) .*/\1/p' <<<"$out")
+check "uid identity (istio-iptables'): an app running as 1337 goes direct, as under iptables" \
+	grep -qF "peer=$local " "$TB_TMP/echo-w-8080.log"
+# Pod k's proxy is uid 1337 *in its container's cgroup*: the app container's 1337 is captured.
+TB_POD_CG[k]=$TB_CG/k/proxy
+tb_sidecar k || tap_bail "sidecar k"
+TB_POD_CG[k]=$TB_CG/k/app
+kl() { tb_sidecar_log k | grep -c .; }
+before=$(kl)
+out=$(tb_run_as 1337 1337 k "$TOOLS/tcpclient" 198.18.0.100:8080)
+check_match "uid+cgroup identity: the app container's uid-1337 process: data intact" '^ok local=127\.0\.0\.1:' "$out"
+sleep 0.2
+check_match "... captured by k's proxy, original destination kept" \
+	'fe=outbound origdst=198\.18\.0\.100:8080 ' "$(tb_sidecar_log k | tail -1)"
+check_eq "... exactly one proxy connection (the proxy's own upstream was not captured again)" \
+	"$((before + 1))" "$(kl)"
+check_match "dump shows the identity" 'proxy.cgroup +cgroup id [0-9]+ \(identity uid\+cgroup\)' \
+	"$("$SHUNT" dump --pin-dir "$TB_PIN")"
 tap_done

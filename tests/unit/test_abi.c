@@ -93,7 +93,7 @@ static void test_structs(void **state)
 	CHECK(shunt_cfg, M(shunt_cfg, abi_version), M(shunt_cfg, generation), M(shunt_cfg, flags),
 	      M(shunt_cfg, proxy_uid), M(shunt_cfg, proxy_gid), M(shunt_cfg, outbound_port),
 	      M(shunt_cfg, inbound_port), M(shunt_cfg, tunnel_port), M(shunt_cfg, pad0),
-	      M(shunt_cfg, accel_queue_limit));
+	      M(shunt_cfg, accel_queue_limit), M(shunt_cfg, proxy_cgroup_id));
 	CHECK(shunt_state, M(shunt_state, abi_version), M(shunt_state, active_slot),
 	      M(shunt_state, generation), M(shunt_state, pad0), M(shunt_state, applied_ns));
 	CHECK(shunt_pol_key, M(shunt_pol_key, owner), M(shunt_pol_key, slot),

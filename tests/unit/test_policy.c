@@ -5,6 +5,7 @@
  * prefix, ports by bitmap), and the decision is the same shunt_decide_outbound() the BPF
  * program runs. Cases follow istio-iptables' ISTIO_OUTPUT chain (shared/ISTIO-IPTABLES.md).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -350,6 +351,47 @@ static void test_inbound(void **state)
 	assert_int_equal(decide_in("inbound: {include_ports: []}\n", 8080, 0), SHUNT_V_IN_NOT_INCLUDED);
 }
 
+/* proxy.identity: uid (istio-iptables), uid+cgroup, cgroup; and its config errors */
+static void test_proxy_identity(void **state)
+{
+	struct shunt_cfg cfg = { 0 };
+	struct config_errors errs = { 0 };
+	struct shunt_config c;
+	__u8 u, g;
+	const char *bad = "proxy: {cgroup: relative/x, identity: cgroup}\n";
+	const char *bad2 = "proxy: {identity: uid+cgroup}\n";
+	const char *bad3 = "proxy: {cgroup: /proc}\n";
+
+	(void)state;
+	shunt_proxy_identity(&cfg, 1, 1, 0, &u, &g);
+	assert_true(u && g);                          /* no cgroup: uid/gid as ever */
+	cfg.flags = SHUNT_CFG_PROXY_CGROUP;
+	shunt_proxy_identity(&cfg, 1, 1, 0, &u, &g);
+	assert_false(u || g);                         /* 1337 outside the proxy's cgroup: an app */
+	shunt_proxy_identity(&cfg, 1, 0, 1, &u, &g);
+	assert_true(u && !g);
+	shunt_proxy_identity(&cfg, 0, 0, 1, &u, &g);
+	assert_false(u || g);                         /* root in the proxy's cgroup: not it */
+	cfg.flags |= SHUNT_CFG_CGROUP_ONLY;
+	shunt_proxy_identity(&cfg, 0, 0, 1, &u, &g);
+	assert_true(u && !g);                         /* cgroup alone */
+	shunt_proxy_identity(&cfg, 1, 1, 0, &u, &g);
+	assert_false(u || g);
+
+	assert_int_equal(config_parse("t.yaml", bad, strlen(bad), &c, &errs), -EINVAL);
+	assert_string_equal(errs.msgs[0], "t.yaml:1:17: 'proxy.cgroup' must be an absolute path, got 'relative/x'");
+	config_errors_free(&errs);
+	config_free(&c);
+	assert_int_equal(config_parse("t.yaml", bad2, strlen(bad2), &c, &errs), -EINVAL);
+	assert_string_equal(errs.msgs[0], "t.yaml:1:19: 'proxy.identity' names the cgroup, but 'proxy.cgroup' is not set");
+	config_errors_free(&errs);
+	config_free(&c);
+	assert_int_equal(config_parse("t.yaml", bad3, strlen(bad3), &c, &errs), -EINVAL);
+	assert_string_equal(errs.msgs[0], "t.yaml:1:17: 'proxy.cgroup' /proc is not a cgroup v2 directory");
+	config_errors_free(&errs);
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_loopback_included),
 		cmocka_unit_test(test_workload_meshed),
 		cmocka_unit_test(test_inbound),
+		cmocka_unit_test(test_proxy_identity),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
