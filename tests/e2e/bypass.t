@@ -23,8 +23,11 @@ tb_echo w 0.0.0.0:8080 || tap_bail "backend v4"
 tb_echo w "[::]:8081" || tap_bail "backend v6"
 SOCK=$TB_TMP/shunt.sock
 mkdir -p "$TB_CG/k/proxy" "$TB_CG/k/app"   # two "containers" of pod k
+# The fast path off: this test is about which connections are captured. (With it on, a
+# few of these 4 KiB write + half-close exchanges stall on 6.1 under TCG; see #9's note.)
 cat > "$TB_TMP/node.yaml" <<YAML
 mesh: {auto_detect: false}
+acceleration: false
 workloads:
   - name: k
     netns: /run/netns/$(tb_ns k)

@@ -29,7 +29,9 @@ check_eq "the DaemonSet mounts the pod-init socket's directory from the host" "2
 # the example pod's init container: its arguments are ones shunt pod-init accepts, and mean
 # what its annotations say
 ex=$top/deploy/examples/pod-init.yaml
-mapfile -t args < <(grep -m1 '"pod-init"' "$ex" | grep -o '"[^"]*"' | tr -d '"' | tail -n +3)
+args=()
+while read -r a; do args+=("$a"); done <<<"$(grep -m1 '"pod-init"' "$ex" | grep -o '"[^"]*"' | tr -d '"' | tail -n +3)"
+check "the example's init container has arguments" test "${#args[@]}" -gt 10
 out=$("$top/build/shunt" pod-init "${args[@]}" --dry-run 2>&1)
 check_eq "the example's pod-init arguments are accepted" "0" "$?"
 check_match "... -o 5432 (excludeOutboundPorts)" 'exclude_ports: \[5432\]' "$out"
