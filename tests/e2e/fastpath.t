@@ -57,7 +57,9 @@ check_match "sidecar b accepted it on its inbound port (sk_lookup)" 'fe=inbound 
 n=$(delta fastpath_sockets_added "$s0" "$s1")
 check "all 6 sockets of the 3 legs were on the fast path (added: $n)" test "$n" -ge 6
 n=$(delta fastpath_bytes "$s0" "$s1")
-check "most bytes went socket to socket ($((n / MiB)) MiB redirected over 3 legs x 2 directions)" test "$n" -ge $((3 * 64 * MiB))
+# How much stays on the fast path depends on who is ahead (README, "The fast path"): a
+# measurement for the note, not a threshold; the bytes must move socket to socket at all.
+check "bytes went socket to socket ($((n / MiB)) MiB redirected of 384 MiB leg-bytes)" test "$n" -ge "$MiB"
 
 s0=$(tb_status)
 out=$(tb_run a "$SC" client 198.18.0.20:9001 -n $((32 * MiB)) -w $MiB -s 12)
