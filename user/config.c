@@ -204,9 +204,7 @@ static bool get_seq(struct parse_ctx *c, const struct ynode *n, const char *path
 #define SEQ_FOREACH(c, n, item)                                                        \
 	for (uint32_t i_ = 0; i_ < (n)->n && ((item) = ytree_kid((c)->tree, (n), i_), 1); i_++)
 
-/* "N" or "A-B" (inclusive, as Linkerd writes port ranges). 0, or -1 not a port, -2 out of
- * range, -3 reversed range. */
-static int parse_port_or_range(const char *s, unsigned *lo, unsigned *hi)
+int config_parse_port_range(const char *s, unsigned *lo, unsigned *hi)
 {
 	unsigned long long a, b;
 	const char *dash = strchr(s, '-');
@@ -277,7 +275,7 @@ static void get_port_list(struct parse_ctx *c, const struct ynode *n, const char
 			continue;
 		}
 		/* Ports may be quoted: Istio's annotations carry them as strings. */
-		r = parse_port_or_range(scalar(item), &lo, &hi);
+		r = config_parse_port_range(scalar(item), &lo, &hi);
 		if (r == -1) {
 			perr(c, item, "'%s' entry '%s' is not a port number or range", path, scalar(item));
 			continue;

@@ -127,6 +127,9 @@ void config_error(struct config_errors *errs, const char *source, struct config_
 /* Parse "a.b.c.d/n" or "x::y/n" (a bare address is a host route). Returns 0 or an error
  * sentence in *why. */
 int config_parse_cidr(const char *s, struct config_cidr *out, const char **why);
+/* "N" or "A-B" (inclusive, as Linkerd writes port ranges), digits only. 0, or -1 not a
+ * port, -2 outside 1..65535, -3 a range that ends before it starts. */
+int config_parse_port_range(const char *s, unsigned *lo, unsigned *hi);
 /* Format a CIDR into buf (INET6_ADDRSTRLEN + 4 bytes is enough). */
 const char *config_cidr_str(const struct config_cidr *c, char *buf, size_t len);
 

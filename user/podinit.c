@@ -325,6 +325,7 @@ static int port_list_arg(const struct seen *s, int id, bool allow_all, struct co
 {
 	const char *v = s->val[id];
 	char *copy, *tok, *save = NULL;
+	uint64_t *listed = calloc(65536 / 64, sizeof(*listed));   /* dedup, one bit a port */
 	size_t cap = 16;
 
 	free(out->v);
@@ -333,13 +334,10 @@ static int port_list_arg(const struct seen *s, int id, bool allow_all, struct co
 	out->v = calloc(cap, sizeof(*out->v));
 	out->vpos = calloc(cap, sizeof(*out->vpos));
 	copy = strdup(v);
-	if (!out->v || !out->vpos || !copy) {
-		free(copy);
-		return errf(err, errlen, "out of memory");
-	}
+	if (!out->v || !out->vpos || !copy || !listed)
+		goto oom;
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *dash, *end;
-		unsigned long lo, hi;
+		unsigned lo, hi;
 
 		while (*tok == ' ')
 			tok++;
@@ -347,30 +345,24 @@ static int port_list_arg(const struct seen *s, int id, bool allow_all, struct co
 			continue;
 		if (!strcmp(tok, "*")) {
 			if (!allow_all) {
+				free(listed);
 				free(copy);
 				return errf(err, errlen, "%s: \"*\" is not accepted here", s->name[id]);
 			}
 			out->all = true;
 			continue;
 		}
-		dash = strchr(tok, '-');
-		errno = 0;
-		lo = strtoul(tok, &end, 10);
-		if (end == tok || (dash ? end != dash : *end) || lo < 1 || lo > 65535)
-			goto bad;
-		hi = lo;
-		if (dash) {
-			hi = strtoul(dash + 1, &end, 10);
-			if (end == dash + 1 || *end || hi < lo || hi > 65535)
-				goto bad;
+		if (config_parse_port_range(tok, &lo, &hi)) {
+			errf(err, errlen, "%s: '%s' is not a port or a port range (like 4000-4100)",
+			     s->name[id], tok);
+			free(listed);
+			free(copy);
+			return -EINVAL;
 		}
-		for (unsigned long p = lo; p <= hi; p++) {
-			bool dup = false;
-
-			for (size_t k = 0; k < out->n && !dup; k++)
-				dup = out->v[k] == p;
-			if (dup)
+		for (unsigned p = lo; p <= hi; p++) {
+			if ((listed[p / 64] >> (p % 64)) & 1)
 				continue;
+			listed[p / 64] |= 1ull << (p % 64);
 			if (out->n == cap) {
 				uint16_t *g = realloc(out->v, cap * 2 * sizeof(*g));
 				struct config_pos *gp;
@@ -387,18 +379,14 @@ static int port_list_arg(const struct seen *s, int id, bool allow_all, struct co
 			out->vpos[out->n] = (struct config_pos){ 0, 0 };
 			out->v[out->n++] = (uint16_t)p;
 		}
-		continue;
-bad:
-		errf(err, errlen, "%s: '%s' is not a port or a port range (like 4000-4100)",
-		     s->name[id], tok);
-		free(copy);
-		return -EINVAL;
 	}
+	free(listed);
 	free(copy);
 	if (out->all && out->n)
 		return errf(err, errlen, "%s: \"*\" combined with ports", s->name[id]);
 	return 0;
 oom:
+	free(listed);
 	free(copy);
 	return errf(err, errlen, "out of memory");
 }
