@@ -20,7 +20,7 @@ static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const str
 	struct shunt_origdst od = {};
 	struct shunt_polref ref = {};
 	enum shunt_verdict v;
-	__u64 netns, uidgid, cookie;
+	__u64 netns, cookie;
 	__u16 port;
 
 	if (ctx->type != SHUNT_SOCK_STREAM || ctx->protocol != SHUNT_IPPROTO_TCP) {
@@ -39,13 +39,8 @@ static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const str
 		return 0;
 	}
 
-	uidgid = bpf_get_current_uid_gid();
 	f.dport = bpf_ntohs(dport_n);
-	shunt_proxy_identity(cfg, (__u32)uidgid == cfg->proxy_uid,
-			     (cfg->flags & SHUNT_CFG_HAS_GID) && (__u32)(uidgid >> 32) == cfg->proxy_gid,
-			     (cfg->flags & SHUNT_CFG_PROXY_CGROUP) &&
-				     bpf_get_current_cgroup_id() == cfg->proxy_cgroup_id,
-			     &f.is_proxy_uid, &f.is_proxy_gid);
+	shunt_current_is_proxy(cfg, &f.is_proxy_uid, &f.is_proxy_gid);
 	f.src_is_passthrough = src_passthrough;
 	f.dst_is_localhost = dst_localhost;
 	f.dst_on_lo = dst_loopback || shunt_ip_is_local(netns, dst);
@@ -196,8 +191,9 @@ static __always_inline void shunt_detect_proxy(struct bpf_sock *sk)
 	const struct shunt_cfg *cfg, *dcfg;
 	struct shunt_workload *wl, nw = {};
 	struct shunt_polref dref = {}, ref = {};
-	__u64 netns, uidgid, cookie;
+	__u64 netns, cookie;
 	__u32 one = 1;
+	__u8 is_uid, is_gid;
 
 	if (sk->type != SHUNT_SOCK_STREAM || sk->protocol != SHUNT_IPPROTO_TCP)
 		return;
@@ -209,19 +205,9 @@ static __always_inline void shunt_detect_proxy(struct bpf_sock *sk)
 	cfg = shunt_workload_cfg(netns, wl, dcfg, &dref, &ref);
 	if (sk->src_port != cfg->outbound_port && sk->src_port != cfg->inbound_port)
 		return;
-	uidgid = bpf_get_current_uid_gid();
-	{
-		__u8 is_uid, is_gid;
-
-		shunt_proxy_identity(cfg, (__u32)uidgid == cfg->proxy_uid,
-				     (cfg->flags & SHUNT_CFG_HAS_GID) &&
-					     (__u32)(uidgid >> 32) == cfg->proxy_gid,
-				     (cfg->flags & SHUNT_CFG_PROXY_CGROUP) &&
-					     bpf_get_current_cgroup_id() == cfg->proxy_cgroup_id,
-				     &is_uid, &is_gid);
-		if (!is_uid && !is_gid)
-			return;
-	}
+	shunt_current_is_proxy(cfg, &is_uid, &is_gid);
+	if (!is_uid && !is_gid)
+		return;
 	if (sk->src_port == cfg->inbound_port) {
 		cookie = bpf_get_socket_cookie(sk);
 		bpf_map_update_elem(&shunt_pbind_v1, &cookie, &one, BPF_ANY);

@@ -73,7 +73,7 @@ static __always_inline int shunt_sk_msg_verdict(struct sk_msg_md *msg, int use_c
 	const struct shunt_cfg *cfg;
 	struct tcp_sock *stp;
 	__u64 *kaddr;
-	struct shunt_polref dref = {}, ref = {};
+	struct shunt_polref ref = {};
 	__u32 size = msg->size, limit;
 	long verdict;
 
@@ -115,13 +115,7 @@ static __always_inline int shunt_sk_msg_verdict(struct sk_msg_md *msg, int use_c
 	/* 2. queue limit. An empty queue always takes the message (request/response traffic
 	 * never gets further), so the policy is only looked up when the peer is behind. */
 	if (pv.queued > 0) {
-		cfg = shunt_active_cfg(&dref);
-		if (cfg) {
-			__u64 netns = bpf_get_netns_cookie(msg);
-
-			cfg = shunt_workload_cfg(netns, bpf_map_lookup_elem(&shunt_netns_v1, &netns),
-						 cfg, &dref, &ref);
-		}
+		cfg = shunt_netns_cfg(bpf_get_netns_cookie(msg), &ref);
 		limit = cfg && cfg->accel_queue_limit ? cfg->accel_queue_limit
 						       : SHUNT_ACCEL_QUEUE_LIMIT_DEFAULT;
 		if (pv.queued + size > limit) {

@@ -79,6 +79,32 @@ shunt_workload_cfg(__u64 netns, const struct shunt_workload *wl, const struct sh
 	return dcfg;
 }
 
+/* The policy of the workload in netns, without asking whether it is meshed: where only
+ * a setting is needed (sk_msg's queue limit, getsockopt's proxy ports). */
+static __always_inline const struct shunt_cfg *shunt_netns_cfg(__u64 netns, struct shunt_polref *ref)
+{
+	struct shunt_polref dref = {};
+	const struct shunt_cfg *dcfg = shunt_active_cfg(&dref);
+
+	if (!dcfg)
+		return NULL;
+	return shunt_workload_cfg(netns, bpf_map_lookup_elem(&shunt_netns_v1, &netns), dcfg,
+				  &dref, ref);
+}
+
+/* Is the current task the proxy of policy cfg (by uid, by gid)? See shunt_proxy_identity. */
+static __always_inline void shunt_current_is_proxy(const struct shunt_cfg *cfg, __u8 *is_uid,
+						   __u8 *is_gid)
+{
+	__u64 uidgid = bpf_get_current_uid_gid();
+
+	shunt_proxy_identity(cfg, (__u32)uidgid == cfg->proxy_uid,
+			     (cfg->flags & SHUNT_CFG_HAS_GID) && (__u32)(uidgid >> 32) == cfg->proxy_gid,
+			     (cfg->flags & SHUNT_CFG_PROXY_CGROUP) &&
+				     bpf_get_current_cgroup_id() == cfg->proxy_cgroup_id,
+			     is_uid, is_gid);
+}
+
 /* Meshed now, and by which policy: NULL with *why set when the connection is not ours. */
 static __always_inline const struct shunt_cfg *
 shunt_meshed_cfg(__u64 netns, const struct shunt_workload *wl, struct shunt_polref *ref,

@@ -69,17 +69,13 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 	od = bpf_map_lookup_elem(&shunt_conn_v1, &key);
 	if (!od) {
 		const struct shunt_cfg *cfg = NULL;
-		struct shunt_polref dref = {}, ref = {};
+		struct shunt_polref ref = {};
 		__u16 lport = (__u16)sk->src_port;
 		__u64 *pod = bpf_map_lookup_elem(&shunt_podip_v1, &key.local);
 
 		/* A connection steered to the pod's inbound listener: its own policy's ports. */
-		if (pod) {
-			cfg = shunt_active_cfg(&dref);
-			if (cfg)
-				cfg = shunt_workload_cfg(*pod, bpf_map_lookup_elem(&shunt_netns_v1, pod),
-							 cfg, &dref, &ref);
-		}
+		if (pod)
+			cfg = shunt_netns_cfg(*pod, &ref);
 		if (cfg && lport != cfg->inbound_port && lport != cfg->outbound_port) {
 			local_od.dst = key.local;
 			local_od.dst_port = key.local_port;

@@ -290,14 +290,9 @@ int apply_register_pod(const struct apply_target *t, int nsfd, const struct netn
 	}
 	v.flags = (v.flags & ~SHUNT_WL_POLICY_FROM_CONFIG) | SHUNT_WL_POD_INIT | SHUNT_WL_OWN_POLICY;
 	v.netns_ino = ns->ino;
-	for (size_t a = 0; a < ns->n_addrs; a++) {
-		struct shunt_local_key lk = { .netns_cookie = ns->cookie, .ip = ns->addrs[a] };
-		__u32 one = 1;
-
-		if (bpf_map_update_elem(t->m->fd[MAP_LOCAL], &lk, &one, BPF_ANY) ||
-		    bpf_map_update_elem(t->m->fd[MAP_PODIP], &ns->addrs[a], &ns->cookie, BPF_ANY))
-			return -errno;
-	}
+	err = maps_record_addrs(t->m, ns->cookie, ns->addrs, ns->n_addrs);
+	if (err)
+		return err;
 	snprintf(label, sizeof(label), "inode %" PRIu64, (uint64_t)ns->ino);
 	err = attach_inbound(t, nsfd, ns->cookie, label);
 	if (err)

@@ -465,6 +465,22 @@ static bool netns_gone(const void *key, void *netns_fd)
 		    SHUNT_WL_EXPLICIT_SLOT(0) | SHUNT_WL_EXPLICIT_SLOT(1))
 #define WL_CONF_POLICY (SHUNT_WL_OWN_POLICY | SHUNT_WL_POLICY_FROM_CONFIG)
 
+int maps_record_addrs(const struct shunt_maps *m, __u64 cookie, const struct shunt_ip *addrs,
+		      size_t n)
+{
+	int err = 0;
+
+	for (size_t a = 0; a < n; a++) {
+		struct shunt_local_key lk = { .netns_cookie = cookie, .ip = addrs[a] };
+		__u32 one = 1;
+
+		if (bpf_map_update_elem(m->fd[MAP_LOCAL], &lk, &one, BPF_ANY) ||
+		    bpf_map_update_elem(m->fd[MAP_PODIP], &addrs[a], &cookie, BPF_ANY))
+			err = -errno;
+	}
+	return err;
+}
+
 int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 			const struct resolved_workload *wl, size_t n,
 			const __u64 *live, size_t n_live)
@@ -473,7 +489,7 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 	__u64 *keys;
 	size_t nk;
 	struct timespec ts;
-	int err = 0;
+	int err = 0, e;
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	/* Add and update first, so a workload never blinks out of the mesh. */
@@ -490,18 +506,11 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 			v.workload_id = wl[i].workload_id;
 		if (bpf_map_update_elem(fd, &wl[i].cookie, &v, BPF_ANY))
 			return -errno;
-		for (size_t a = 0; a < wl[i].n_addrs; a++) {
-			struct shunt_local_key lk = { .netns_cookie = wl[i].cookie,
-						      .ip = wl[i].addrs[a] };
-			__u32 one = 1;
-
-			if (bpf_map_update_elem(m->fd[MAP_LOCAL], &lk, &one, BPF_ANY) ||
-			    bpf_map_update_elem(m->fd[MAP_PODIP], &wl[i].addrs[a], &wl[i].cookie,
-						BPF_ANY)) {
-				err = -errno;
-				log_warn("cannot record a local address of netns %llu: %s",
-					 (unsigned long long)wl[i].cookie, strerror(-err));
-			}
+		e = maps_record_addrs(m, wl[i].cookie, wl[i].addrs, wl[i].n_addrs);
+		if (e) {
+			err = e;
+			log_warn("cannot record a local address of netns %llu: %s",
+				 (unsigned long long)wl[i].cookie, strerror(-err));
 		}
 	}
 	keys = collect_keys(fd, sizeof(*keys), NULL, NULL, &nk);
@@ -535,21 +544,11 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 			   bpf_map_update_elem(fd, &keys[k], &v, BPF_EXIST) && errno != ENOENT) {
 			err = -errno;
 		}
-		/* The entry no longer points at its own policy: remove the policy. */
-		if ((before & SHUNT_WL_OWN_POLICY) && !(v.flags & SHUNT_WL_OWN_POLICY)) {
-			int e = maps_delete_policy(m, keys[k]);
-
-			if (e) {
-				log_warn("cannot remove the policy of netns cookie %llu: %s",
-					 (unsigned long long)keys[k], strerror(-e));
-				err = e;
-			}
-		}
 	}
 	free(keys);
 
-	/* Own policies whose workload entry is gone or no longer points at them (a writer
-	 * that died between the policy and the entry). */
+	/* Own policies whose workload entry is gone or no longer points at them: the pod left,
+	 * the config dropped its keys, or a writer died between the policy and the entry. */
 	keys = collect_keys(m->fd[MAP_STATE], sizeof(*keys), NULL, NULL, &nk);
 	if (!keys)
 		return -ENOMEM;
@@ -560,7 +559,12 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 			continue;
 		if (!bpf_map_lookup_elem(fd, &keys[k], &v) && (v.flags & SHUNT_WL_OWN_POLICY))
 			continue;
-		maps_delete_policy(m, keys[k]);
+		e = maps_delete_policy(m, keys[k]);
+		if (e) {
+			log_warn("cannot remove the policy of netns cookie %llu: %s",
+				 (unsigned long long)keys[k], strerror(-e));
+			err = e;
+		}
 	}
 	free(keys);
 

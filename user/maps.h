@@ -54,6 +54,10 @@ int maps_set_policy(const struct shunt_maps *m, __u64 owner, const struct shunt_
 /* Remove a pod's own policy: its state first (decisions fall back to the default), then
  * every entry of both slots. */
 int maps_delete_policy(const struct shunt_maps *m, __u64 owner);
+/* Record a meshed pod's addresses: its own (shunt_local_v1) and whose they are
+ * (shunt_podip_v1). The last -errno, after trying every address. */
+int maps_record_addrs(const struct shunt_maps *m, __u64 cookie, const struct shunt_ip *addrs,
+		      size_t n);
 /* Mark explicit workloads (slot bit) and scanned ones; drop the slot bit elsewhere, and
  * drop entries left with no reason or whose netns is gone (live[] = cookies that exist),
  * with their own policies. Own policies from the config (wl[].policy) must be written
