@@ -82,6 +82,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	struct shunt_maps m;
 	sigset_t mask;
 	int sfd, ifd, lfd = -1, err, meshed = -1;
+	ino_t sock_ino = 0;
 	__u64 last_full = 0, last_sum = 0, last_gone = 0;
 	bool dirty = true;
 
@@ -110,7 +111,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		log_warn("cannot watch /run/netns: %s (rescanning every %d ms instead)",
 			 strerror(errno), FULL_SCAN_MS);
 	if (o->socket_path) {
-		lfd = podreg_listen(o->socket_path);
+		lfd = podreg_listen(o->socket_path, &sock_ino);
 		if (lfd < 0) {
 			log_err("cannot listen for pod-init at %s: %s", o->socket_path, strerror(-lfd));
 			err = lfd;
@@ -189,7 +190,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	err = 0;
 out:
 	if (lfd >= 0)
-		podreg_close(lfd, o->socket_path);
+		podreg_close(lfd, o->socket_path, sock_ino);
 	if (ifd >= 0)
 		close(ifd);
 	close(sfd);

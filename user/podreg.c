@@ -44,7 +44,7 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-int podreg_listen(const char *path)
+int podreg_listen(const char *path, ino_t *ino)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -77,23 +77,22 @@ int podreg_listen(const char *path)
 	if (fd < 0)
 		return -errno;
 	/* root only: the init containers that call it run as root with NET_ADMIN */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) || listen(fd, 64)) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) ||
+	    lstat(path, &st) || listen(fd, 64)) {
 		err = -errno;
 		close(fd);
 		return err;
 	}
+	*ino = st.st_ino;
 	return fd;
 }
 
-void podreg_close(int fd, const char *path)
+void podreg_close(int fd, const char *path, ino_t ino)
 {
-	struct stat a, b;
-	struct sockaddr_un sa;
-	socklen_t len = sizeof(sa);
+	struct stat st;
 
-	/* only the file this socket is bound to: a newer shunt may have replaced it */
-	if (!getsockname(fd, (struct sockaddr *)&sa, &len) && !stat(path, &a) &&
-	    !fstat(fd, &b) && S_ISSOCK(a.st_mode))
+	/* only the file this socket was bound to: a newer shunt may have replaced it */
+	if (!lstat(path, &st) && S_ISSOCK(st.st_mode) && st.st_ino == ino)
 		unlink(path);
 	close(fd);
 }

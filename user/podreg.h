@@ -8,14 +8,16 @@
 #ifndef SHUNT_PODREG_H
 #define SHUNT_PODREG_H
 
+#include <sys/types.h>
 #include "apply.h"
 #include "config.h"
 
 /* Listen at path (its directory is created); a stale socket nobody answers on is replaced,
- * a live one (another shunt) is an error. Returns the listening fd or -errno. */
-int podreg_listen(const char *path);
-/* Remove the socket file if it is still ours. */
-void podreg_close(int fd, const char *path);
+ * a live one (another shunt) is an error. Returns the listening fd or -errno, and the socket
+ * file's inode in *ino. */
+int podreg_listen(const char *path, ino_t *ino);
+/* Close; remove the socket file if it is still the one bound (inode ino). */
+void podreg_close(int fd, const char *path, ino_t ino);
 /* Serve every pending connection on the listening fd: read the request, find the caller's
  * netns, check it may be meshed, mesh it with the node policy `node` overlaid by the
  * request, answer. pin_dir is locked around the map writes. */
