@@ -164,6 +164,8 @@ int main(int argc, char **argv)
 	while (sent < N) {
 		ssize_t w = write(s, out + sent, N - sent);
 
+		if (w < 0 && errno == EINTR)
+			continue;   /* io_uring's task work can interrupt a blocking call (6.1) */
 		if (w <= 0)
 			return fail("write");
 		sent += (size_t)w;
@@ -172,6 +174,8 @@ int main(int argc, char **argv)
 	while (got < N) {
 		ssize_t r = read(s, in + got, N - got);
 
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r < 0)
 			return fail("read");
 		if (r == 0)
