@@ -20,7 +20,7 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 	enum shunt_verdict v;
 	struct bpf_sock *sk;
 	struct shunt_polref ref = {};
-	__u64 *netns;
+	__u64 *netns, lkey;
 	long err;
 
 	if (ctx->protocol != SHUNT_IPPROTO_TCP)
@@ -51,7 +51,8 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 	lk.ip = src;
 	/* The pod talking to itself (app -> own IP, the proxy's 127.0.0.6 passthrough) is
 	 * on lo under iptables and never reaches PREROUTING; ingress_ifindex cannot tell. */
-	f.src_is_local = shunt_ip_is_loopback(&src) || bpf_map_lookup_elem(&shunt_local_v1, &lk);
+	f.src_is_local = shunt_ip_is_loopback(&src) || shunt_ip_is_passthrough6(&src) ||
+			 bpf_map_lookup_elem(&shunt_local_v1, &lk);
 	f.port_excluded = shunt_port_listed(cfg, &ref, SHUNT_PORTS_IN_EXCLUDE, f.dport);
 	f.port_included = shunt_port_listed(cfg, &ref, SHUNT_PORTS_IN_INCLUDE, f.dport);
 	v = shunt_decide_inbound(cfg, &f);
@@ -60,7 +61,16 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 		return SK_PASS;
 	}
 
-	sk = bpf_map_lookup_elem(&shunt_listen_v1, netns);
+	/* The listener of the connection's family; for IPv4 without one, the IPv6 listener
+	 * (a dual-stack [::] socket takes IPv4 too; a v6-only one fails the assign below). */
+	lkey = *netns;
+	if (ctx->family == SHUNT_AF_INET6)
+		lkey |= SHUNT_LISTEN_V6;
+	sk = bpf_map_lookup_elem(&shunt_listen_v1, &lkey);
+	if (!sk && ctx->family == SHUNT_AF_INET) {
+		lkey |= SHUNT_LISTEN_V6;
+		sk = bpf_map_lookup_elem(&shunt_listen_v1, &lkey);
+	}
 	if (!sk) {
 		shunt_count(SHUNT_V_IN_NO_LISTENER);
 		return SK_DROP;

@@ -210,4 +210,11 @@ static __always_inline int shunt_ip_is_loopback(const struct shunt_ip *ip)
 	return !ip->addr[0] && !ip->addr[1] && !ip->addr[2] && ip->addr[3] == bpf_htonl(1);
 }
 
+/* ::6, the source Istio's inbound passthrough binds on lo (127.0.0.6 is in 127/8 already) */
+static __always_inline int shunt_ip_is_passthrough6(const struct shunt_ip *ip)
+{
+	return ip->family == SHUNT_AF_INET6 && !ip->addr[0] && !ip->addr[1] && !ip->addr[2] &&
+	       ip->addr[3] == bpf_htonl(6);
+}
+
 #endif /* SHUNT_BPF_H */

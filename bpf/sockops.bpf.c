@@ -128,6 +128,8 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 			break;
 		bpf_map_delete_elem(&shunt_pbind_v1, &cookie);
 		netns = bpf_get_netns_cookie(skops);
+		if (skops->family == SHUNT_AF_INET6)
+			netns |= SHUNT_LISTEN_V6;
 		if (!bpf_sock_hash_update(skops, &shunt_listen_v1, &netns, BPF_ANY))
 			shunt_count(SHUNT_C_INBOUND_LISTENER);
 		break;

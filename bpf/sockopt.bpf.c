@@ -4,7 +4,8 @@
  * on the proxy's accepted socket, as conntrack would after an iptables REDIRECT:
  * - outbound (connect redirected): from shunt_conn_v1;
  * - inbound (steered by sk_lookup, nothing rewritten): from the socket's own local address,
- *   when that is a meshed pod's address on a port that is not one of the proxy's.
+ *   when that is a meshed pod's address, on any port: conntrack answers with the original
+ *   destination of any connection it tracked, also one to the listener's own port.
  * Every other option is left to the kernel untouched.
  */
 #include "shunt.bpf.h"
@@ -70,13 +71,12 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 	if (!od) {
 		const struct shunt_cfg *cfg = NULL;
 		struct shunt_polref ref = {};
-		__u16 lport = (__u16)sk->src_port;
 		__u64 *pod = bpf_map_lookup_elem(&shunt_podip_v1, &key.local);
 
 		/* A connection steered to the pod's inbound listener: its own policy's ports. */
 		if (pod)
 			cfg = shunt_netns_cfg(*pod, &ref);
-		if (cfg && lport != cfg->inbound_port && lport != cfg->outbound_port) {
+		if (cfg) {
 			local_od.dst = key.local;
 			local_od.dst_port = key.local_port;
 			od = &local_od;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "apply.h"
@@ -68,13 +69,20 @@ static void reconcile_pod(const struct apply_target *t, const struct netns_seen 
 	}
 	/* A proxy that was listening before shunt: take its listener over. Later restarts
 	 * are handled in the kernel (sockops at listen()). */
+	__u64 k6 = ns->cookie | SHUNT_LISTEN_V6;
+
 	if (ns->inbound_sock_ino &&
-	    bpf_map_lookup_elem(t->m->fd[MAP_LISTEN], &ns->cookie, &sock_cookie)) {
+	    bpf_map_lookup_elem(t->m->fd[MAP_LISTEN], &ns->cookie, &sock_cookie) &&
+	    bpf_map_lookup_elem(t->m->fd[MAP_LISTEN], &k6, &sock_cookie)) {
 		fd = workload_take_listener(ns);
 		if (fd >= 0) {
-			__u64 v = (__u64)fd;
+			struct sockaddr_storage ss = { 0 };
+			socklen_t len = sizeof(ss);
+			__u64 v = (__u64)fd, key = ns->cookie;
 
-			if (bpf_map_update_elem(t->m->fd[MAP_LISTEN], &ns->cookie, &v, BPF_ANY))
+			if (!getsockname(fd, (struct sockaddr *)&ss, &len) && ss.ss_family == AF_INET6)
+				key |= SHUNT_LISTEN_V6;
+			if (bpf_map_update_elem(t->m->fd[MAP_LISTEN], &key, &v, BPF_ANY))
 				log_warn("cannot hand the inbound listener of %s to sk_lookup: %s",
 					 ns->path, strerror(errno));
 			close(fd);

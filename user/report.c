@@ -545,6 +545,15 @@ static void dump_policy(const struct shunt_maps *m, __u64 owner, const struct sh
 		       cfg->flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");
 }
 
+/* Which inbound listeners of a pod sk_lookup holds: "v4", "v6", "v4+v6" or "no". */
+static const char *listener_str(int fd, __u64 cookie)
+{
+	__u64 k6 = cookie | SHUNT_LISTEN_V6, sock;
+	int v4 = !bpf_map_lookup_elem(fd, &cookie, &sock), v6 = !bpf_map_lookup_elem(fd, &k6, &sock);
+
+	return v4 && v6 ? "v4+v6" : v4 ? "v4" : v6 ? "v6" : "no";
+}
+
 static void wl_flags_str(__u32 f, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s%s%s%s%s%s", f & SHUNT_WL_AUTO ? "auto," : "",
@@ -585,7 +594,7 @@ int report_dump(const char *pin_dir)
 	printf("workloads (netns cookie, netns inode, why meshed, config index, inbound listener, "
 	       "meshed for):\n");
 	{
-		__u64 key, next, sock;
+		__u64 key, next;
 		void *prev = NULL;
 		struct shunt_workload v;
 		struct timespec now;
@@ -598,9 +607,9 @@ int report_dump(const char *pin_dir)
 
 				wl_flags_str(v.flags, a, sizeof(a));
 				printf("  netns %-10" PRIu64 " ino %-11" PRIu64 " %-24s workload %-3u "
-				       "listener %-4s %" PRIu64 "s\n", (uint64_t)next, (uint64_t)v.netns_ino,
+				       "listener %-5s %" PRIu64 "s\n", (uint64_t)next, (uint64_t)v.netns_ino,
 				       a, v.workload_id,
-				       bpf_map_lookup_elem(m.fd[MAP_LISTEN], &next, &sock) ? "no" : "yes",
+				       listener_str(m.fd[MAP_LISTEN], next),
 				       (uint64_t)age);
 			}
 			key = next;

@@ -256,6 +256,10 @@ struct shunt_counter_val {
 #define SHUNT_ACCEL_QUEUE_LIMIT_DEFAULT (4u << 20)
 
 /* Map names (kernel object names stop at 15 characters). */
+/* shunt_listen_v1's key is the netns cookie for the pod's IPv4 (or only) inbound listener,
+ * with this bit set for its IPv6 one: a proxy may listen on 0.0.0.0 and [::] (v6-only). */
+#define SHUNT_LISTEN_V6 (1ull << 63)
+
 #define SHUNT_PIN_MAPS  "maps"
 #define SHUNT_PIN_LINKS "links"
 #define SHUNT_PIN_PROGS "progs"

@@ -85,7 +85,7 @@ check_eq "load" "0" "$?"
 [ -d "$TB_PIN/links" ] || tap_bail "load: $out"
 dump=$("$SHUNT" dump --pin-dir "$TB_PIN")
 check_eq "both pods meshed, with their pre-existing listeners taken over" "2" \
-	"$(grep -c 'listener yes' <<<"$dump")"
+	"$(grep -cE 'listener v(4|6|4\+v6) ' <<<"$dump")"
 
 steered "outside client -> pod a:8080" c 198.18.0.10:8080
 out=$(tb_run c "$TOOLS/tcpclient" 198.18.0.20:8080)

@@ -51,6 +51,8 @@ DSTS6=(::1 "$POD6" 2001:2:0:1::1 2001:2:0:2::1 2001:2:0:3::1)
 cases() {
 	local name=$1 src=$2 fam=$3 d p dsts
 	if [ "$fam" = 4 ]; then dsts=("${DSTS4[@]}"); else dsts=("${DSTS6[@]}"); fi
+	# a 127.0.0.6 / ::6 source only means something on lo: elsewhere nothing answers it
+	[ "$name" = passthrough ] && dsts=("${dsts[@]:0:$((fam == 4 ? 3 : 2))}")
 	for d in "${dsts[@]}"; do
 		for p in "${PORTS[@]}"; do
 			echo "v$fam/$name/$d/$p $d $p $src"
@@ -150,6 +152,8 @@ config() { # config DESC FLAGS...
 	local desc=$1
 	shift
 	N=$((N + 1))
+	# PARITY_ONLY=N runs configuration N alone (reading one case by hand)
+	[ -n "${PARITY_ONLY:-}" ] && [ "$PARITY_ONLY" != "$N" ] && return 0
 	pass iptables "$N" "$@"
 	pass shunt "$N" "$@"
 	compare "$N" "$desc"
@@ -158,6 +162,7 @@ config() { # config DESC FLAGS...
 ISTIO=(-p 15001 -z 15006 -u 1337 -g 1337 -m REDIRECT)
 config "Istio's defaults" "${ISTIO[@]}" -i '*' -x '' -b '*' -d 15090,15021,15020 --dual-stack
 # the reference is what it claims to be: the iptables pass captured, both ways
+r=""; [ -f "$TB_TMP/iptables-1.out" ] &&
 r=$(sed -n 's|^v4/app/198.18.3.1/80 ||p' "$TB_TMP/iptables-1.out")
 check_eq "reference: app -> remote:80 reached the outbound listener under iptables" \
 	"proxy:15001 orig=198.18.3.1:80" "$r"
