@@ -55,6 +55,8 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 			 bpf_map_lookup_elem(&shunt_local_v1, &lk);
 	f.port_excluded = shunt_port_listed(cfg, &ref, SHUNT_PORTS_IN_EXCLUDE, f.dport);
 	f.port_included = shunt_port_listed(cfg, &ref, SHUNT_PORTS_IN_INCLUDE, f.dport);
+	f.src_excluded = (cfg->flags & SHUNT_CFG_IN_EXCLUDE_SRC_LIST) &&
+			 shunt_cidr_listed(&ref, SHUNT_CIDRS_IN_EXCLUDE_SRC, &src);
 	v = shunt_decide_inbound(cfg, &f);
 	if (v != SHUNT_V_IN_STEERED) {
 		shunt_count(v);

@@ -126,7 +126,8 @@ struct shunt_in_facts {
 	__u8  src_is_local;      /* source is loopback or an address of this pod */
 	__u8  port_excluded;     /* dport in inbound.exclude_ports */
 	__u8  port_included;     /* dport in inbound.include_ports (list form) */
-	__u8  pad[3];
+	__u8  src_excluded;      /* source in inbound.exclude_source_cidrs */
+	__u8  pad[2];
 };
 
 /* istio-iptables' ISTIO_INBOUND (PREROUTING): tunnel port first, then the exclusions, then
@@ -140,6 +141,9 @@ shunt_decide_inbound(const struct shunt_cfg *cfg, const struct shunt_in_facts *f
 		return SHUNT_V_IN_TUNNEL;
 	if (f->src_is_local)
 		return SHUNT_V_IN_LOCAL_SRC;
+	/* proxy-init puts its port RETURNs before its subnet RETURNs; both only exempt */
+	if (f->src_excluded)
+		return SHUNT_V_IN_EXCLUDE_SRC;
 	if (cfg->flags & SHUNT_CFG_IN_ALL_PORTS)
 		return f->port_excluded ? SHUNT_V_IN_EXCLUDE_PORT : SHUNT_V_IN_STEERED;
 	return f->port_included ? SHUNT_V_IN_STEERED : SHUNT_V_IN_NOT_INCLUDED;

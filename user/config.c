@@ -674,7 +674,8 @@ static void load_cidr_file(struct parse_ctx *c, const char *key, const char *fil
 		config_error(c->errs, c->name, pos, "'%s' adds entries to a list that is \"*\"", key);
 }
 
-static const char *const inbound_keys[] = { "include_ports", "exclude_ports", NULL };
+static const char *const inbound_keys[] = { "include_ports", "exclude_ports",
+					     "exclude_source_cidrs", NULL };
 
 static void on_inbound(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
@@ -682,8 +683,10 @@ static void on_inbound(struct parse_ctx *c, int key, const struct ynode *v, void
 
 	if (key == 0)
 		get_port_list(c, v, "inbound.include_ports", true, &cfg->in_include_ports);
-	else
+	else if (key == 1)
 		get_port_list(c, v, "inbound.exclude_ports", false, &cfg->in_exclude_ports);
+	else
+		get_cidr_list(c, v, "inbound.exclude_source_cidrs", false, &cfg->in_exclude_src_cidrs);
 }
 
 static const char *const mesh_keys[] = { "auto_detect", "flavor", NULL };
@@ -1132,7 +1135,7 @@ int config_policy_copy(struct shunt_config *d, const struct shunt_config *s, con
 	d->workloads = NULL;
 	d->n_workloads = 0;
 	memset(&d->warnings, 0, sizeof(d->warnings));
-	d->out_include_cidrs.v = d->out_exclude_cidrs.v = NULL;
+	d->out_include_cidrs.v = d->out_exclude_cidrs.v = d->in_exclude_src_cidrs.v = NULL;
 	d->out_include_ports.v = d->out_exclude_ports.v = NULL;
 	d->in_include_ports.v = d->in_exclude_ports.v = NULL;
 	d->out_include_ports.vpos = d->out_exclude_ports.vpos = NULL;
@@ -1143,6 +1146,7 @@ int config_policy_copy(struct shunt_config *d, const struct shunt_config *s, con
 	    (s->out_exclude_from && !(d->out_exclude_from = strdup(s->out_exclude_from))) ||
 	    cidr_list_copy(&d->out_include_cidrs, &s->out_include_cidrs) ||
 	    cidr_list_copy(&d->out_exclude_cidrs, &s->out_exclude_cidrs) ||
+	    cidr_list_copy(&d->in_exclude_src_cidrs, &s->in_exclude_src_cidrs) ||
 	    port_list_copy(&d->out_include_ports, &s->out_include_ports) ||
 	    port_list_copy(&d->out_exclude_ports, &s->out_exclude_ports) ||
 	    port_list_copy(&d->in_include_ports, &s->in_include_ports) ||
@@ -1233,6 +1237,8 @@ char *config_policy_yaml(const struct shunt_config *c)
 	yaml_ports(f, &c->in_include_ports);
 	fputs("\n  exclude_ports: ", f);
 	yaml_ports(f, &c->in_exclude_ports);
+	fputs("\n  exclude_source_cidrs: ", f);
+	yaml_cidrs(f, &c->in_exclude_src_cidrs);
 	fprintf(f, "\nmesh:\n  flavor: %s\n",
 		c->flavor == CONFIG_FLAVOR_LINKERD ? "linkerd" : "istio");
 	if (fclose(f)) {
@@ -1308,6 +1314,7 @@ void config_free(struct shunt_config *cfg)
 	free(cfg->proxy_cgroup);
 	free(cfg->out_include_cidrs.v);
 	free(cfg->out_exclude_cidrs.v);
+	free(cfg->in_exclude_src_cidrs.v);
 	free(cfg->out_include_from);
 	free(cfg->out_exclude_from);
 	port_list_free(&cfg->out_include_ports);

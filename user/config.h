@@ -88,6 +88,7 @@ struct shunt_config {
 	struct config_pos out_include_from_pos, out_exclude_from_pos;
 	struct config_port_list out_include_ports, out_exclude_ports;
 	struct config_port_list in_include_ports, in_exclude_ports;
+	struct config_cidr_list in_exclude_src_cidrs; /* inbound.exclude_source_cidrs */
 	bool acceleration;
 	uint32_t accel_queue_limit;   /* bytes; acceleration_queue_limit */
 	bool auto_detect;

@@ -164,6 +164,7 @@ static int cmd_check(const struct cli *c)
 	print_ports("outbound.exclude_ports", &conf.out_exclude_ports);
 	print_ports("inbound.include_ports", &conf.in_include_ports);
 	print_ports("inbound.exclude_ports", &conf.in_exclude_ports);
+	print_cidrs("inbound.exclude_source_cidrs", &conf.in_exclude_src_cidrs);
 	printf("  %-24s %s\n  %-24s %s\n", "acceleration", conf.acceleration ? "true" : "false",
 	       "mesh.auto_detect", conf.auto_detect ? "true" : "false");
 	for (size_t i = 0; i < conf.n_workloads; i++)

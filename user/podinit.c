@@ -553,7 +553,8 @@ static int build_linkerd(struct seen *s, struct podinit_opts *o, char *err, size
 	if (!r && s->set[F_L_OUT_IGNORE])
 		r = port_list_arg(s, F_L_OUT_IGNORE, false, &p->out_exclude_ports, err, errlen);
 	if (!r && s->set[F_L_SUBNETS_IGNORE])
-		r = cidr_list_arg(s, F_L_SUBNETS_IGNORE, false, &p->out_exclude_cidrs, err, errlen);
+		/* proxy-init: "-A PROXY_INIT_REDIRECT -s SUBNET -j RETURN", sources of inbound */
+		r = cidr_list_arg(s, F_L_SUBNETS_IGNORE, false, &p->in_exclude_src_cidrs, err, errlen);
 	if (!r && p->in_include_ports.all && p->in_include_ports.n)
 		r = errf(err, errlen, "--ports-to-redirect: mixed");
 	return r;
@@ -685,7 +686,7 @@ void podinit_usage(FILE *f)
 "  -r, --ports-to-redirect LIST               inbound ports captured (default: all)\n"
 "  --inbound-ports-to-ignore LIST             ports and ranges like 4000-4100\n"
 "  --outbound-ports-to-ignore LIST\n"
-"  --subnets-to-ignore LIST                   outbound CIDRs left alone\n"
+"  --subnets-to-ignore LIST                   inbound from these sources left alone\n"
 "  --simulate                                 print the policy, register nothing\n"
 "  refused by name: --netns\n"
 "\n"

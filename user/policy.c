@@ -71,6 +71,7 @@ int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u
 	const struct config_cidr_list *lists[SHUNT_CIDR_LISTS] = {
 		[SHUNT_CIDRS_OUT_INCLUDE] = &conf->out_include_cidrs,
 		[SHUNT_CIDRS_OUT_EXCLUDE] = &conf->out_exclude_cidrs,
+		[SHUNT_CIDRS_IN_EXCLUDE_SRC] = &conf->in_exclude_src_cidrs,
 	};
 	struct shunt_cfg *cfg = &out->cfg;
 	size_t total = 0;
@@ -108,6 +109,8 @@ int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u
 		cfg->flags |= SHUNT_CFG_OUT_INCLUDE_LIST;
 	if (conf->out_exclude_cidrs.n)
 		cfg->flags |= SHUNT_CFG_OUT_EXCLUDE_LIST;
+	if (conf->in_exclude_src_cidrs.n)
+		cfg->flags |= SHUNT_CFG_IN_EXCLUDE_SRC_LIST;
 	for (size_t i = 0; i < conf->out_include_cidrs.n; i++)
 		if (cidr_touches_loopback(&conf->out_include_cidrs.v[i]))
 			cfg->flags |= SHUNT_CFG_LOOPBACK_INCLUDED;

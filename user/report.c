@@ -40,6 +40,7 @@ static const char *const counter_names[SHUNT_COUNTERS] = {
 	[SHUNT_V_IN_LOCAL_SRC] = "inbound_local_source",
 	[SHUNT_V_IN_EXCLUDE_PORT] = "inbound_exclude_port",
 	[SHUNT_V_IN_NOT_INCLUDED] = "inbound_not_included",
+	[SHUNT_V_IN_EXCLUDE_SRC] = "inbound_exclude_source",
 	[SHUNT_V_IN_NO_LISTENER] = "inbound_refused_no_listener",
 	[SHUNT_C_GETSOCKOPT_HIT] = "so_original_dst_answered",
 	[SHUNT_C_GETSOCKOPT_MISS] = "so_original_dst_unknown",
@@ -537,6 +538,8 @@ static void dump_policy(const struct shunt_maps *m, __u64 owner, const struct sh
 	dump_ports(m, owner, slot, SHUNT_PORTS_IN_INCLUDE, "inbound.include_ports",
 		   cfg->flags & SHUNT_CFG_IN_ALL_PORTS);
 	dump_ports(m, owner, slot, SHUNT_PORTS_IN_EXCLUDE, "inbound.exclude_ports", false);
+	dump_cidrs(m->fd[MAP_CIDRS], owner, slot, SHUNT_CIDRS_IN_EXCLUDE_SRC,
+		   "inbound.exclude_source_cidrs", false);
 	printf("  %-24s %s\n  %-24s %s\n", "acceleration",
 	       cfg->flags & SHUNT_CFG_ACCELERATION ? "true" : "false", "mesh.flavor",
 	       cfg->flags & SHUNT_CFG_LINKERD ? "linkerd" : "istio");

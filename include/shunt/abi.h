@@ -42,7 +42,8 @@ enum shunt_port_list {
 enum shunt_cidr_list {
 	SHUNT_CIDRS_OUT_INCLUDE = 0,
 	SHUNT_CIDRS_OUT_EXCLUDE = 1,
-	SHUNT_CIDR_LISTS        = 2,
+	SHUNT_CIDRS_IN_EXCLUDE_SRC = 2, /* inbound.exclude_source_cidrs */
+	SHUNT_CIDR_LISTS        = 3,
 };
 
 /* shunt_cfg.flags */
@@ -58,6 +59,7 @@ enum shunt_cidr_list {
 					       * everything to lo always direct (proxy-init) */
 #define SHUNT_CFG_PROXY_CGROUP      (1u << 9) /* the proxy must also run in proxy_cgroup_id */
 #define SHUNT_CFG_CGROUP_ONLY       (1u << 10)/* ... and the cgroup alone identifies it */
+#define SHUNT_CFG_IN_EXCLUDE_SRC_LIST (1u << 11)/* inbound.exclude_source_cidrs has entries */
 /* SHUNT_CFG_PORTS(list): that port list has entries (blocks to look up) */
 #define SHUNT_CFG_PORTS(list)       (1u << (12 + (list)))
 
@@ -218,6 +220,7 @@ enum shunt_verdict {
 	SHUNT_V_IN_LOCAL_SRC,       /* from the pod itself (127/8, ::1, own IP): direct */
 	SHUNT_V_IN_EXCLUDE_PORT,    /* inbound.exclude_ports: direct */
 	SHUNT_V_IN_NOT_INCLUDED,    /* not in inbound.include_ports: direct */
+	SHUNT_V_IN_EXCLUDE_SRC,     /* source in inbound.exclude_source_cidrs: direct */
 	SHUNT_V_IN_NO_LISTENER,     /* proxy not listening: refused (fail-closed) */
 	SHUNT_V_VERDICTS,
 };

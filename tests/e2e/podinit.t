@@ -171,12 +171,13 @@ check_eq "linkerd flags --simulate: the policy" 'proxy:
   tunnel_port: ~
 outbound:
   include_cidrs: ["*"]
-  exclude_cidrs: ["10.96.0.0/12"]
+  exclude_cidrs: []
   include_ports: []
   exclude_ports: ["4567-4568"]
 inbound:
   include_ports: ["*"]
   exclude_ports: ["4190-4191", "4567-4570"]
+  exclude_source_cidrs: ["10.96.0.0/12"]
 mesh:
   flavor: linkerd' "$out"
 

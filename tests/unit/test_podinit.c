@@ -211,7 +211,9 @@ static void test_linkerd(void **state)
 	assert_true(o.policy.out_include_cidrs.all);
 	assert_true(o.policy.in_include_ports.all);
 	assert_int_equal(o.policy.in_exclude_ports.n, 4);
-	assert_int_equal(o.policy.out_exclude_cidrs.n, 1);
+	assert_int_equal(o.policy.out_exclude_cidrs.n, 0);
+	/* proxy-init's subnets are sources of inbound traffic (PROXY_INIT_REDIRECT -s) */
+	assert_int_equal(o.policy.in_exclude_src_cidrs.n, 1);
 	roundtrip(&o.policy, &back);
 	config_free(&back);
 	config_free(&o.policy);
