@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# Faults under load. While a client loops short connections and a bulk transfer runs through
+# a meshed pod (fast path on): shunt run is killed with SIGKILL and started again; shunt
+# unload lands in the middle of a 64 MiB transfer; the proxy is killed and restarted; the pod
+# is deleted with connections open; the pin directory is removed by hand. What a user checks:
+# no connection failed that should not have, every byte arrived intact, nothing is left over
+# or duplicated in bpffs or in the maps, and status says what is wrong when something is.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/testbed.sh"
+. "$here/../tap.sh"
+
+tap_require_root haproxy
+
+tb_init k
+tb_pod a 198.18.0.10     # meshed by its proxy (auto_detect)
+tb_pod w 198.18.0.100    # the world
+tb_bg w "$TOOLS/streamcheck" churn-server 0.0.0.0:7000
+tb_bg w "$TOOLS/streamcheck" server 0.0.0.0:7001 "$TB_TMP/stream.log"
+tb_wait_listen w 7000 && tb_wait_listen w 7001 || tap_bail "world servers"
+tb_sidecar a || tap_bail "sidecar a"
+
+CFG=$TB_TMP/node.yaml
+printf 'acceleration: true\n' > "$CFG"
+SOCK=$TB_TMP/shunt.sock
+load() { "$SHUNT" load --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" > "$TB_TMP/load.log" 2>&1; }
+start_run() {
+	"$SHUNT" run --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$SOCK" \
+		>> "$TB_TMP/run.log" 2>&1 &
+	run_pid=$!
+	TB_PIDS+=($run_pid)
+	for i in $(seq 50); do [ -S "$SOCK" ] && return 0; sleep 0.1; done
+	return 1
+}
+pins() { (cd "$TB_PIN" && find . | sort); }
+hap_lines() { tb_sidecar_log a | grep -c .; }
+# entries of a pinned map (bpftool prints one JSON object per entry)
+entries() { bpftool -j map dump pinned "$TB_PIN/maps/$1" 2>/dev/null | grep -o '"key":' | wc -l; }
+
+load || tap_bail "load: $(cat "$TB_TMP/load.log")"
+start_run || tap_bail "shunt run: $(cat "$TB_TMP/run.log")"
+sleep 0.3
+out=$(tb_run a "$TOOLS/tcpclient" -t 3 198.18.0.100:7001)
+before=$(hap_lines)
+out=$(tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n 20)
+check_match "baseline: a's connections pass its proxy" '^ok' "$out"
+check "... the proxy logged them" test "$(hap_lines)" -ge $((before + 20))
+base_pins=$(pins)
+base_odst=$(entries shunt_odst_v1)
+base_conn=$(entries shunt_conn_v1)
+base_skaddr=$(entries shunt_skaddr_v1)
+
+# load LABEL: connection churn and a bulk transfer through the pod, in the background
+load_start() {
+	tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n "$1" > "$TB_TMP/churn.out" 2>&1 &
+	churn_pid=$!
+	TB_PIDS+=($churn_pid)
+	tb_run a "$TOOLS/streamcheck" client 198.18.0.100:7001 -n "$2" -s "$3" -w 65536 --stall \
+		> "$TB_TMP/bulk.out" 2>&1 &
+	bulk_pid=$!
+	TB_PIDS+=($bulk_pid)
+}
+load_wait() { wait "$churn_pid"; wait "$bulk_pid"; }
+
+# --- shunt run killed with SIGKILL and started again, under load ------------------------------
+load_start 3000 $((64 << 20)) 11
+sleep 0.5
+kill -9 "$run_pid"
+{ wait "$run_pid"; } 2>/dev/null
+sleep 0.3
+start_run || tap_bail "restart: $(tail -3 "$TB_TMP/run.log")"
+load_wait
+check_match "kill -9 + restart: 3000 connections through the pod, none failed" '^ok' "$(cat "$TB_TMP/churn.out")"
+check_match "kill -9 + restart: the 64 MiB transfer arrived intact" '^ok' "$(cat "$TB_TMP/bulk.out")"
+check_eq "kill -9 + restart: bpffs holds exactly what it held" "$base_pins" "$(pins)"
+st=$("$SHUNT" status --pin-dir "$TB_PIN" 2>&1)
+check_match "kill -9 + restart: status shows the pod still meshed" 'meshed' "$st"
+
+# --- shunt unload in the middle of a 64 MiB fast-path transfer ---------------------------------
+kill "$run_pid"
+wait "$run_pid" 2>/dev/null
+bytes0=$(tb_counter "$(tb_status)" fastpath_bytes)
+tb_run a "$TOOLS/streamcheck" client 198.18.0.100:7001 -n $((64 << 20)) -s 12 -w 65536 --stall \
+	> "$TB_TMP/bulk.out" 2>&1 &
+bulk_pid=$!
+TB_PIDS+=($bulk_pid)
+for i in $(seq 50); do   # until the transfer is on the fast path
+	[ "$(tb_counter "$(tb_status)" fastpath_bytes)" -gt "${bytes0:-0}" ] && break
+	sleep 0.05
+done
+out=$("$SHUNT" unload --pin-dir "$TB_PIN" 2>&1)
+check_eq "unload during the transfer: exit 0" "0" "$?"
+wait "$bulk_pid"
+check_match "unload during the transfer: all 64 MiB arrived intact" '^ok' "$(cat "$TB_TMP/bulk.out")"
+check "unload: the pin directory is gone" test ! -e "$TB_PIN"
+out=$(tb_run a "$TOOLS/tcpclient" -t 3 198.18.0.100:7001)
+before=$(hap_lines)
+tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n 5 > /dev/null
+check_eq "unload: new connections go direct again" "$before" "$(hap_lines)"
+
+# --- the proxy killed and restarted: fail-closed, then capture resumes --------------------------
+load || tap_bail "reload: $(cat "$TB_TMP/load.log")"
+start_run || tap_bail "run again"
+sleep 0.3
+before=$(hap_lines)
+tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n 5 > /dev/null
+check_eq "reloaded: a's connections pass its proxy again" "$((before + 5))" "$(hap_lines)"
+load_start 100000 $((16 << 20)) 13
+sleep 0.3
+hap_pid=$(pgrep -f "haproxy -db -f $TB_TMP/haproxy-a.cfg" | head -1)
+kill "$hap_pid"
+for i in $(seq 30); do ip netns exec "$(tb_ns a)" ss -Hltn 'sport = :15001' | grep -q . || break; sleep 0.1; done
+seen=$(grep -c . "$TB_TMP/stream.log")
+out=$(tb_run a "$TOOLS/tcpclient" -t 2 198.18.0.100:7001)
+check_match "proxy down: a's connection is refused, not sent around it" '^fail connect: Connection refused' "$out"
+check_eq "... and the world never saw it" "$seen" "$(grep -c . "$TB_TMP/stream.log")"
+wait "$churn_pid"
+check_match "proxy down: the churn client failed visibly (refused)" '^fail' "$(cat "$TB_TMP/churn.out")"
+tb_sidecar a || tap_bail "sidecar restart"
+out=$(tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n 200)
+check_match "proxy back: 200 connections through it, none failed" '^ok' "$out"
+wait "$bulk_pid"
+check_match "the transfer through the killed proxy ended, intact or failed visibly" '^(ok|fail)' \
+	"$(cat "$TB_TMP/bulk.out")"
+
+# --- the pod deleted with connections open -----------------------------------------------------
+tb_run a "$TOOLS/streamcheck" client 198.18.0.100:7001 -n $((512 << 20)) -s 14 -w 65536 --stall \
+	> "$TB_TMP/bulk.out" 2>&1 &
+bulk_pid=$!
+TB_PIDS+=($bulk_pid)
+sleep 0.5
+tb_pod_del a
+wait "$bulk_pid" 2>/dev/null
+gone=0
+for i in $(seq 30); do
+	st=$("$SHUNT" dump --pin-dir "$TB_PIN" 2>&1)
+	if ! grep -q '^  netns ' <<<"$st" && [ "$(ls "$TB_PIN/links" | grep -c sk_lookup_)" = 0 ]; then
+		gone=1
+		break
+	fi
+	sleep 0.1
+done
+check_eq "pod deleted mid-transfer: its workload entry and sk_lookup link are gone within 3 s" "1" "$gone"
+sleep 0.5
+check_eq "pod deleted: no original destination left behind" "$base_odst" "$(entries shunt_odst_v1)"
+check_eq "pod deleted: no connection entry left behind" "$base_conn" "$(entries shunt_conn_v1)"
+check_eq "pod deleted: no fast-path address entry left behind" "$base_skaddr" "$(entries shunt_skaddr_v1)"
+
+# --- the pin directory removed by hand ---------------------------------------------------------
+kill "$run_pid"
+wait "$run_pid" 2>/dev/null
+rm -rf "$TB_PIN/maps"
+out=$("$SHUNT" status --pin-dir "$TB_PIN" 2>&1)
+rc=$?
+check_match "maps removed by hand: status exits 1 and says what is missing" "^1:.*maps" "$rc:$out"
+rm -rf "$TB_PIN"
+out=$("$SHUNT" status --pin-dir "$TB_PIN" 2>&1)
+rc=$?
+check_match "pin dir removed by hand: status exits 1 and says shunt is not loaded" "^1:.*not loaded" "$rc:$out"
+tap_done
