@@ -41,7 +41,7 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
 TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing
 
-.PHONY: all clean test unit kernel-test tools demo bench bench-pods static vmtest fuzz
+.PHONY: all clean test unit kernel-test tools demo bench bench-pods static vmtest fuzz modelcheck
 all: $(OUT)/shunt tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -130,6 +130,11 @@ fuzz: $(addprefix $(OUT)/fuzz/,$(FUZZ_TARGETS))
 		$(OUT)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			$(OUT)/fuzz/corpus-$$c tests/fuzz/corpus/$$c || exit 1; \
 	done
+
+# The model-checked apply for longer than make test's 200 generations (MODEL_SEED=N replays).
+MODEL_GENERATIONS ?= 3000
+modelcheck: all
+	$(Q)MODEL_GENERATIONS=$(MODEL_GENERATIONS) scripts/run-tests.sh tests/e2e/modelcheck.t
 
 demo: all
 	$(Q)scripts/demo.sh
