@@ -123,7 +123,7 @@ shunt_verdict_port(const struct shunt_cfg *cfg, enum shunt_verdict v)
 /* What the sk_lookup hook knows about one incoming connection to a meshed pod. */
 struct shunt_in_facts {
 	__u16 dport;             /* host order */
-	__u8  src_is_local;      /* source is loopback or an address of this pod */
+	__u8  src_is_local;      /* source is loopback, ::6 or an address of this pod */
 	__u8  port_excluded;     /* dport in inbound.exclude_ports */
 	__u8  port_included;     /* dport in inbound.include_ports (list form) */
 	__u8  src_excluded;      /* source in inbound.exclude_source_cidrs */

@@ -73,7 +73,8 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 		struct shunt_polref ref = {};
 		__u64 *pod = bpf_map_lookup_elem(&shunt_podip_v1, &key.local);
 
-		/* A connection steered to the pod's inbound listener: its own policy's ports. */
+		/* A socket on a meshed pod's address: a connection sk_lookup steered keeps its
+		 * original destination as local address. */
 		if (pod)
 			cfg = shunt_netns_cfg(*pod, &ref);
 		if (cfg) {

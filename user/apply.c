@@ -54,7 +54,7 @@ static void reconcile_pod(const struct apply_target *t, const struct netns_seen 
 			  struct shunt_workload *wl)
 {
 	char path[PATH_MAX];
-	__u64 sock_cookie;
+	__u64 sock_cookie, k6 = ns->cookie | SHUNT_LISTEN_V6;
 	int nsfd, fd;
 
 	link_pin_path(path, sizeof(path), t->pin_dir, ns->cookie);
@@ -69,8 +69,6 @@ static void reconcile_pod(const struct apply_target *t, const struct netns_seen 
 	}
 	/* A proxy that was listening before shunt: take its listener over. Later restarts
 	 * are handled in the kernel (sockops at listen()). */
-	__u64 k6 = ns->cookie | SHUNT_LISTEN_V6;
-
 	if (ns->inbound_sock_ino &&
 	    bpf_map_lookup_elem(t->m->fd[MAP_LISTEN], &ns->cookie, &sock_cookie) &&
 	    bpf_map_lookup_elem(t->m->fd[MAP_LISTEN], &k6, &sock_cookie)) {

@@ -314,7 +314,8 @@ static void test_workload_meshed(void **state)
 	assert_false(shunt_workload_meshed(&on, 0, 0));
 }
 
-static enum shunt_verdict decide_in(const char *yaml, __u16 port, int src_local)
+/* src: 1 = the pod's own (loopback, ::6, own IP), 2 = in inbound.exclude_source_cidrs */
+static enum shunt_verdict decide_in(const char *yaml, __u16 port, int src)
 {
 	struct shunt_config c = parse(yaml);
 	struct shunt_in_facts f = { 0 };
@@ -323,7 +324,8 @@ static enum shunt_verdict decide_in(const char *yaml, __u16 port, int src_local)
 
 	assert_int_equal(policy_compile(&c, 0, 0, 1, &p), 0);
 	f.dport = port;
-	f.src_is_local = (__u8)src_local;
+	f.src_is_local = (__u8)(src & 1);
+	f.src_excluded = (__u8)!!(src & 2);
 	f.port_excluded = (__u8)policy_port_listed(&p.ports[SHUNT_PORTS_IN_EXCLUDE], port);
 	f.port_included = (__u8)policy_port_listed(&p.ports[SHUNT_PORTS_IN_INCLUDE], port);
 	v = shunt_decide_inbound(&p.cfg, &f);
@@ -347,6 +349,11 @@ static void test_inbound(void **state)
 	assert_int_equal(decide_in(list, 8080, 0), SHUNT_V_IN_STEERED);
 	assert_int_equal(decide_in(list, 9090, 0), SHUNT_V_IN_NOT_INCLUDED);
 	assert_int_equal(decide_in(list, 15008, 0), SHUNT_V_IN_TUNNEL);
+	/* Linkerd's ignored subnets: after the tunnel port and the pod's own sources */
+	assert_int_equal(decide_in("proxy: {}\n", 8080, 2), SHUNT_V_IN_EXCLUDE_SRC);
+	assert_int_equal(decide_in("proxy: {}\n", 15008, 2), SHUNT_V_IN_TUNNEL);
+	assert_int_equal(decide_in("proxy: {}\n", 8080, 3), SHUNT_V_IN_LOCAL_SRC);
+	assert_int_equal(decide_in(list, 8080, 2), SHUNT_V_IN_EXCLUDE_SRC);
 	/* [] = no inbound capture */
 	assert_int_equal(decide_in("inbound: {include_ports: []}\n", 8080, 0), SHUNT_V_IN_NOT_INCLUDED);
 }
