@@ -152,7 +152,7 @@ trap '[ -n "$qpid" ] && kill "$qpid" 2>/dev/null; rm -rf "$run"' EXIT
 	echo 'ip link set lo up; echo 1 > /proc/sys/kernel/sysrq; mkdir -p /run/netns'
 	# the caller's limits: HAProxy wants more than the kernel's 1024 open files
 	for o in n u s l; do printf 'ulimit -%s %s 2>/dev/null\n' "$o" "$(ulimit -"$o")"; done
-	printf 'export PATH=%q HOME=/root CI=%q SHUNT_SLOW=%q\n' "$PATH" "${CI:-}" "${SHUNT_SLOW:-}"
+	printf 'export PATH=%q HOME=/root CI=%q SHUNT_SLOW=%q SHUNT_VM=1\n' "$PATH" "${CI:-}" "${SHUNT_SLOW:-}"
 	printf 'cd %q\n' "$top"
 	printf 'echo "vmtest: $(uname -r), $(nproc) CPUs" >> /run/vm/out\n'
 	printf '%q ' "$@"
