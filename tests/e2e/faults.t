@@ -52,7 +52,8 @@ base_odst=$(entries shunt_odst_v1)
 base_conn=$(entries shunt_conn_v1)
 base_skaddr=$(entries shunt_skaddr_v1)
 
-# load LABEL: connection churn and a bulk transfer through the pod, in the background
+# load_start N BYTES SEED: N churn connections and a BYTES transfer through the pod, in the
+# background; load_wait waits for both
 load_start() {
 	tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n "$1" > "$TB_TMP/churn.out" 2>&1 &
 	churn_pid=$!
