@@ -39,7 +39,7 @@ PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_co
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
-TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing
+TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm
 
 .PHONY: all clean test unit kernel-test tools demo bench bench-pods static vmtest fuzz modelcheck
 all: $(OUT)/shunt tools

@@ -4,13 +4,15 @@
  * outbound port on localhost and remember where it was going; cgroup/getpeername4|6 show the
  * app that original destination again, as NAT would; cgroup/post_bind4|6 mesh a netns the
  * moment its proxy binds the outbound port, and mark the proxy's inbound socket so sockops
- * can hand it to sk_lookup when it listens.
+ * can hand it to sk_lookup when it listens; cgroup/sock_release forgets a released socket's
+ * original destination.
  */
 #include "shunt.bpf.h"
 
 /* Gather the facts about this connect, decide, and record the original destination.
- * Returns the port to send the connection to (host order) or 0 to leave it alone. */
-static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const struct shunt_ip *dst,
+ * Returns the port to send the connection to (host order), 0 to leave it alone, or -1 to
+ * refuse the connect (EPERM). */
+static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struct shunt_ip *dst,
 					    __u16 dport_n, int src_passthrough, int dst_loopback,
 					    int dst_localhost)
 {
@@ -64,9 +66,11 @@ static __always_inline __u16 shunt_outbound(struct bpf_sock_addr *ctx, const str
 	od.generation = cfg->generation;
 	cookie = bpf_get_socket_cookie(ctx);
 	if (bpf_map_update_elem(&shunt_odst_v1, &cookie, &od, BPF_ANY)) {
-		/* Without the destination the proxy could not forward: better direct. */
+		/* Without the destination the proxy could not forward, and direct would walk
+		 * around it: refuse, as iptables drops a connection its conntrack table has no
+		 * room for. (The map is an LRU: this is an allocation failure, not a full map.) */
 		shunt_count(SHUNT_V_ORIGDST_FULL);
-		return 0;
+		return -1;
 	}
 	shunt_count(v);
 	return port;
@@ -80,15 +84,17 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 	__u32 daddr = ctx->user_ip4;
 	int passthrough = sk && sk->src_ip4 == SHUNT_IP4_PASSTHROUGH;
 	int loopback = (bpf_ntohl(daddr) >> 24) == 127;
-	__u16 port;
+	int port;
 
 	shunt_ip_set4(&dst, daddr);
 	port = shunt_outbound(ctx, &dst, (__u16)ctx->user_port, passthrough, loopback,
 			      daddr == SHUNT_IP4_LOCALHOST);
+	if (port < 0)
+		return 0;
 	if (port) {
 		/* Like iptables REDIRECT in OUTPUT: locally generated -> 127.0.0.1. */
 		ctx->user_ip4 = SHUNT_IP4_LOCALHOST;
-		ctx->user_port = bpf_htons(port);
+		ctx->user_port = bpf_htons((__u16)port);
 	}
 	return 1;
 }
@@ -101,7 +107,7 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 	__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
 	int mapped = shunt_ip6_is_v4mapped(a);
 	int passthrough = 0, loopback, localhost;
-	__u16 port;
+	int port;
 
 	__u32 src[4] = {};
 
@@ -125,6 +131,8 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 		passthrough = !src[0] && !src[1] && !src[2] && src[3] == bpf_htonl(6);
 	}
 	port = shunt_outbound(ctx, &dst, (__u16)ctx->user_port, passthrough, loopback, localhost);
+	if (port < 0)
+		return 0;
 	if (port) {
 		if (mapped) {
 			ctx->user_ip6[3] = SHUNT_IP4_LOCALHOST;
@@ -134,7 +142,7 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 			ctx->user_ip6[2] = 0;
 			ctx->user_ip6[3] = bpf_htonl(1);
 		}
-		ctx->user_port = bpf_htons(port);
+		ctx->user_port = bpf_htons((__u16)port);
 	}
 	return 1;
 }
@@ -237,6 +245,20 @@ SEC("cgroup/post_bind6")
 int shunt_post_bind6(struct bpf_sock *sk)
 {
 	shunt_detect_proxy(sk);
+	return 1;
+}
+
+/* A socket goes away. A redirected one whose connect failed before TCP_CONNECT_CB (no
+ * source port left, say) never reaches sockops' TCP_CLOSE: its entry leaves here. */
+SEC("cgroup/sock_release")
+int shunt_sock_release(struct bpf_sock *sk)
+{
+	__u64 cookie;
+
+	if (sk->type != SHUNT_SOCK_STREAM || sk->protocol != SHUNT_IPPROTO_TCP)
+		return 1;
+	cookie = bpf_get_socket_cookie(sk);
+	bpf_map_delete_elem(&shunt_odst_v1, &cookie);
 	return 1;
 }
 

@@ -80,19 +80,21 @@ struct {
 	__type(value, __u32);
 } shunt_local_v1 SEC(".maps") __weak;
 
-/* app socket cookie -> original destination; deleted when the socket closes, LRU for
- * sockets that never reach sockops (connect failed before TCP_CONNECT_CB). */
+/* app socket cookie -> original destination; deleted when the socket closes (sockops) or is
+ * released (cgroup/sock_release: a connect that failed before TCP_CONNECT_CB). Not an LRU:
+ * a live connection's entry is never pushed out; a full map refuses new redirects. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SHUNT_MAX_CONNS);
 	__type(key, __u64);
 	__type(value, struct shunt_origdst);
 } shunt_odst_v1 SEC(".maps") __weak;
 
 /* connection as the proxy's accepted socket sees it -> original destination; deleted when
- * the proxy's socket closes, LRU for connections the proxy never accepted. */
+ * the proxy's socket closes, or when the app's closes if the proxy never got the connection
+ * (SHUNT_OD_PROXY_SIDE). Not an LRU, for the reason above. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SHUNT_MAX_CONNS);
 	__type(key, struct shunt_tuple);
 	__type(value, struct shunt_origdst);

@@ -99,15 +99,19 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		/* Runs before the final ACK leaves, so before the proxy can accept: no race. */
 		cookie = bpf_get_socket_cookie(skops);
 		od = bpf_map_lookup_elem(&shunt_odst_v1, &cookie);
+		key.netns_cookie = bpf_get_netns_cookie(skops);
+		/* Seen from the proxy: its local side is our remote. */
+		shunt_sockops_tuple(skops, &key.remote, &key.remote_port, &key.local, &key.local_port);
 		if (od) {
-			key.netns_cookie = bpf_get_netns_cookie(skops);
-			/* Seen from the proxy: its local side is our remote. */
-			shunt_sockops_tuple(skops, &key.remote, &key.remote_port, &key.local,
-					    &key.local_port);
 			if (bpf_map_update_elem(&shunt_conn_v1, &key, od, BPF_ANY))
 				shunt_count(SHUNT_C_CONN_TRACK_FAIL);
 			else
 				shunt_count(SHUNT_C_CONN_TRACKED);
+		} else if (shunt_ip_is_loopback(&key.local)) {
+			/* Not redirected, or its destination was pushed out of the full LRU map:
+			 * an entry an earlier connection left under this tuple (its proxy never
+			 * accepted it) must not answer for this one. */
+			bpf_map_delete_elem(&shunt_conn_v1, &key);
 		}
 		shunt_accel_add(skops);
 		break;
@@ -116,8 +120,11 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		 * may close first, and the proxy may ask SO_ORIGINAL_DST after that. */
 		key.netns_cookie = bpf_get_netns_cookie(skops);
 		shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote, &key.remote_port);
-		if (bpf_map_lookup_elem(&shunt_conn_v1, &key))
+		od = bpf_map_lookup_elem(&shunt_conn_v1, &key);
+		if (od) {
+			od->flags |= SHUNT_OD_PROXY_SIDE;
 			shunt_want_state_cb(skops);
+		}
 		shunt_accel_add(skops);
 		break;
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
@@ -137,9 +144,18 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		if (skops->args[1] != SHUNT_TCP_CLOSE)
 			break;
 		cookie = bpf_get_socket_cookie(skops);
-		bpf_map_delete_elem(&shunt_odst_v1, &cookie);
 		netns = bpf_get_netns_cookie(skops);
 		key.netns_cookie = netns;
+		if (!bpf_map_delete_elem(&shunt_odst_v1, &cookie)) {
+			/* The app's socket of a redirected connection. The proxy may still ask
+			 * after the app closed; but if the proxy never got the connection (its
+			 * accept queue overflowed), nobody else would delete the entry. */
+			shunt_sockops_tuple(skops, &key.remote, &key.remote_port, &key.local,
+					    &key.local_port);
+			od = bpf_map_lookup_elem(&shunt_conn_v1, &key);
+			if (od && !(od->flags & SHUNT_OD_PROXY_SIDE))
+				bpf_map_delete_elem(&shunt_conn_v1, &key);
+		}
 		shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote, &key.remote_port);
 		bpf_map_delete_elem(&shunt_conn_v1, &key);
 		/* The sockhash entry goes with the socket; its address entry goes here. */

@@ -163,6 +163,7 @@ tb_echo() {
 # tb_sidecar POD: HAProxy as uid/gid 1337 in Istio's shape: outbound listener 127.0.0.1:15001
 # forwarding each connection to its SO_ORIGINAL_DST; inbound listener 0.0.0.0:15006
 # forwarding from 127.0.0.6 to the original destination (Envoy's inbound passthrough).
+# TB_SIDECAR_MAXCONN (default 4096) sets its maxconn; raise ulimit -n to match first.
 # One line per connection, read with tb_sidecar_log POD:
 #   client=IP:PORT fe=outbound|inbound origdst=IP:PORT via=BACKEND-SOURCE server=IP:PORT
 # Each start logs to a file of its own: HAProxy resets stdout's flags (O_APPEND with them),
@@ -172,7 +173,7 @@ tb_sidecar() {
 	cat > "$cfg" <<CFG
 global
     log stdout format raw local0
-    maxconn 4096
+    maxconn ${TB_SIDECAR_MAXCONN:-4096}
 defaults
     mode tcp
     log global

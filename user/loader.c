@@ -212,6 +212,15 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 		goto out_unlock;
 	}
 	sk_msg = choose_variants(skel);
+	if (o->max_conns) {
+		/* Every per-connection map has the same room: one connection can need an entry
+		 * in each at once. */
+		struct bpf_map *per_conn[] = { skel->maps.shunt_odst_v1, skel->maps.shunt_conn_v1,
+					       skel->maps.shunt_socks_v1, skel->maps.shunt_skaddr_v1 };
+
+		for (size_t i = 0; i < sizeof(per_conn) / sizeof(per_conn[0]); i++)
+			bpf_map__set_max_entries(per_conn[i], o->max_conns);
+	}
 	err = shunt_bpf__load(skel);
 	if (err) {
 		log_err("the kernel refused shunt's BPF programs: %s%s", strerror(-err),

@@ -13,7 +13,12 @@
 struct loader_opts {
 	const char *pin_dir;
 	const char *cgroup;    /* NULL: the cgroup2 root from /proc/mounts */
+	__u32 max_conns;       /* 0: the built-in size of the per-connection maps */
 };
+
+/* Bounds of --max-connections. */
+#define LOADER_MIN_CONNS 64u
+#define LOADER_MAX_CONNS (1u << 24)
 
 /* Root/capabilities, BTF, the hooks shunt needs. One sentence on stderr per failure. */
 int loader_preflight(void);

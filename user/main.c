@@ -56,6 +56,10 @@ static const char usage_text[] =
 	"  -g, --cgroup DIR   cgroup v2 directory to attach to (default: the cgroup2 root\n"
 	"                     from /proc/mounts); it must contain the apps and the proxies\n"
 	"  -s, --socket PATH  run: where pod-init registers pods (default " PODINIT_SOCKET_DEFAULT ")\n"
+	"      --max-connections N\n"
+	"                     load, run: room for N connections at once in each per-connection\n"
+	"                     map (default 262144, 64..16777216); fixed until unload. A storm\n"
+	"                     beyond it fails connections at the proxy, counted, never crossed\n"
 	"  -j, --json         status as JSON\n"
 	"  -v, --verbose      say what is done; twice for libbpf's messages and verifier log\n"
 	"  -h, --help         this text\n"
@@ -69,6 +73,7 @@ struct cli {
 	const char *pin_dir;
 	const char *cgroup;
 	const char *socket;
+	unsigned long max_conns;   /* 0: not given */
 	bool json;
 };
 
@@ -177,7 +182,8 @@ static int cmd_check(const struct cli *c)
  * Returns the exit code. */
 static int load_config(const struct cli *c, const struct shunt_config *conf)
 {
-	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup };
+	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup,
+				 .max_conns = (__u32)c->max_conns };
 	struct config_errors errs = { 0 };
 	int err = loader_preflight();
 
@@ -270,6 +276,10 @@ static int cmd_run(const struct cli *c)
 	} else {
 		err = loader_preflight() ? EXIT_FAIL : EXIT_OK;
 		d.adopt = true;
+		if (c->max_conns)
+			log_warn("--max-connections is ignored: shunt is already loaded at %s and its "
+				 "maps keep their size until unload ('shunt status' shows it)",
+				 c->pin_dir);
 	}
 	if (!err)
 		err = daemon_run(&d, &conf) ? EXIT_FAIL : EXIT_OK;
@@ -307,6 +317,7 @@ int main(int argc, char **argv)
 		{ "cgroup", required_argument, NULL, 'g' }, { "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },      { "socket", required_argument, NULL, 's' },
+		{ "max-connections", required_argument, NULL, 'M' },
 		{ 0 },
 	};
 	struct cli c = { .pin_dir = PINS_DEFAULT_DIR, .socket = PODINIT_SOCKET_DEFAULT };
@@ -346,6 +357,17 @@ int main(int argc, char **argv)
 		case 's':
 			c.socket = optarg;
 			break;
+		case 'M': {
+			char *end;
+
+			errno = 0;
+			c.max_conns = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' ||
+			    c.max_conns < LOADER_MIN_CONNS || c.max_conns > LOADER_MAX_CONNS)
+				return usage_error("--max-connections takes a number from %u to %u, not '%s'",
+						   LOADER_MIN_CONNS, LOADER_MAX_CONNS, optarg);
+			break;
+		}
 		case 'v':
 			log_verbosity = log_verbosity < LOG_INFO ? LOG_INFO : log_verbosity + 1;
 			break;
@@ -376,6 +398,8 @@ int main(int argc, char **argv)
 		return usage_error("--pin-dir must be an absolute path, not '%s'", c.pin_dir);
 	if (c.json && strcmp(c.command, "status"))
 		return usage_error("--json goes with 'status'");
+	if (c.max_conns && strcmp(c.command, "load") && strcmp(c.command, "run"))
+		return usage_error("--max-connections goes with 'load' or 'run'");
 	if (c.socket[0] != '/')
 		return usage_error("--socket must be an absolute path, not '%s'", c.socket);
 	libbpf_set_print(libbpf_print);

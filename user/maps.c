@@ -616,6 +616,14 @@ int maps_read_counters(const struct shunt_maps *m, __u64 *out)
 	return 0;
 }
 
+__u32 maps_max_entries(int fd)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
 long maps_count_entries(int fd, size_t key_size)
 {
 	char key[256], next[256];

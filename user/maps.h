@@ -70,5 +70,7 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 int maps_read_counters(const struct shunt_maps *m, __u64 *out);
 /* Number of entries of a hash/LPM map (walks the keys). */
 long maps_count_entries(int fd, size_t key_size);
+/* A map's capacity (max_entries), 0 if it cannot be read. */
+__u32 maps_max_entries(int fd);
 
 #endif

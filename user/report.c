@@ -34,7 +34,7 @@ static const char *const counter_names[SHUNT_COUNTERS] = {
 	[SHUNT_V_INCLUDE_CIDR] = "redirect_include_cidr",
 	[SHUNT_V_NOT_INCLUDED] = "direct_not_included",
 	[SHUNT_V_NO_POLICY] = "untouched_no_policy",
-	[SHUNT_V_ORIGDST_FULL] = "direct_origdst_full",
+	[SHUNT_V_ORIGDST_FULL] = "refused_origdst_full",
 	[SHUNT_V_IN_STEERED] = "inbound_steered",
 	[SHUNT_V_IN_TUNNEL] = "inbound_tunnel_port",
 	[SHUNT_V_IN_LOCAL_SRC] = "inbound_local_source",
@@ -326,6 +326,7 @@ int report_status(const char *pin_dir, bool json)
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
 	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
+	__u32 max_conns;
 	char when[64], cgpath[PATH_MAX] = "";
 	struct link_row skrow;
 	const char *skmsg = skrow.name;
@@ -344,6 +345,7 @@ int report_status(const char *pin_dir, bool json)
 	n_cidr = maps_count_entries(m.fd[MAP_CIDRS], sizeof(struct shunt_cidr_key));
 	n_socks = maps_count_entries(m.fd[MAP_SOCKS], sizeof(struct shunt_tuple));
 	n_addrs = maps_count_entries(m.fd[MAP_SKADDR], sizeof(struct shunt_tuple));
+	max_conns = maps_max_entries(m.fd[MAP_CONN]);
 	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
 	if (n_links < 0)
 		n_links = 0;
@@ -398,8 +400,8 @@ int report_status(const char *pin_dir, bool json)
 		printf("]");
 		printf(",\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
 		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld,"
-		       "\"fastpath_addrs\":%ld},\"counters\":", n_wl, n_conn, n_odst, n_cidr,
-		       n_socks, n_addrs);
+		       "\"fastpath_addrs\":%ld},\"max_connections\":%u,\"counters\":", n_wl,
+		       n_conn, n_odst, n_cidr, n_socks, n_addrs, max_conns);
 		if (cerr)
 			printf("null");  /* unknown, never a made-up 0 */
 		for (unsigned i = 0; !cerr && i < SHUNT_COUNTERS; i++)
@@ -424,8 +426,9 @@ int report_status(const char *pin_dir, bool json)
 			       (uint64_t)own[i].wl.netns_ino, policy_source(own[i].wl.flags),
 			       own[i].st.generation, own[i].cfg.proxy_uid, own[i].cfg.outbound_port,
 			       own[i].cfg.inbound_port);
-		printf("tracking:  %ld connections, %ld redirected sockets, %ld CIDR entries, "
-		       "%ld fast-path sockets\n", n_conn, n_odst, n_cidr, n_socks);
+		printf("tracking:  %ld connections, %ld redirected sockets, %ld fast-path sockets "
+		       "(room for %u each), %ld CIDR entries\n", n_conn, n_odst, n_socks, max_conns,
+		       n_cidr);
 		if (cgpath[0])
 			printf("cgroup:    %s\n", cgpath);
 		printf("programs:\n");

@@ -172,9 +172,13 @@ struct shunt_origdst {
 	struct shunt_ip dst; /* original destination address */
 	__u16 dst_port;      /* network order */
 	__u8  verdict;       /* enum shunt_verdict that redirected it */
-	__u8  pad0;
+	__u8  flags;         /* SHUNT_OD_* */
 	__u32 generation;    /* policy generation that decided it */
 };
+
+/* shunt_conn_v1 value: the proxy's accepted socket exists and owns the entry (deletes it when
+ * it closes). Until then the app's socket does, should the proxy never get the connection. */
+#define SHUNT_OD_PROXY_SIDE 0x01
 
 /* A TCP connection seen from one of its sockets: local and remote address and port.
  * shunt_conn_v1: as the proxy's accepted socket sees it, so the getsockopt program finds it
@@ -213,7 +217,7 @@ enum shunt_verdict {
 	SHUNT_V_INCLUDE_CIDR,       /* outbound.include_cidrs: to outbound_port */
 	SHUNT_V_NOT_INCLUDED,       /* matched no include: direct */
 	SHUNT_V_NO_POLICY,          /* no valid policy loaded: untouched */
-	SHUNT_V_ORIGDST_FULL,       /* could not remember the destination: direct */
+	SHUNT_V_ORIGDST_FULL,       /* could not remember the destination: connect refused */
 	/* inbound (sk_lookup), istio-iptables' ISTIO_INBOUND chain */
 	SHUNT_V_IN_STEERED,         /* to the proxy's inbound listener */
 	SHUNT_V_IN_TUNNEL,          /* tunnel port (15008): to whoever listens */

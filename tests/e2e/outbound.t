@@ -102,7 +102,7 @@ check_eq "load succeeds" "0" "$?"
 [ -d "$TB_PIN/links" ] || { tap_fail "pins exist" "$out"; tap_done; exit 1; }
 check "iptables is not involved (no nat rules)" sh -c '! command -v iptables >/dev/null || ! iptables -t nat -S 2>/dev/null | grep -q ISTIO'
 status=$("$SHUNT" status --json --pin-dir "$TB_PIN")
-check_match "status: 9 programs attached" '"programs":\[(\{[^]]*\},?){9}\]' "$status"
+check_match "status: 10 programs attached" '"programs":\[(\{[^]]*\},?){10}\]' "$status"
 check_match "status names the cgroup it is attached to" "\"cgroup\":\"$TB_CG\"" "$status"
 check_match "... in text too" "^cgroup: +$TB_CG\$" "$("$SHUNT" status --pin-dir "$TB_PIN")"
 dump=$("$SHUNT" dump --pin-dir "$TB_PIN")
