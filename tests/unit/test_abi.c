@@ -109,7 +109,7 @@ static void test_structs(void **state)
 	      M(shunt_workload, since_ns), M(shunt_workload, netns_ino));
 	CHECK(shunt_ip, M(shunt_ip, family), M(shunt_ip, pad0), M(shunt_ip, addr));
 	CHECK(shunt_origdst, M(shunt_origdst, dst), M(shunt_origdst, dst_port),
-	      M(shunt_origdst, verdict), M(shunt_origdst, pad0), M(shunt_origdst, generation));
+	      M(shunt_origdst, verdict), M(shunt_origdst, flags), M(shunt_origdst, generation));
 	CHECK(shunt_tuple, M(shunt_tuple, netns_cookie), M(shunt_tuple, local),
 	      M(shunt_tuple, remote), M(shunt_tuple, local_port),
 	      M(shunt_tuple, remote_port), M(shunt_tuple, pad0));
