@@ -2,7 +2,9 @@
 /*
  * Outbound capture: cgroup/connect4|6 send a meshed app's TCP connect to the proxy's
  * outbound port on localhost and remember where it was going; cgroup/getpeername4|6 show the
- * app that original destination again, as NAT would; cgroup/post_bind4|6 mesh a netns the
+ * app that original destination again, as NAT would. DNS capture: port 53 (connect4|6 for
+ * TCP and connected UDP, sendmsg4|6 for unconnected UDP) to the proxy's DNS agent, and
+ * recvmsg4|6 show the agent's replies as from the server the app asked; cgroup/post_bind4|6 mesh a netns the
  * moment its proxy binds the outbound port, and mark the proxy's inbound socket so sockops
  * can hand it to sk_lookup when it listens; cgroup/sock_release forgets a released socket's
  * original destination.
@@ -25,7 +27,10 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 	__u64 netns, cookie;
 	__u16 port;
 
-	if (ctx->type != SHUNT_SOCK_STREAM || ctx->protocol != SHUNT_IPPROTO_TCP) {
+	f.dport = bpf_ntohs(dport_n);
+	f.is_udp = ctx->type == SHUNT_SOCK_DGRAM && ctx->protocol == SHUNT_IPPROTO_UDP;
+	if ((ctx->type != SHUNT_SOCK_STREAM || ctx->protocol != SHUNT_IPPROTO_TCP) &&
+	    !(f.is_udp && f.dport == 53)) {
 		shunt_count(SHUNT_V_NOT_TCP);
 		return 0;
 	}
@@ -40,8 +45,11 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 		shunt_count(v);
 		return 0;
 	}
+	if (f.is_udp && !(cfg->flags & SHUNT_CFG_DNS)) {
+		shunt_count(SHUNT_V_NOT_TCP);
+		return 0;
+	}
 
-	f.dport = bpf_ntohs(dport_n);
 	shunt_current_is_proxy(cfg, &f.is_proxy_uid, &f.is_proxy_gid);
 	f.src_is_passthrough = src_passthrough;
 	f.dst_is_localhost = dst_localhost;
@@ -52,6 +60,9 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 			  shunt_cidr_listed(&ref, SHUNT_CIDRS_OUT_EXCLUDE, dst);
 	f.cidr_included = (cfg->flags & SHUNT_CFG_OUT_INCLUDE_LIST) &&
 			  shunt_cidr_listed(&ref, SHUNT_CIDRS_OUT_INCLUDE, dst);
+	f.dns = f.dport == 53 && (cfg->flags & SHUNT_CFG_DNS) &&
+		((cfg->flags & SHUNT_CFG_DNS_ALL) ||
+		 shunt_cidr_listed(&ref, SHUNT_CIDRS_DNS_SERVERS, dst));
 
 	v = shunt_decide_outbound(cfg, &f);
 	port = shunt_verdict_port(cfg, v);
@@ -65,7 +76,7 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 	od.verdict = v;
 	od.generation = cfg->generation;
 	cookie = bpf_get_socket_cookie(ctx);
-	if (bpf_map_update_elem(&shunt_odst_v1, &cookie, &od, BPF_ANY)) {
+	if (bpf_map_update_elem(&shunt_odst_v2, &cookie, &od, BPF_ANY)) {
 		/* Without the destination the proxy could not forward, and direct would walk
 		 * around it: refuse, as iptables drops a connection its conntrack table has no
 		 * room for. (The map is an LRU: this is an allocation failure, not a full map.) */
@@ -76,8 +87,8 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 	return port;
 }
 
-SEC("cgroup/connect4")
-int shunt_connect4(struct bpf_sock_addr *ctx)
+/* connect4 and UDP sendmsg4 (DNS): the same decision, the same rewrite. 0 refuses (EPERM). */
+static __always_inline int shunt_addr4(struct bpf_sock_addr *ctx)
 {
 	struct shunt_ip dst = {};
 	struct bpf_sock *sk = ctx->sk;
@@ -99,8 +110,22 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-SEC("cgroup/connect6")
-int shunt_connect6(struct bpf_sock_addr *ctx)
+SEC("cgroup/connect4")
+int shunt_connect4(struct bpf_sock_addr *ctx)
+{
+	return shunt_addr4(ctx);
+}
+
+/* An unconnected UDP socket's datagram: only DNS (port 53) is ever looked at. */
+SEC("cgroup/sendmsg4")
+int shunt_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	if (ctx->user_port != bpf_htons(53))
+		return 1;
+	return shunt_addr4(ctx);
+}
+
+static __always_inline int shunt_addr6(struct bpf_sock_addr *ctx)
 {
 	struct shunt_ip dst = {};
 	struct bpf_sock *sk = ctx->sk;
@@ -147,12 +172,90 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+SEC("cgroup/connect6")
+int shunt_connect6(struct bpf_sock_addr *ctx)
+{
+	return shunt_addr6(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int shunt_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	if (ctx->user_port != bpf_htons(53))
+		return 1;
+	return shunt_addr6(ctx);
+}
+
 /* The app asked who its peer is: answer with the destination it connected to. */
 static __always_inline struct shunt_origdst *shunt_redirected(struct bpf_sock_addr *ctx)
 {
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 
-	return bpf_map_lookup_elem(&shunt_odst_v1, &cookie);
+	return bpf_map_lookup_elem(&shunt_odst_v2, &cookie);
+}
+
+/* A UDP datagram from source port `port_n` on localhost reaches a socket whose DNS query
+ * was sent to the agent: the agent's reply, to be shown as from the server asked (a
+ * resolver drops replies from anyone else). */
+static __always_inline struct shunt_origdst *shunt_dns_reply(struct bpf_sock_addr *ctx,
+							     __u32 port_n)
+{
+	const struct shunt_cfg *cfg;
+	struct shunt_polref ref = {};
+	struct shunt_origdst *od = shunt_redirected(ctx);
+
+	if (!od || od->verdict != SHUNT_V_DNS)
+		return NULL;
+	cfg = shunt_netns_cfg(bpf_get_netns_cookie(ctx), &ref);
+	if (!cfg || port_n != bpf_htons(cfg->dns_port))
+		return NULL;
+	return od;
+}
+
+SEC("cgroup/recvmsg4")
+int shunt_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	struct shunt_origdst *od;
+
+	if (ctx->user_ip4 != SHUNT_IP4_LOCALHOST)
+		return 1;
+	od = shunt_dns_reply(ctx, ctx->user_port);
+	if (od && od->dst.family == SHUNT_AF_INET) {
+		ctx->user_ip4 = od->dst.addr[0];
+		ctx->user_port = od->dst_port;
+		shunt_count(SHUNT_C_DNS_REPLY_RESTORED);
+	}
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int shunt_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	struct shunt_origdst *od;
+	__u32 w3 = ctx->user_ip6[3];
+	int mapped = !ctx->user_ip6[0] && !ctx->user_ip6[1] &&
+		     ctx->user_ip6[2] == bpf_htonl(0x0000ffff) && w3 == SHUNT_IP4_LOCALHOST;
+	int v6lo = !ctx->user_ip6[0] && !ctx->user_ip6[1] && !ctx->user_ip6[2] &&
+		   w3 == bpf_htonl(1);
+
+	if (!mapped && !v6lo)
+		return 1;
+	od = shunt_dns_reply(ctx, ctx->user_port);
+	if (!od)
+		return 1;
+	if (mapped && od->dst.family == SHUNT_AF_INET) {
+		ctx->user_ip6[3] = od->dst.addr[0];
+	} else if (v6lo && od->dst.family == SHUNT_AF_INET6) {
+		ctx->user_ip6[0] = od->dst.addr[0];
+		ctx->user_ip6[1] = od->dst.addr[1];
+		ctx->user_ip6[2] = od->dst.addr[2];
+		ctx->user_ip6[3] = od->dst.addr[3];
+	} else {
+		return 1;
+	}
+	ctx->user_port = od->dst_port;
+	shunt_count(SHUNT_C_DNS_REPLY_RESTORED);
+	return 1;
 }
 
 SEC("cgroup/getpeername4")
@@ -248,17 +351,18 @@ int shunt_post_bind6(struct bpf_sock *sk)
 	return 1;
 }
 
-/* A socket goes away. A redirected one whose connect failed before TCP_CONNECT_CB (no
- * source port left, say) never reaches sockops' TCP_CLOSE: its entry leaves here. */
+/* A socket goes away. A redirected TCP one whose connect failed before TCP_CONNECT_CB (no
+ * source port left, say) never reaches sockops' TCP_CLOSE, and UDP has no sockops at all:
+ * their entries leave here. */
 SEC("cgroup/sock_release")
 int shunt_sock_release(struct bpf_sock *sk)
 {
 	__u64 cookie;
 
-	if (sk->type != SHUNT_SOCK_STREAM || sk->protocol != SHUNT_IPPROTO_TCP)
+	if (sk->protocol != SHUNT_IPPROTO_TCP && sk->protocol != SHUNT_IPPROTO_UDP)
 		return 1;
 	cookie = bpf_get_socket_cookie(sk);
-	bpf_map_delete_elem(&shunt_odst_v1, &cookie);
+	bpf_map_delete_elem(&shunt_odst_v2, &cookie);
 	return 1;
 }
 

@@ -134,7 +134,7 @@ static __always_inline int shunt_sk_msg_verdict(struct sk_msg_md *msg, int use_c
 	shunt_count(SHUNT_C_MSG_REDIRECTED);
 	{
 		__u32 idx = SHUNT_C_BYTES_REDIRECTED;
-		struct shunt_counter_val *c = bpf_map_lookup_elem(&shunt_stats_v1, &idx);
+		struct shunt_counter_val *c = bpf_map_lookup_elem(&shunt_stats_v2, &idx);
 
 		if (c)
 			c->count += size;

@@ -88,7 +88,7 @@ struct {
 	__uint(max_entries, SHUNT_MAX_CONNS);
 	__type(key, __u64);
 	__type(value, struct shunt_origdst);
-} shunt_odst_v1 SEC(".maps") __weak;
+} shunt_odst_v2 SEC(".maps") __weak;
 
 /* connection as the proxy's accepted socket sees it -> original destination; deleted when
  * the proxy's socket closes, or when the app's closes if the proxy never got the connection
@@ -98,7 +98,7 @@ struct {
 	__uint(max_entries, SHUNT_MAX_CONNS);
 	__type(key, struct shunt_tuple);
 	__type(value, struct shunt_origdst);
-} shunt_conn_v1 SEC(".maps") __weak;
+} shunt_conn_v2 SEC(".maps") __weak;
 
 /* socket's own tuple -> the socket: the fast path's peers. The kernel drops an entry when
  * its socket closes. */
@@ -151,6 +151,6 @@ struct {
 	__uint(max_entries, SHUNT_COUNTERS);
 	__type(key, __u32);
 	__type(value, struct shunt_counter_val);
-} shunt_stats_v1 SEC(".maps") __weak;
+} shunt_stats_v2 SEC(".maps") __weak;
 
 #endif /* SHUNT_MAPS_BPF_H */

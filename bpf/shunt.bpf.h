@@ -16,6 +16,8 @@
 
 #define SHUNT_SOCK_STREAM 1
 #define SHUNT_IPPROTO_TCP 6
+#define SHUNT_SOCK_DGRAM 2
+#define SHUNT_IPPROTO_UDP 17
 #define SHUNT_TCP_CLOSE   7
 
 /* 127.0.0.1 and 127.0.0.6 in network order, read as the little-endian u32 the ctx holds. */
@@ -24,7 +26,7 @@
 
 static __always_inline void shunt_count(__u32 idx)
 {
-	struct shunt_counter_val *c = bpf_map_lookup_elem(&shunt_stats_v1, &idx);
+	struct shunt_counter_val *c = bpf_map_lookup_elem(&shunt_stats_v2, &idx);
 
 	if (c)
 		c->count++;   /* per-CPU cell: no atomics needed */

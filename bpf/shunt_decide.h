@@ -13,7 +13,7 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
-/* What the connect hook knows about one outbound TCP connect. */
+/* What the connect (or UDP sendmsg) hook knows about one outbound connection. */
 struct shunt_out_facts {
 	__u16 dport;             /* host order */
 	__u8  is_proxy_uid;      /* current uid == proxy.uid */
@@ -25,6 +25,8 @@ struct shunt_out_facts {
 	__u8  port_included;     /* dport in outbound.include_ports */
 	__u8  cidr_excluded;     /* dst in outbound.exclude_cidrs */
 	__u8  cidr_included;     /* dst in outbound.include_cidrs (list form) */
+	__u8  is_udp;            /* UDP (only port 53 with dns.capture gets this far) */
+	__u8  dns;               /* port 53 to a captured server (dns.servers, or all) */
 };
 
 /* Who is the proxy. istio-iptables can only say "uid U" / "gid G", so any process of the
@@ -48,12 +50,17 @@ shunt_proxy_identity(const struct shunt_cfg *cfg, __u8 uid_match, __u8 gid_match
 }
 
 /* The three-rule owner block istio-iptables writes once for the uid and once for the gid:
- * own pod IP / lo (not 127.0.0.1, not the tunnel port) -> inbound; other lo traffic of
- * everybody else -> direct; everything else of the owner -> direct.
+ * own pod IP / lo (TCP, not 127.0.0.1, not the tunnel port) -> inbound; other lo traffic of
+ * everybody else -> direct; everything else of the owner -> direct. With DNS capture the
+ * first rule of the uid block skips port 53 and the second is TCP but port 53 only
+ * (SetupDNSRedir's "-p tcp ! --dport 53"), so an app's DNS to a server on lo is captured.
  * Returns SHUNT_V_VERDICTS when the block does not decide. */
 static __always_inline enum shunt_verdict
-shunt_owner_block(const struct shunt_cfg *cfg, const struct shunt_out_facts *f, __u8 is_owner)
+shunt_owner_block(const struct shunt_cfg *cfg, const struct shunt_out_facts *f, __u8 is_owner,
+		  int uid_block)
 {
+	int dns = cfg->flags & SHUNT_CFG_DNS;
+
 	/* Linkerd's proxy-init: "-m owner --uid-owner U -j RETURN" then "-o lo -j RETURN". */
 	if (cfg->flags & SHUNT_CFG_LINKERD) {
 		if (is_owner)
@@ -63,9 +70,10 @@ shunt_owner_block(const struct shunt_cfg *cfg, const struct shunt_out_facts *f, 
 		return SHUNT_V_VERDICTS;
 	}
 	if (f->dst_on_lo && !f->dst_is_localhost && (!cfg->tunnel_port || f->dport != cfg->tunnel_port) &&
-	    is_owner)
+	    is_owner && !f->is_udp && !(dns && uid_block && f->dport == 53))
 		return SHUNT_V_PROXY_TO_SELF;
-	if (f->dst_on_lo && !is_owner && !(cfg->flags & SHUNT_CFG_LOOPBACK_INCLUDED))
+	if (f->dst_on_lo && !is_owner && !(cfg->flags & SHUNT_CFG_LOOPBACK_INCLUDED) &&
+	    (!dns || (!f->is_udp && f->dport != 53)))
 		return SHUNT_V_APP_LOOPBACK;
 	if (is_owner)
 		return SHUNT_V_PROXY_OWNER;
@@ -73,8 +81,9 @@ shunt_owner_block(const struct shunt_cfg *cfg, const struct shunt_out_facts *f, 
 }
 
 /* Rule order and precedence of istio-iptables (pkg/capture/run.go), first match wins:
- * exclude port > 127.0.0.6 passthrough > uid block > gid block > 127.0.0.1
- * > exclude CIDR > include port > include CIDR > direct. istio-iptables appends the
+ * exclude port > 127.0.0.6 passthrough > uid block > gid block > DNS (ISTIO_OUTPUT_DNS)
+ * > 127.0.0.1 > exclude CIDR > include port > include CIDR > direct. UDP stops after DNS:
+ * the REDIRECTs after it are TCP only. istio-iptables appends the
  * exclude-CIDR RETURNs before the include-port REDIRECTs ("exclusions ... must be applied
  * before inclusions"), so an excluded destination stays direct on an included port. */
 static __always_inline enum shunt_verdict
@@ -86,14 +95,18 @@ shunt_decide_outbound(const struct shunt_cfg *cfg, const struct shunt_out_facts 
 		return SHUNT_V_EXCLUDE_PORT;
 	if (f->dst_on_lo && f->src_is_passthrough)
 		return SHUNT_V_PASSTHROUGH_SRC;
-	v = shunt_owner_block(cfg, f, f->is_proxy_uid);
+	v = shunt_owner_block(cfg, f, f->is_proxy_uid, 1);
 	if (v != SHUNT_V_VERDICTS)
 		return v;
 	if (cfg->flags & SHUNT_CFG_HAS_GID) {
-		v = shunt_owner_block(cfg, f, f->is_proxy_gid);
+		v = shunt_owner_block(cfg, f, f->is_proxy_gid, 0);
 		if (v != SHUNT_V_VERDICTS)
 			return v;
 	}
+	if (f->dns)
+		return SHUNT_V_DNS;
+	if (f->is_udp)
+		return SHUNT_V_NOT_TCP;
 	if (f->dst_is_localhost)
 		return SHUNT_V_LOCALHOST;
 	if (f->cidr_excluded)
@@ -115,6 +128,8 @@ shunt_verdict_port(const struct shunt_cfg *cfg, enum shunt_verdict v)
 	case SHUNT_V_INCLUDE_PORT:
 	case SHUNT_V_INCLUDE_CIDR:
 		return cfg->outbound_port;
+	case SHUNT_V_DNS:
+		return cfg->dns_port;
 	default:
 		return 0;
 	}

@@ -92,18 +92,18 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		/* A redirected app socket: clean its entry up however the connect ends. */
 		cookie = bpf_get_socket_cookie(skops);
-		if (bpf_map_lookup_elem(&shunt_odst_v1, &cookie))
+		if (bpf_map_lookup_elem(&shunt_odst_v2, &cookie))
 			shunt_want_state_cb(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		/* Runs before the final ACK leaves, so before the proxy can accept: no race. */
 		cookie = bpf_get_socket_cookie(skops);
-		od = bpf_map_lookup_elem(&shunt_odst_v1, &cookie);
+		od = bpf_map_lookup_elem(&shunt_odst_v2, &cookie);
 		key.netns_cookie = bpf_get_netns_cookie(skops);
 		/* Seen from the proxy: its local side is our remote. */
 		shunt_sockops_tuple(skops, &key.remote, &key.remote_port, &key.local, &key.local_port);
 		if (od) {
-			if (bpf_map_update_elem(&shunt_conn_v1, &key, od, BPF_ANY))
+			if (bpf_map_update_elem(&shunt_conn_v2, &key, od, BPF_ANY))
 				shunt_count(SHUNT_C_CONN_TRACK_FAIL);
 			else
 				shunt_count(SHUNT_C_CONN_TRACKED);
@@ -111,7 +111,7 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 			/* Not redirected, or its destination was pushed out of the full LRU map:
 			 * an entry an earlier connection left under this tuple (its proxy never
 			 * accepted it) must not answer for this one. */
-			bpf_map_delete_elem(&shunt_conn_v1, &key);
+			bpf_map_delete_elem(&shunt_conn_v2, &key);
 		}
 		shunt_accel_add(skops);
 		break;
@@ -120,7 +120,7 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		 * may close first, and the proxy may ask SO_ORIGINAL_DST after that. */
 		key.netns_cookie = bpf_get_netns_cookie(skops);
 		shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote, &key.remote_port);
-		od = bpf_map_lookup_elem(&shunt_conn_v1, &key);
+		od = bpf_map_lookup_elem(&shunt_conn_v2, &key);
 		if (od) {
 			od->flags |= SHUNT_OD_PROXY_SIDE;
 			shunt_want_state_cb(skops);
@@ -146,18 +146,18 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		cookie = bpf_get_socket_cookie(skops);
 		netns = bpf_get_netns_cookie(skops);
 		key.netns_cookie = netns;
-		if (!bpf_map_delete_elem(&shunt_odst_v1, &cookie)) {
+		if (!bpf_map_delete_elem(&shunt_odst_v2, &cookie)) {
 			/* The app's socket of a redirected connection. The proxy may still ask
 			 * after the app closed; but if the proxy never got the connection (its
 			 * accept queue overflowed), nobody else would delete the entry. */
 			shunt_sockops_tuple(skops, &key.remote, &key.remote_port, &key.local,
 					    &key.local_port);
-			od = bpf_map_lookup_elem(&shunt_conn_v1, &key);
+			od = bpf_map_lookup_elem(&shunt_conn_v2, &key);
 			if (od && !(od->flags & SHUNT_OD_PROXY_SIDE))
-				bpf_map_delete_elem(&shunt_conn_v1, &key);
+				bpf_map_delete_elem(&shunt_conn_v2, &key);
 		}
 		shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote, &key.remote_port);
-		bpf_map_delete_elem(&shunt_conn_v1, &key);
+		bpf_map_delete_elem(&shunt_conn_v2, &key);
 		/* The sockhash entry goes with the socket; its address entry goes here. */
 		key.netns_cookie = shunt_ip_is_loopback(&key.remote) ? netns : 0;
 		bpf_map_delete_elem(&shunt_skaddr_v1, &key);

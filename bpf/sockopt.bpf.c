@@ -2,7 +2,7 @@
 /*
  * cgroup/getsockopt: answers SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6)
  * on the proxy's accepted socket, as conntrack would after an iptables REDIRECT:
- * - outbound (connect redirected): from shunt_conn_v1;
+ * - outbound (connect redirected): from shunt_conn_v2;
  * - inbound (steered by sk_lookup, nothing rewritten): from the socket's own local address,
  *   when that is a meshed pod's address, on any port: conntrack answers with the original
  *   destination of any connection it tracked, also one to the listener's own port.
@@ -67,7 +67,7 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 	key.local_port = bpf_htons((__u16)sk->src_port);
 	key.remote_port = (__u16)sk->dst_port;
 
-	od = bpf_map_lookup_elem(&shunt_conn_v1, &key);
+	od = bpf_map_lookup_elem(&shunt_conn_v2, &key);
 	if (!od) {
 		const struct shunt_cfg *cfg = NULL;
 		struct shunt_polref ref = {};

@@ -51,8 +51,8 @@ tb_run web "$TOOLS/streamcheck" client 198.18.0.20:8080 -n $((64 << 20)) -w 6553
 	> "$TB_TMP/stream.out" &
 client=$!
 sleep 0.3
-say "bpftool map dump pinned $TB_PIN/maps/shunt_conn_v1  (connections the proxies asked about)"
-bpftool map dump pinned "$TB_PIN/maps/shunt_conn_v1" | head -40
+say "bpftool map dump pinned $TB_PIN/maps/shunt_conn_v2  (connections the proxies asked about)"
+bpftool map dump pinned "$TB_PIN/maps/shunt_conn_v2" | head -40
 wait "$client"
 sed 's/^/  client: /' "$TB_TMP/stream.out"
 echo "web's sidecar:  $(tb_sidecar_log web | tail -1)"

@@ -689,6 +689,30 @@ static void on_inbound(struct parse_ctx *c, int key, const struct ynode *v, void
 		get_cidr_list(c, v, "inbound.exclude_source_cidrs", false, &cfg->in_exclude_src_cidrs);
 }
 
+static const char *const dns_keys[] = { "capture", "port", "servers", "capture_all", NULL };
+
+static void on_dns(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
+{
+	struct shunt_config *cfg = arg;
+
+	switch (key) {
+	case 0:
+		cfg->dns_capture_pos = node_pos(v);
+		get_bool(c, v, "dns.capture", &cfg->dns_capture);
+		break;
+	case 1:
+		cfg->dns_port_pos = node_pos(v);
+		get_port(c, v, "dns.port", &cfg->dns_port);
+		break;
+	case 2:
+		get_cidr_list(c, v, "dns.servers", false, &cfg->dns_servers);
+		break;
+	case 3:
+		get_bool(c, v, "dns.capture_all", &cfg->dns_all);
+		break;
+	}
+}
+
 static const char *const mesh_keys[] = { "auto_detect", "flavor", NULL };
 
 static void on_mesh(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
@@ -716,7 +740,8 @@ static void get_queue_limit(struct parse_ctx *c, const struct ynode *n, uint32_t
 
 /* Keys 3.. of a workload entry are policy keys (its own policy). */
 static const char *const workload_keys[] = { "name", "netns", "acceleration", "proxy", "outbound",
-					      "inbound", "mesh", "acceleration_queue_limit", NULL };
+					      "inbound", "mesh", "acceleration_queue_limit", "dns",
+					      NULL };
 #define WL_FIRST_POLICY_KEY 3
 
 struct wl_parse {
@@ -784,7 +809,7 @@ static void get_workloads(struct parse_ctx *c, const struct ynode *n, struct shu
 }
 
 static const char *const top_keys[] = { "proxy", "outbound", "inbound", "acceleration", "mesh",
-					 "workloads", "acceleration_queue_limit", NULL };
+					 "workloads", "acceleration_queue_limit", "dns", NULL };
 
 #define QUEUE_LIMIT_MIN (64u << 10)
 #define QUEUE_LIMIT_MAX (1u << 30)
@@ -849,16 +874,19 @@ static void on_top(struct parse_ctx *c, int key, const struct ynode *v, void *ar
 	case 6:
 		get_queue_limit(c, v, &cfg->accel_queue_limit);
 		break;
+	case 7:
+		walk_mapping(c, v, "dns", dns_keys, on_dns, cfg);
+		break;
 	}
 }
 
 /* A policy overlay (pod-init's document) has the top level's policy keys. */
 static const char *const overlay_keys[] = { "proxy", "outbound", "inbound", "acceleration", "mesh",
-					     "acceleration_queue_limit", NULL };
+					     "acceleration_queue_limit", "dns", NULL };
 
 static void on_overlay(struct parse_ctx *c, int key, const struct ynode *v, void *arg)
 {
-	static const int top_idx[] = { 0, 1, 2, 3, 4, 6 };
+	static const int top_idx[] = { 0, 1, 2, 3, 4, 6, 7 };
 
 	on_top(c, top_idx[key], v, arg);
 }
@@ -891,7 +919,7 @@ static int overlay_policy(struct parse_ctx *c, const struct ynode *n, const stru
 	if (!workload_entry) {
 		walk_mapping(c, n, "top level", overlay_keys, on_overlay, out);
 	} else {
-		static const int top_idx[] = { -1, -1, 3, 0, 1, 2, 4, 6 };
+		static const int top_idx[] = { -1, -1, 3, 0, 1, 2, 4, 6, 7 };
 
 		for (uint32_t i = 0; i + 1 < n->n; i += 2) {
 			const struct ynode *k = ytree_kid(c->tree, n, i);
@@ -962,6 +990,25 @@ static void validate(struct parse_ctx *c, struct shunt_config *cfg)
 		config_error(c->errs, c->name, pos,
 			     "'outbound.include_ports' lists the proxy's outbound_port %u",
 			     cfg->outbound_port);
+	if (cfg->dns_capture) {
+		struct config_pos p = cfg->dns_port_pos.line ? cfg->dns_port_pos : cfg->dns_capture_pos;
+
+		if (cfg->dns_port == cfg->outbound_port || cfg->dns_port == cfg->inbound_port ||
+		    (cfg->tunnel_port && cfg->dns_port == cfg->tunnel_port))
+			config_error(c->errs, c->name, p,
+				     "'dns.port' %u collides with another proxy port", cfg->dns_port);
+		if (cfg->dns_port == 53)
+			config_error(c->errs, c->name, p,
+				     "'dns.port' cannot be 53: the agent's answers would be captured again");
+		if (!cfg->dns_all && !cfg->dns_servers.n)
+			config_error(c->errs, c->name, cfg->dns_capture_pos,
+				     "'dns.capture' needs 'dns.servers' (the pod's nameservers) or "
+				     "'dns.capture_all: true'");
+		if (cfg->flavor == CONFIG_FLAVOR_LINKERD)
+			config_error(c->errs, c->name, cfg->dns_capture_pos,
+				     "'dns.capture' is Istio's; Linkerd's proxy-init has no DNS capture "
+				     "(mesh.flavor is linkerd)");
+	}
 	for (size_t i = 0; i < cfg->n_workloads; i++) {
 		for (size_t j = 0; j < i; j++) {
 			const struct config_workload *a = &cfg->workloads[j], *b = &cfg->workloads[i];
@@ -998,6 +1045,7 @@ static void set_defaults(struct shunt_config *cfg)
 	}
 	cfg->acceleration = true;
 	cfg->accel_queue_limit = 4u << 20;
+	cfg->dns_port = 15053;
 	cfg->auto_detect = true;
 }
 
@@ -1136,6 +1184,7 @@ int config_policy_copy(struct shunt_config *d, const struct shunt_config *s, con
 	d->n_workloads = 0;
 	memset(&d->warnings, 0, sizeof(d->warnings));
 	d->out_include_cidrs.v = d->out_exclude_cidrs.v = d->in_exclude_src_cidrs.v = NULL;
+	d->dns_servers.v = NULL;
 	d->out_include_ports.v = d->out_exclude_ports.v = NULL;
 	d->in_include_ports.v = d->in_exclude_ports.v = NULL;
 	d->out_include_ports.vpos = d->out_exclude_ports.vpos = NULL;
@@ -1147,6 +1196,7 @@ int config_policy_copy(struct shunt_config *d, const struct shunt_config *s, con
 	    cidr_list_copy(&d->out_include_cidrs, &s->out_include_cidrs) ||
 	    cidr_list_copy(&d->out_exclude_cidrs, &s->out_exclude_cidrs) ||
 	    cidr_list_copy(&d->in_exclude_src_cidrs, &s->in_exclude_src_cidrs) ||
+	    cidr_list_copy(&d->dns_servers, &s->dns_servers) ||
 	    port_list_copy(&d->out_include_ports, &s->out_include_ports) ||
 	    port_list_copy(&d->out_exclude_ports, &s->out_exclude_ports) ||
 	    port_list_copy(&d->in_include_ports, &s->in_include_ports) ||
@@ -1241,6 +1291,10 @@ char *config_policy_yaml(const struct shunt_config *c)
 	yaml_cidrs(f, &c->in_exclude_src_cidrs);
 	fprintf(f, "\nmesh:\n  flavor: %s\n",
 		c->flavor == CONFIG_FLAVOR_LINKERD ? "linkerd" : "istio");
+	fprintf(f, "dns:\n  capture: %s\n  port: %u\n  capture_all: %s\n  servers: ",
+		c->dns_capture ? "true" : "false", c->dns_port, c->dns_all ? "true" : "false");
+	yaml_cidrs(f, &c->dns_servers);
+	fputc('\n', f);
 	if (fclose(f)) {
 		free(out);
 		return NULL;
@@ -1315,6 +1369,7 @@ void config_free(struct shunt_config *cfg)
 	free(cfg->out_include_cidrs.v);
 	free(cfg->out_exclude_cidrs.v);
 	free(cfg->in_exclude_src_cidrs.v);
+	free(cfg->dns_servers.v);
 	free(cfg->out_include_from);
 	free(cfg->out_exclude_from);
 	port_list_free(&cfg->out_include_ports);

@@ -93,6 +93,12 @@ struct shunt_config {
 	uint32_t accel_queue_limit;   /* bytes; acceleration_queue_limit */
 	bool auto_detect;
 	int flavor;            /* enum config_flavor */
+	/* dns: Istio's DNS capture (--redirect-dns): TCP and UDP port 53 to the proxy's agent */
+	bool dns_capture;      /* dns.capture */
+	bool dns_all;          /* dns.capture_all: every server, not only dns.servers */
+	uint16_t dns_port;     /* dns.port (15053) */
+	struct config_cidr_list dns_servers; /* dns.servers: the pod's nameservers */
+	struct config_pos dns_capture_pos, dns_port_pos;
 	struct config_workload *workloads;
 	size_t n_workloads;
 	struct config_errors warnings; /* accepted oddities (a port listed twice), for check */

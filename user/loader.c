@@ -215,7 +215,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	if (o->max_conns) {
 		/* Every per-connection map has the same room: one connection can need an entry
 		 * in each at once. */
-		struct bpf_map *per_conn[] = { skel->maps.shunt_odst_v1, skel->maps.shunt_conn_v1,
+		struct bpf_map *per_conn[] = { skel->maps.shunt_odst_v2, skel->maps.shunt_conn_v2,
 					       skel->maps.shunt_socks_v1, skel->maps.shunt_skaddr_v1 };
 
 		for (size_t i = 0; i < sizeof(per_conn) / sizeof(per_conn[0]); i++)

@@ -172,6 +172,15 @@ static int cmd_check(const struct cli *c)
 	print_cidrs("inbound.exclude_source_cidrs", &conf.in_exclude_src_cidrs);
 	printf("  %-24s %s\n  %-24s %s\n", "acceleration", conf.acceleration ? "true" : "false",
 	       "mesh.auto_detect", conf.auto_detect ? "true" : "false");
+	if (conf.dns_capture) {
+		printf("  %-24s true, to port %u\n", "dns.capture", conf.dns_port);
+		if (conf.dns_all)
+			printf("  %-24s *\n", "dns.servers");
+		else
+			print_cidrs("dns.servers", &conf.dns_servers);
+	} else {
+		printf("  %-24s false\n", "dns.capture");
+	}
 	for (size_t i = 0; i < conf.n_workloads; i++)
 		printf("  workload %-15s %s\n", conf.workloads[i].name, conf.workloads[i].netns);
 	config_free(&conf);

@@ -28,7 +28,7 @@ enum flag_id {
 	F_L_SUBNETS_IGNORE, F_L_SIMULATE, F_L_NETNS, F_L_WAIT, F_L_CLOSE_WAIT, F_L_LOG,
 	F_L_FIREWALL_BIN, F_L_IPV6, F_L_IPTABLES_MODE,
 	/* shunt's own */
-	F_SOCKET, F_TIMEOUT, F_HELP,
+	F_SOCKET, F_TIMEOUT, F_HELP, F_RESOLV_CONF,
 	F_COUNT,
 };
 
@@ -78,10 +78,8 @@ static const struct flag flags[F_COUNT] = {
 	[F_TPROXY_TABLE] = { 'r', "istio-inbound-tproxy-route-table", K_VALUE, FAM_ISTIO, NULL,
 			     "TPROXY is not supported (shunt steers inbound with sk_lookup)" },
 	[F_DRY_RUN] = { 'n', "dry-run", K_BOOL, FAM_ISTIO, NULL, NULL },
-	[F_REDIRECT_DNS] = { 0, "redirect-dns", K_BOOL, FAM_ISTIO, NULL,
-			     "DNS capture is not implemented yet" },
-	[F_CAPTURE_ALL_DNS] = { 0, "capture-all-dns", K_BOOL, FAM_ISTIO, NULL,
-				"DNS capture is not implemented yet" },
+	[F_REDIRECT_DNS] = { 0, "redirect-dns", K_BOOL, FAM_ISTIO, "ISTIO_META_DNS_CAPTURE", NULL },
+	[F_CAPTURE_ALL_DNS] = { 0, "capture-all-dns", K_BOOL, FAM_ISTIO, NULL, NULL },
 	[F_DUAL_STACK] = { 0, "dual-stack", K_BOOL, FAM_ISTIO, NULL, NULL },
 	[F_DROP_INVALID] = { 0, "drop-invalid", K_BOOL, FAM_ISTIO, NULL, NULL },
 	[F_SKIP_RULE_APPLY] = { 0, "skip-rule-apply", K_BOOL, FAM_ISTIO, NULL,
@@ -117,6 +115,7 @@ static const struct flag flags[F_COUNT] = {
 	[F_SOCKET] = { 0, "socket", K_VALUE, FAM_SHUNT, "SHUNT_SOCKET", NULL },
 	[F_TIMEOUT] = { 0, "timeout", K_VALUE, FAM_SHUNT, NULL, NULL },
 	[F_HELP] = { 'h', "help", K_BOOL, FAM_SHUNT, NULL, NULL },
+	[F_RESOLV_CONF] = { 0, "resolv-conf", K_VALUE, FAM_SHUNT, NULL, NULL },
 };
 
 /* Accepted and without effect here, with the reason --help gives: */
@@ -464,12 +463,85 @@ static void scan_env(char *(*getenv_fn)(const char *), bool linkerd, struct seen
 	}
 }
 
+/* The nameservers of a resolv.conf, as istio-iptables reads the pod's (one /32 or /128 each;
+ * a v6 zone "%eth0" is dropped). 0, or -EINVAL with err filled. */
+static int read_nameservers(const char *path, struct config_cidr_list *out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+	int lineno = 0;
+
+	free(out->v);
+	memset(out, 0, sizeof(*out));
+	if (!f)
+		return errf(err, errlen, "--redirect-dns: cannot read %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char word[32], addr[128], *pct;
+		struct config_cidr c, *g;
+		const char *why;
+
+		lineno++;
+		if (sscanf(line, "%31s %127s", word, addr) != 2 || strcmp(word, "nameserver"))
+			continue;
+		pct = strchr(addr, '%');
+		if (pct)
+			*pct = '\0';
+		if (config_parse_cidr(addr, &c, &why) || strchr(addr, '/')) {
+			fclose(f);
+			return errf(err, errlen, "%s:%d: nameserver '%s' is not an address", path,
+				    lineno, addr);
+		}
+		g = realloc(out->v, (out->n + 1) * sizeof(*g));
+		if (!g) {
+			fclose(f);
+			return errf(err, errlen, "out of memory");
+		}
+		out->v = g;
+		out->v[out->n++] = c;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* --redirect-dns / --capture-all-dns: Istio's DNS capture (pkg/capture/run.go SetupDNSRedir):
+ * to the agent on 15053, for the pod's nameservers or, with --capture-all-dns, any server. */
+static int build_dns(struct seen *s, struct podinit_opts *o, char *err, size_t errlen)
+{
+	struct shunt_config *p = &o->policy;
+	bool dns = false, all = false;
+	int r;
+
+	if (s->set[F_REDIRECT_DNS])
+		parse_bool(s->val[F_REDIRECT_DNS], &dns);
+	if (s->set[F_CAPTURE_ALL_DNS])
+		parse_bool(s->val[F_CAPTURE_ALL_DNS], &all);
+	if (!dns)
+		return 0;
+	p->dns_all = all;
+	if (!all) {
+		r = read_nameservers(o->resolv_conf, &p->dns_servers, err, errlen);
+		if (r)
+			return r;
+		if (!p->dns_servers.n) {
+			/* istio-iptables: "REDIRECT_DNS is set, but CAPTURE_ALL_DNS is false, and
+			 * no DNS servers provided. DNS capture disabled." */
+			snprintf(o->note, sizeof(o->note), "--redirect-dns: %s lists no nameserver "
+				 "and --capture-all-dns is not set: DNS is not captured, as "
+				 "istio-iptables does", o->resolv_conf);
+			return 0;
+		}
+	}
+	p->dns_capture = true;
+	return 0;
+}
+
 static void policy_defaults(struct shunt_config *p, bool linkerd)
 {
 	memset(p, 0, sizeof(*p));
 	p->source = strdup("pod-init");
 	p->acceleration = true;
 	p->accel_queue_limit = 4u << 20;
+	p->dns_port = 15053;        /* istio-agent's DNS listener */
 	if (linkerd) {
 		/* proxy-init: everything out but the ignored, everything in but the ignored */
 		p->flavor = CONFIG_FLAVOR_LINKERD;
@@ -522,6 +594,7 @@ static int build_istio(struct seen *s, struct podinit_opts *o, char *err, size_t
 	if (s->set[F_LOCAL_OUTBOUND_PORTS_EXCLUDE])
 		r = r ? r : port_list_arg(s, F_LOCAL_OUTBOUND_PORTS_EXCLUDE, false,
 					  &p->out_exclude_ports, err, errlen);
+	r = r ? r : build_dns(s, o, err, errlen);
 	return r;
 }
 
@@ -572,6 +645,7 @@ int podinit_parse(int argc, char **argv, char *(*getenv_fn)(const char *), struc
 		return errf(err, errlen, "out of memory");
 	o->linkerd = is_linkerd_args(argc, argv);
 	o->socket_path = PODINIT_SOCKET_DEFAULT;
+	o->resolv_conf = "/etc/resolv.conf";
 	o->timeout_s = 10;
 	r = scan_args(argc, argv, o->linkerd, s, err, errlen);
 	if (!r)
@@ -620,6 +694,8 @@ int podinit_parse(int argc, char **argv, char *(*getenv_fn)(const char *), struc
 		}
 		o->socket_path = s->val[F_SOCKET];
 	}
+	if (s->set[F_RESOLV_CONF])
+		o->resolv_conf = s->val[F_RESOLV_CONF];
 	if (s->set[F_TIMEOUT]) {
 		char *end;
 		unsigned long t = strtoul(s->val[F_TIMEOUT], &end, 10);
@@ -674,10 +750,13 @@ void podinit_usage(FILE *f)
 "  -x, --istio-service-exclude-cidr LIST      outbound CIDRs left alone\n"
 "  -q, --istio-outbound-ports LIST            outbound ports captured whatever the CIDR\n"
 "  -o, --istio-local-outbound-ports-exclude LIST  outbound ports left alone\n"
+"  --redirect-dns                             TCP and UDP port 53 to the agent on 15053, for\n"
+"                                             the nameservers of /etc/resolv.conf\n"
+"                                             ($ISTIO_META_DNS_CAPTURE)\n"
+"  --capture-all-dns                          ... for any server\n"
 "  -n, --dry-run                              print the policy, register nothing\n"
-"  refused by name (exit 2): -c -k -t -r, --redirect-dns, --capture-all-dns,\n"
-"    --skip-rule-apply, --iptables-trace-logging, --network-namespace, --cni-mode,\n"
-"    --host-nsenter-exec\n"
+"  refused by name (exit 2): -c -k -t -r, --skip-rule-apply, --iptables-trace-logging,\n"
+"    --network-namespace, --cni-mode, --host-nsenter-exec\n"
 "\n"
 "Linkerd proxy-init flags (any of them selects this set; mesh.flavor linkerd):\n"
 "  --incoming-proxy-port PORT (required)      inbound capture port\n"
@@ -697,7 +776,8 @@ void podinit_usage(FILE *f)
 "\n"
 "shunt's own:\n"
 "  --socket PATH      the daemon's socket ($SHUNT_SOCKET, default " PODINIT_SOCKET_DEFAULT ")\n"
-"  --timeout SECONDS  how long to wait for the daemon (10)\n");
+"  --timeout SECONDS  how long to wait for the daemon (10)\n"
+"  --resolv-conf PATH where --redirect-dns reads the pod's nameservers (/etc/resolv.conf)\n");
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -728,6 +808,8 @@ int podinit_run(const struct podinit_opts *o)
 		fprintf(stderr, "shunt pod-init: out of memory\n");
 		return 1;
 	}
+	if (o->note[0])
+		fprintf(stderr, "shunt pod-init: warning: %s\n", o->note);
 	if (o->dry_run) {
 		fputs(yaml, stdout);
 		free(yaml);

@@ -72,6 +72,7 @@ int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u
 		[SHUNT_CIDRS_OUT_INCLUDE] = &conf->out_include_cidrs,
 		[SHUNT_CIDRS_OUT_EXCLUDE] = &conf->out_exclude_cidrs,
 		[SHUNT_CIDRS_IN_EXCLUDE_SRC] = &conf->in_exclude_src_cidrs,
+		[SHUNT_CIDRS_DNS_SERVERS] = &conf->dns_servers,
 	};
 	struct shunt_cfg *cfg = &out->cfg;
 	size_t total = 0;
@@ -86,6 +87,12 @@ int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u
 	cfg->inbound_port = conf->inbound_port;
 	cfg->tunnel_port = conf->tunnel_port;
 	cfg->accel_queue_limit = conf->accel_queue_limit;
+	if (conf->dns_capture) {
+		cfg->flags |= SHUNT_CFG_DNS;
+		cfg->dns_port = conf->dns_port;
+		if (conf->dns_all)
+			cfg->flags |= SHUNT_CFG_DNS_ALL;
+	}
 	if (conf->has_gid)
 		cfg->flags |= SHUNT_CFG_HAS_GID;
 	if (conf->out_include_cidrs.all)

@@ -35,6 +35,7 @@ static const char *const counter_names[SHUNT_COUNTERS] = {
 	[SHUNT_V_NOT_INCLUDED] = "direct_not_included",
 	[SHUNT_V_NO_POLICY] = "untouched_no_policy",
 	[SHUNT_V_ORIGDST_FULL] = "refused_origdst_full",
+	[SHUNT_V_DNS] = "dns_captured",
 	[SHUNT_V_IN_STEERED] = "inbound_steered",
 	[SHUNT_V_IN_TUNNEL] = "inbound_tunnel_port",
 	[SHUNT_V_IN_LOCAL_SRC] = "inbound_local_source",
@@ -58,6 +59,7 @@ static const char *const counter_names[SHUNT_COUNTERS] = {
 	[SHUNT_C_MSG_OVER_LIMIT] = "fallback_over_limit",
 	[SHUNT_C_INBOUND_LISTENER] = "inbound_listener_handed_over",
 	[SHUNT_C_SO_ORIGINAL_DST_LOCAL] = "so_original_dst_from_local_addr",
+	[SHUNT_C_DNS_REPLY_RESTORED] = "dns_reply_source_restored",
 };
 
 const char *report_counter_name(unsigned idx)
@@ -546,6 +548,13 @@ static void dump_policy(const struct shunt_maps *m, __u64 owner, const struct sh
 	printf("  %-24s %s\n  %-24s %s\n", "acceleration",
 	       cfg->flags & SHUNT_CFG_ACCELERATION ? "true" : "false", "mesh.flavor",
 	       cfg->flags & SHUNT_CFG_LINKERD ? "linkerd" : "istio");
+	if (cfg->flags & SHUNT_CFG_DNS) {
+		printf("  %-24s true, to port %u\n", "dns.capture", cfg->dns_port);
+		dump_cidrs(m->fd[MAP_CIDRS], owner, slot, SHUNT_CIDRS_DNS_SERVERS, "dns.servers",
+			   cfg->flags & SHUNT_CFG_DNS_ALL);
+	} else {
+		printf("  %-24s false\n", "dns.capture");
+	}
 	if (owner == SHUNT_OWNER_DEFAULT)
 		printf("  %-24s %s\n", "mesh.auto_detect",
 		       cfg->flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");

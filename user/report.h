@@ -7,7 +7,7 @@
 
 int report_status(const char *pin_dir, bool json);
 int report_dump(const char *pin_dir);
-/* Name of a verdict/counter index of shunt_stats_v1. */
+/* Name of a verdict/counter index of shunt_stats_v2. */
 const char *report_counter_name(unsigned idx);
 
 #endif

@@ -11,7 +11,7 @@
 #ifndef SHUNT_ABI_H
 #define SHUNT_ABI_H
 
-#define SHUNT_ABI_VERSION 2
+#define SHUNT_ABI_VERSION 3
 
 /* A policy belongs to an owner: owner 0 is the node default, any other owner is the netns
  * cookie of a pod with its own policy (from the config's workloads or from pod-init).
@@ -43,7 +43,8 @@ enum shunt_cidr_list {
 	SHUNT_CIDRS_OUT_INCLUDE = 0,
 	SHUNT_CIDRS_OUT_EXCLUDE = 1,
 	SHUNT_CIDRS_IN_EXCLUDE_SRC = 2, /* inbound.exclude_source_cidrs */
-	SHUNT_CIDR_LISTS        = 3,
+	SHUNT_CIDRS_DNS_SERVERS = 3,    /* dns.servers */
+	SHUNT_CIDR_LISTS        = 4,
 };
 
 /* shunt_cfg.flags */
@@ -62,6 +63,8 @@ enum shunt_cidr_list {
 #define SHUNT_CFG_IN_EXCLUDE_SRC_LIST (1u << 11)/* inbound.exclude_source_cidrs has entries */
 /* SHUNT_CFG_PORTS(list): that port list has entries (blocks to look up) */
 #define SHUNT_CFG_PORTS(list)       (1u << (12 + (list)))
+#define SHUNT_CFG_DNS               (1u << 16)/* dns.capture: port 53 to dns_port */
+#define SHUNT_CFG_DNS_ALL           (1u << 17)/* ... to any server, not only dns.servers */
 
 /* Key of shunt_cfg_v2: one slot of one owner's policy. */
 struct shunt_pol_key {
@@ -80,7 +83,7 @@ struct shunt_cfg {
 	__u16 outbound_port; /* host order */
 	__u16 inbound_port;  /* host order */
 	__u16 tunnel_port;   /* host order; never redirected (Istio's 15008); 0 = none */
-	__u16 pad0;
+	__u16 dns_port;      /* host order; with SHUNT_CFG_DNS: the proxy's DNS agent (15053) */
 	__u32 accel_queue_limit; /* bytes a peer may hold in its redirect queue */
 	__u64 proxy_cgroup_id;   /* with SHUNT_CFG_PROXY_CGROUP: the proxy container's cgroup */
 };
@@ -167,7 +170,7 @@ struct shunt_ip {
 	__u32 addr[4];       /* network order; IPv4 in addr[0], rest 0 */
 };
 
-/* shunt_odst_v1: cookie of a redirected (app) socket -> where it wanted to go. */
+/* shunt_odst_v2: cookie of a redirected (app) socket -> where it wanted to go. */
 struct shunt_origdst {
 	struct shunt_ip dst; /* original destination address */
 	__u16 dst_port;      /* network order */
@@ -176,12 +179,12 @@ struct shunt_origdst {
 	__u32 generation;    /* policy generation that decided it */
 };
 
-/* shunt_conn_v1 value: the proxy's accepted socket exists and owns the entry (deletes it when
+/* shunt_conn_v2 value: the proxy's accepted socket exists and owns the entry (deletes it when
  * it closes). Until then the app's socket does, should the proxy never get the connection. */
 #define SHUNT_OD_PROXY_SIDE 0x01
 
 /* A TCP connection seen from one of its sockets: local and remote address and port.
- * shunt_conn_v1: as the proxy's accepted socket sees it, so the getsockopt program finds it
+ * shunt_conn_v2: as the proxy's accepted socket sees it, so the getsockopt program finds it
  *   with its own addresses; netns_cookie always set.
  * shunt_socks_v1 / shunt_skaddr_v1: a socket's own view; netns_cookie set only for loopback
  *   pairs (two pods can share a loopback 4-tuple), 0 otherwise so the peer of a pod-IP
@@ -202,10 +205,10 @@ struct shunt_local_key {
 	__u32 pad0;          /* always 0 */
 };
 
-/* Decisions, also the index of the per-CPU counters in shunt_stats_v1. */
+/* Decisions, also the index of the per-CPU counters in shunt_stats_v2. */
 enum shunt_verdict {
 	SHUNT_V_NOT_MESHED = 0,     /* netns not meshed: untouched */
-	SHUNT_V_NOT_TCP,            /* UDP and others: untouched (DNS comes later) */
+	SHUNT_V_NOT_TCP,            /* UDP other than captured DNS, and others: untouched */
 	SHUNT_V_EXCLUDE_PORT,       /* outbound.exclude_ports */
 	SHUNT_V_PASSTHROUGH_SRC,    /* bound to 127.0.0.6 / ::6: inbound passthrough */
 	SHUNT_V_PROXY_TO_SELF,      /* proxy -> own pod IP / lo: to inbound_port */
@@ -218,6 +221,7 @@ enum shunt_verdict {
 	SHUNT_V_NOT_INCLUDED,       /* matched no include: direct */
 	SHUNT_V_NO_POLICY,          /* no valid policy loaded: untouched */
 	SHUNT_V_ORIGDST_FULL,       /* could not remember the destination: connect refused */
+	SHUNT_V_DNS,                /* TCP/UDP port 53 to a captured server: to dns_port */
 	/* inbound (sk_lookup), istio-iptables' ISTIO_INBOUND chain */
 	SHUNT_V_IN_STEERED,         /* to the proxy's inbound listener */
 	SHUNT_V_IN_TUNNEL,          /* tunnel port (15008): to whoever listens */
@@ -229,7 +233,7 @@ enum shunt_verdict {
 	SHUNT_V_VERDICTS,
 };
 
-/* Counters besides verdicts, after them in shunt_stats_v1. */
+/* Counters besides verdicts, after them in shunt_stats_v2. */
 enum shunt_counter {
 	SHUNT_C_GETSOCKOPT_HIT = SHUNT_V_VERDICTS, /* SO_ORIGINAL_DST answered */
 	SHUNT_C_GETSOCKOPT_MISS,    /* SO_ORIGINAL_DST asked, no entry: kernel's answer kept */
@@ -247,10 +251,11 @@ enum shunt_counter {
 	SHUNT_C_MSG_OVER_LIMIT,     /* fallback: peer's redirect queue over the limit */
 	SHUNT_C_INBOUND_LISTENER,   /* the proxy's inbound listener was handed to sk_lookup */
 	SHUNT_C_SO_ORIGINAL_DST_LOCAL, /* SO_ORIGINAL_DST answered from a steered socket's address */
+	SHUNT_C_DNS_REPLY_RESTORED, /* a DNS agent's UDP reply shown as from the server asked */
 	SHUNT_COUNTERS,
 };
 
-/* Per-CPU counter cell of shunt_stats_v1. */
+/* Per-CPU counter cell of shunt_stats_v2. */
 struct shunt_counter_val {
 	__u64 count;
 };

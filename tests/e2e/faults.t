@@ -48,8 +48,8 @@ out=$(tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n 20)
 check_match "baseline: a's connections pass its proxy" '^ok' "$out"
 check "... the proxy logged them" test "$(hap_lines)" -ge $((before + 20))
 base_pins=$(pins)
-base_odst=$(entries shunt_odst_v1)
-base_conn=$(entries shunt_conn_v1)
+base_odst=$(entries shunt_odst_v2)
+base_conn=$(entries shunt_conn_v2)
 base_skaddr=$(entries shunt_skaddr_v1)
 
 # load_start N BYTES SEED: N churn connections and a BYTES transfer through the pod, in the
@@ -145,8 +145,8 @@ for i in $(seq 30); do
 done
 check_eq "pod deleted mid-transfer: its workload entry and sk_lookup link are gone within 3 s" "1" "$gone"
 sleep 0.5
-check_eq "pod deleted: no original destination left behind" "$base_odst" "$(entries shunt_odst_v1)"
-check_eq "pod deleted: no connection entry left behind" "$base_conn" "$(entries shunt_conn_v1)"
+check_eq "pod deleted: no original destination left behind" "$base_odst" "$(entries shunt_odst_v2)"
+check_eq "pod deleted: no connection entry left behind" "$base_conn" "$(entries shunt_conn_v2)"
 check_eq "pod deleted: no fast-path address entry left behind" "$base_skaddr" "$(entries shunt_skaddr_v1)"
 
 # --- the pin directory removed by hand ---------------------------------------------------------

@@ -86,7 +86,7 @@ steered_to f 198.18.0.50 "pod f, on pod e's old address"
 # Pins are root's alone: the pin dir 0700, a non-root user cannot open a map.
 check_eq "pin dir mode 0700" "700" "$(stat -c %a "$TB_PIN")"
 check "a non-root user cannot open a pinned map" sh -c \
-	"! setpriv --reuid=65534 --regid=65534 --clear-groups bpftool map show pinned '$TB_PIN/maps/shunt_odst_v1' >/dev/null 2>&1"
+	"! setpriv --reuid=65534 --regid=65534 --clear-groups bpftool map show pinned '$TB_PIN/maps/shunt_odst_v2' >/dev/null 2>&1"
 
 check "unload shunt two" "$SHUNT" unload --pin-dir "$TB_PIN_two"
 steered_to a 198.18.0.10 "shunt two unloaded: c -> a untouched"

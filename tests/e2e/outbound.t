@@ -195,9 +195,9 @@ set_abi 0
 for cmd in "apply --config $CFG" "status" "dump" "run --config $CFG"; do
 	out=$(timeout 5 "$SHUNT" $cmd --pin-dir "$TB_PIN" 2>&1)
 	rc=$?
-	check_match "other ABI: '${cmd%% *}' refuses, exit 1, one sentence" '^1:shunt: error: .*speaks ABI 0, this one ABI 2' "$rc:$out"
+	check_match "other ABI: '${cmd%% *}' refuses, exit 1, one sentence" '^1:shunt: error: .*speaks ABI 0, this one ABI 3' "$rc:$out"
 done
-set_abi 2
+set_abi 3
 check "ABI restored: status works again" "$SHUNT" status --pin-dir "$TB_PIN"
 
 # --- load errors, unload --------------------------------------------------------------------

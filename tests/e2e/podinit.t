@@ -146,7 +146,7 @@ bad "-o abc" "-o: 'abc' is not a port" -o abc
 bad "-x 10.0.0.1/8" "-x: '10.0.0.1/8' has host bits set" -x 10.0.0.1/8
 bad "-i 300.1.1.1" "-i: '300.1.1.1' is not an address" -i 300.1.1.1
 bad "unknown --frobnicate" "unknown flag --frobnicate" --frobnicate
-bad "--redirect-dns" "--redirect-dns is not supported" --redirect-dns
+bad "--redirect-dns, resolv.conf unreadable" "--redirect-dns: cannot read /nonexistent" --redirect-dns --resolv-conf /nonexistent/resolv.conf
 bad "-c eth1" "-c is not supported" -c eth1
 bad "-p without a value" "-p needs a value" -p
 bad "istio and linkerd mixed" "-p is an istio-iptables flag" --incoming-proxy-port 4143 -p 15001

@@ -42,7 +42,7 @@ entries() { bpftool -j map dump pinned "$TB_PIN/maps/$1" 2>/dev/null | grep -o '
 maps_now() {
 	local s
 	s=$(tb_status)
-	echo "odst=$(entries shunt_odst_v1) conn=$(entries shunt_conn_v1)" \
+	echo "odst=$(entries shunt_odst_v2) conn=$(entries shunt_conn_v2)" \
 	     "skaddr=$(entries shunt_skaddr_v1) socks=$(tb_counter "$s" fastpath_sockets)"
 }
 # counter NAME: its value now
@@ -63,7 +63,7 @@ load --max-connections 64 || tap_bail "load: $(cat "$TB_TMP/load.log")"
 st=$("$SHUNT" status --pin-dir "$TB_PIN")
 check_match "status: room for 64 connections" "room for 64 each" "$st"
 check_eq "status --json: max_connections 64" "64" "$(tb_counter "$(tb_status)" max_connections)"
-for m in shunt_odst_v1 shunt_conn_v1 shunt_socks_v1 shunt_skaddr_v1; do
+for m in shunt_odst_v2 shunt_conn_v2 shunt_socks_v1 shunt_skaddr_v1; do
 	check_match "$m holds 64" "max_entries 64" "$(bpftool map show pinned "$TB_PIN/maps/$m")"
 done
 out=$(tb_run a "$TOOLS/storm" client -n 8 -l 100 $dsts)

@@ -92,7 +92,7 @@ static void test_structs(void **state)
 	(void)state;
 	CHECK(shunt_cfg, M(shunt_cfg, abi_version), M(shunt_cfg, generation), M(shunt_cfg, flags),
 	      M(shunt_cfg, proxy_uid), M(shunt_cfg, proxy_gid), M(shunt_cfg, outbound_port),
-	      M(shunt_cfg, inbound_port), M(shunt_cfg, tunnel_port), M(shunt_cfg, pad0),
+	      M(shunt_cfg, inbound_port), M(shunt_cfg, tunnel_port), M(shunt_cfg, dns_port),
 	      M(shunt_cfg, accel_queue_limit), M(shunt_cfg, proxy_cgroup_id));
 	CHECK(shunt_state, M(shunt_state, abi_version), M(shunt_state, active_slot),
 	      M(shunt_state, generation), M(shunt_state, pad0), M(shunt_state, applied_ns));
@@ -144,16 +144,16 @@ static void test_maps(void **state)
 	check_map("shunt_cidrs_v2", sizeof(struct shunt_cidr_key), sizeof(struct shunt_cidr_val));
 	check_map("shunt_netns_v1", 8, sizeof(struct shunt_workload));
 	check_map("shunt_local_v1", sizeof(struct shunt_local_key), 4);
-	check_map("shunt_odst_v1", 8, sizeof(struct shunt_origdst));
-	check_map("shunt_conn_v1", sizeof(struct shunt_tuple), sizeof(struct shunt_origdst));
-	check_map("shunt_stats_v1", 4, sizeof(struct shunt_counter_val));
+	check_map("shunt_odst_v2", 8, sizeof(struct shunt_origdst));
+	check_map("shunt_conn_v2", sizeof(struct shunt_tuple), sizeof(struct shunt_origdst));
+	check_map("shunt_stats_v2", 4, sizeof(struct shunt_counter_val));
 	check_map("shunt_socks_v1", sizeof(struct shunt_tuple), 8);
 	check_map("shunt_skaddr_v1", sizeof(struct shunt_tuple), 8);
 	check_map("shunt_podip_v1", sizeof(struct shunt_ip), 8);
 	check_map("shunt_listen_v1", 8, 8);
 	check_map("shunt_pbind_v1", 8, 4);
 	check_map("shunt_skeys_v2", sizeof(struct shunt_slotkeys_key), sizeof(struct shunt_slotkeys));
-	assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, "shunt_stats_v1")),
+	assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, "shunt_stats_v2")),
 			 SHUNT_COUNTERS);
 }
 

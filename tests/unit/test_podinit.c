@@ -233,8 +233,10 @@ static void test_refusals_name_the_flag(void **state)
 	} cases[] = {
 		{ { "-m", "TPROXY" }, "-m TPROXY: only REDIRECT is supported" },
 		{ { "-r", "133" }, "-r is not supported: TPROXY is not supported" },
-		{ { "--redirect-dns" }, "--redirect-dns is not supported: DNS capture is not implemented yet" },
-		{ { "--capture-all-dns=true" }, "--capture-all-dns is not supported" },
+		{ { "--redirect-dns", "--resolv-conf", "/nonexistent/resolv.conf" },
+		  "--redirect-dns: cannot read /nonexistent/resolv.conf" },
+		{ { "--redirect-dns", "--resolv-conf", SHUNT_SOURCE_DIR "/tests/fixtures/resolv-bad.conf" },
+		  SHUNT_SOURCE_DIR "/tests/fixtures/resolv-bad.conf:3: nameserver '10.0.0.0/8' is not an address" },
 		{ { "--network-namespace", "/x" }, "--network-namespace is not supported" },
 		{ { "-k", "eth1" }, "-k is not supported" },
 		{ { "--nope" }, "unknown flag --nope" },
@@ -277,6 +279,50 @@ static void test_refusals_name_the_flag(void **state)
 		assert_int_equal(podinit_parse(3, argv, NULL, &o, err, sizeof(err)), 0);
 		config_free(&o.policy);
 	}
+}
+
+/* --redirect-dns: the nameservers of the pod's resolv.conf, or any with --capture-all-dns,
+ * to 15053; without nameservers, off with a warning (istio-iptables does the same). */
+static void test_dns_flags(void **state)
+{
+	struct podinit_opts o;
+	struct shunt_config back;
+	char err[256] = "", buf[64];
+	char *with[] = { "--redirect-dns", "--resolv-conf",
+			 SHUNT_SOURCE_DIR "/tests/fixtures/resolv.conf" };
+	char *all[] = { "--capture-all-dns", "--resolv-conf", "/nonexistent", "--redirect-dns" };
+	char *none[] = { "--redirect-dns", "--resolv-conf", "/dev/null" };
+	char *off[] = { "--capture-all-dns" };
+
+	(void)state;
+	assert_int_equal(podinit_parse(3, with, NULL, &o, err, sizeof(err)), 0);
+	assert_true(o.policy.dns_capture);
+	assert_false(o.policy.dns_all);
+	assert_int_equal(o.policy.dns_port, 15053);
+	assert_int_equal(o.policy.dns_servers.n, 2);
+	assert_string_equal(config_cidr_str(&o.policy.dns_servers.v[0], buf, sizeof(buf)),
+			    "198.18.0.53/32");
+	assert_string_equal(config_cidr_str(&o.policy.dns_servers.v[1], buf, sizeof(buf)),
+			    "fe80::53/128");
+	roundtrip(&o.policy, &back);
+	assert_true(back.dns_capture);
+	assert_int_equal(back.dns_servers.n, 2);
+	config_free(&back);
+	config_free(&o.policy);
+
+	assert_int_equal(podinit_parse(4, all, NULL, &o, err, sizeof(err)), 0);
+	assert_true(o.policy.dns_capture && o.policy.dns_all);
+	config_free(&o.policy);
+
+	assert_int_equal(podinit_parse(3, none, NULL, &o, err, sizeof(err)), 0);
+	assert_false(o.policy.dns_capture);
+	assert_non_null(strstr(o.note, "DNS is not captured"));
+	config_free(&o.policy);
+
+	/* --capture-all-dns alone asks for nothing, as in istio-iptables */
+	assert_int_equal(podinit_parse(1, off, NULL, &o, err, sizeof(err)), 0);
+	assert_false(o.policy.dns_capture);
+	config_free(&o.policy);
 }
 
 /* The node's workloads: entries take every policy key; a list replaces the default's. */
@@ -344,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_environment),
 		cmocka_unit_test(test_linkerd),
 		cmocka_unit_test(test_refusals_name_the_flag),
+		cmocka_unit_test(test_dns_flags),
 		cmocka_unit_test(test_workload_overrides),
 	};
 

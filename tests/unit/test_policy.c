@@ -160,7 +160,7 @@ static int emu_cidr(const struct shunt_policy *p, __u32 list, __u8 family, const
 	return 0;
 }
 
-static enum shunt_verdict decide(const char *yaml, struct conn cn)
+static enum shunt_verdict decide_proto(const char *yaml, struct conn cn, int udp)
 {
 	struct shunt_config c = parse(yaml);
 	struct shunt_out_facts f = { 0 };
@@ -192,10 +192,19 @@ static enum shunt_verdict decide(const char *yaml, struct conn cn)
 			  emu_cidr(&p, SHUNT_CIDRS_OUT_EXCLUDE, family, addr);
 	f.cidr_included = (p.cfg.flags & SHUNT_CFG_OUT_INCLUDE_LIST) &&
 			  emu_cidr(&p, SHUNT_CIDRS_OUT_INCLUDE, family, addr);
+	f.is_udp = (__u8)udp;
+	f.dns = cn.port == 53 && (p.cfg.flags & SHUNT_CFG_DNS) &&
+		((p.cfg.flags & SHUNT_CFG_DNS_ALL) ||
+		 emu_cidr(&p, SHUNT_CIDRS_DNS_SERVERS, family, addr));
 	v = shunt_decide_outbound(&p.cfg, &f);
 	policy_free(&p);
 	config_free(&c);
 	return v;
+}
+
+static enum shunt_verdict decide(const char *yaml, struct conn cn)
+{
+	return decide_proto(yaml, cn, 0);
 }
 
 #define ISTIO "proxy: {uid: 1337, gid: 1337}\n"
@@ -271,6 +280,48 @@ static void test_precedence(void **state)
 		assert_int_equal(shunt_verdict_port(&c, SHUNT_V_PROXY_TO_SELF), 15006);
 		assert_int_equal(shunt_verdict_port(&c, SHUNT_V_EXCLUDE_CIDR), 0);
 		assert_int_equal(shunt_verdict_port(&c, SHUNT_V_APP_LOOPBACK), 0);
+	}
+}
+
+/* Istio's --redirect-dns (SetupDNSRedir), both protocols, rule for rule. */
+static void test_dns(void **state)
+{
+	const char *servers = ISTIO "dns: {capture: true, servers: [\"198.18.0.53\", \"127.0.0.53\"]}\n";
+	const char *all = ISTIO "dns: {capture: true, capture_all: true}\n";
+	const char *excl = ISTIO "dns: {capture: true, capture_all: true}\n"
+			   "outbound: {exclude_ports: [53]}\n";
+	struct conn gid_only = { 4000, 1337, "198.18.0.10", 53, 0 };
+
+	(void)state;
+	for (int udp = 0; udp <= 1; udp++) {
+		/* the app's query to a listed server, and to any with capture_all */
+		assert_int_equal(decide_proto(servers, APP("198.18.0.53", 53), udp), SHUNT_V_DNS);
+		assert_int_equal(decide_proto(servers, APP("127.0.0.53", 53), udp), SHUNT_V_DNS);
+		assert_int_equal(decide_proto(all, APP("192.0.2.1", 53), udp), SHUNT_V_DNS);
+		assert_int_equal(decide_proto(all, APP("2001:db8::1", 53), udp), SHUNT_V_DNS);
+		/* the proxy's own queries go out */
+		assert_int_equal(decide_proto(all, PROXY("192.0.2.1", 53), udp), SHUNT_V_PROXY_OWNER);
+		/* an exclude port applies to UDP too */
+		assert_int_equal(decide_proto(excl, APP("192.0.2.1", 53), udp), SHUNT_V_EXCLUDE_PORT);
+	}
+	/* a server not listed: TCP follows the other rules, UDP is left alone */
+	assert_int_equal(decide_proto(servers, APP("192.0.2.1", 53), 0), SHUNT_V_INCLUDE_CIDR);
+	assert_int_equal(decide_proto(servers, APP("192.0.2.1", 53), 1), SHUNT_V_NOT_TCP);
+	/* proxy -> own pod IP:53 is not sent to the inbound port by the uid rule ... */
+	assert_int_equal(decide_proto(all, PROXY("198.18.0.10", 53), 0), SHUNT_V_PROXY_OWNER);
+	/* ... but the gid rule has no such exception (run.go writes it for the uid only) */
+	assert_int_equal(decide_proto(all, gid_only, 0), SHUNT_V_PROXY_TO_SELF);
+	/* and other ports still are */
+	assert_int_equal(decide_proto(all, PROXY("198.18.0.10", 8080), 0), SHUNT_V_PROXY_TO_SELF);
+	/* the app's lo traffic: port 53 is captured, others stay direct */
+	assert_int_equal(decide_proto(all, APP("198.18.0.10", 53), 0), SHUNT_V_DNS);
+	assert_int_equal(decide_proto(all, APP("198.18.0.10", 8080), 0), SHUNT_V_APP_LOOPBACK);
+	/* without dns.capture nothing changes */
+	assert_int_equal(decide_proto(ISTIO, APP("127.0.0.53", 53), 0), SHUNT_V_APP_LOOPBACK);
+	{
+		struct shunt_cfg c = { .dns_port = 15053 };
+
+		assert_int_equal(shunt_verdict_port(&c, SHUNT_V_DNS), 15053);
 	}
 }
 
@@ -406,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_compile_flags),
 		cmocka_unit_test(test_istio_cases),
 		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_dns),
 		cmocka_unit_test(test_gid),
 		cmocka_unit_test(test_loopback_included),
 		cmocka_unit_test(test_workload_meshed),
