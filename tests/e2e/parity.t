@@ -67,8 +67,15 @@ pass() {
 	shift 2
 	local -a flags=("$@") initflags=()
 	local skip=0 f
-	for f in "${flags[@]}"; do   # --dns-servers stands for resolv.conf: mesh-nat's alone
-		if [ "$skip" = 1 ]; then skip=0; continue; fi
+	# --dns-servers stands for the pod's resolv.conf: mesh-nat takes the list, pod-init
+	# reads a resolv.conf with those nameservers
+	for f in "${flags[@]}"; do
+		if [ "$skip" = 1 ]; then
+			skip=0
+			tr ',' '\n' <<<"$f" | sed 's/^/nameserver /' > "$TB_TMP/resolv-$n.conf"
+			initflags+=(--resolv-conf "$TB_TMP/resolv-$n.conf")
+			continue
+		fi
 		[ "$f" = --dns-servers ] && { skip=1; continue; }
 		initflags+=("$f")
 	done
@@ -94,7 +101,7 @@ pass() {
 	# the proxy starts after the init container, as in a pod
 	# (not jobs of this shell: they die with the pod, tb_pod_del kills its cgroup)
 	(tb_run_as 1000 1000 a "$TOOLS/landing" serve app 53 80 7000 8000 9000 2>> "$TB_TMP/listeners.log" &)
-	(tb_run_as 1337 1337 a "$TOOLS/landing" serve proxy -o 15001 15006 2>> "$TB_TMP/listeners.log" &)
+	(tb_run_as 1337 1337 a "$TOOLS/landing" serve proxy -o 15001 15006 15053 2>> "$TB_TMP/listeners.log" &)
 	(tb_run_as 1337 1337 a "$TOOLS/landing" serve proxy 15008 15021 2>> "$TB_TMP/listeners.log" &)
 	tb_wait_listen a 9000 && tb_wait_listen a 15006 && tb_wait_listen a 15021 ||
 		tap_bail "pod listeners, config $n: $(cat "$TB_TMP/listeners.log")"
@@ -194,6 +201,10 @@ config "edges: widest and narrowest prefixes, a loopback prefix" "${ISTIO[@]}" \
 config "Linkerd proxy-init" --incoming-proxy-port 15006 --outgoing-proxy-port 15001 \
 	--proxy-uid 1337 --inbound-ports-to-ignore 9000,15021 --outbound-ports-to-ignore 7000-7001 \
 	--subnets-to-ignore 198.18.2.0/24,2001:2:0:2::/64 --ipv6
+config "DNS (TCP) to the pod's nameservers" "${ISTIO[@]}" -i '*' -b '*' -d 15021 --dual-stack \
+	--redirect-dns --dns-servers 198.18.1.1,2001:2:0:1::1
+config "DNS (TCP) to any server, gid apart, a loopback include" -p 15001 -z 15006 -u 1337 -g 1500 \
+	-i 198.18.3.0/24,127.0.0.0/8,2001:2:0:3::/64 -b 53,80 --dual-stack --redirect-dns --capture-all-dns
 # Istio's defaults again without --dual-stack: IPv4 as under iptables, IPv6 as config 1's
 V6_AS=1
 config "no --dual-stack: IPv6 captured all the same" "${ISTIO[@]}" -i '*' -x '' -b '*' \
@@ -218,6 +229,10 @@ R_B=$(pick 2 53 80 7000 8000 9000)
 RAND=("${ISTIO[@]}" -i "$R_I" -x "$(pick 2 198.18.2.0/24 198.18.3.1/32 2001:2:0:2::/64)"
 	-o "$(pick 3 53 80 7000 15001)" -q "$(pick 3 80 8000 9000)" -b "$R_B"
 	-d "$(pick 2 80 9000 15021)" --dual-stack)
+case $((RANDOM % 3)) in
+1) RAND+=(--redirect-dns --dns-servers "$(pick 2 198.18.1.1 198.18.2.1 2001:2:0:1::1 2001:2:0:3::1)") ;;
+2) RAND+=(--redirect-dns --capture-all-dns) ;;
+esac
 echo "# random configuration, seed $SEED: ${RAND[*]}"
 config "random, seed $SEED" "${RAND[@]}"
 
