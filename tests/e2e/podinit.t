@@ -179,7 +179,12 @@ inbound:
   exclude_ports: ["4190-4191", "4567-4570"]
   exclude_source_cidrs: ["10.96.0.0/12"]
 mesh:
-  flavor: linkerd' "$out"
+  flavor: linkerd
+dns:
+  capture: false
+  port: 15053
+  capture_all: false
+  servers: []' "$out"
 
 # --- no daemon: exit 1, one line, the pod is not meshed ---------------------------------------
 out=$(tb_run a "$SHUNT" pod-init --socket "$TB_TMP/nobody.sock" "${ISTIO_A[@]}" 2>&1)
