@@ -207,12 +207,21 @@ tb_sidecar_log() { cat "$TB_TMP/haproxy-$1".*.log 2>/dev/null | grep '^client=';
 
 # tb_pod_del POD: the pod goes away: its processes, its netns.
 tb_pod_del() {
-	local pod=$1 ns
+	local pod=$1 ns host i cg
 	ns=$(tb_ns "$pod")
-	xargs -r kill -9 < "$(tb_pod_cg "$pod")/cgroup.procs" 2>/dev/null
-	sleep 0.1
+	cg=$(tb_pod_cg "$pod")
+	host="v$TB_ID$pod"
+	host=${host:0:15}
+	for i in $(seq 20); do
+		xargs -r kill -9 < "$cg/cgroup.procs" 2>/dev/null
+		[ -s "$cg/cgroup.procs" ] || break
+		sleep 0.1
+	done
+	# The veth pair goes now, not when the kernel gets round to tearing the netns down: a
+	# pod of the same name may be made again at once.
+	ip -n "$TB_SW" link del "$host" 2>/dev/null
 	ip netns del "$ns"
-	rmdir "$(tb_pod_cg "$pod")" 2>/dev/null
+	rmdir "$cg" 2>/dev/null
 }
 
 # tb_counter JSON NAME: a counter out of 'shunt status --json' output.
