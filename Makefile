@@ -24,7 +24,7 @@ SKEL      := $(OUT)/shunt.skel.h
 
 USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
              user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c \
-             user/podinit.c user/podreg.c
+             user/podinit.c user/podreg.c user/httpd.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h
 
@@ -72,9 +72,15 @@ $(OUT)/user/%.o: user/%.c $(USER_HDRS) $(SKEL) | $(OUT)/user
 
 $(OUT)/shunt: $(USER_OBJS) $(OUT)/user/main.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lmicrohttpd
 
-static: $(USER_OBJS) $(OUT)/user/main.o
+# Debian's libmicrohttpd cannot be linked statically (its TLS dependencies ship no static
+# libraries): the static binary has no --listen.
+$(OUT)/user/httpd-static.o: user/httpd.c $(USER_HDRS) | $(OUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -DSHUNT_NO_HTTPD $(CFLAGS) $(WARN) $(INCLUDES) -c $< -o $@
+
+static: $(filter-out $(OUT)/user/httpd.o,$(USER_OBJS)) $(OUT)/user/httpd-static.o $(OUT)/user/main.o
 	$(call msg,LD,$(OUT)/shunt-static)
 	$(Q)$(CC) $(CFLAGS) -static -o $(OUT)/shunt-static $^ $(LIBS)
 

@@ -12,8 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <libgen.h>
+#include <limits.h>
 #include "apply.h"
 #include "daemon.h"
+#include "httpd.h"
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
@@ -46,8 +49,59 @@ static __u64 workload_keys_sum(const struct shunt_maps *m)
 	return sum ^ n;
 }
 
+/* The config file's bytes (it is small), to tell a real change from an unrelated event. */
+static char *read_whole(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t n = 0, cap = 0, r;
+
+	if (!f)
+		return NULL;
+	do {
+		if (n == cap) {
+			char *g = realloc(buf, (cap = cap ? cap * 2 : 4096) + 1);
+
+			if (!g) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = g;
+		}
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+	} while (r);
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+struct config_watch {
+	int wd;                /* on the config file's directory, -1 none */
+	char *bytes;           /* what was last read (applied or refused) */
+	size_t len;
+};
+
+/* Did the file change since it was last read? Remembers what it read now. */
+static bool config_changed(struct config_watch *w, const char *path)
+{
+	size_t len = 0;
+	char *now = read_whole(path, &len);
+	bool changed;
+
+	if (!now)
+		return false;    /* gone for a moment (an editor's rename): the next event tells */
+	changed = !w->bytes || len != w->len || memcmp(now, w->bytes, len);
+	free(w->bytes);
+	w->bytes = now;
+	w->len = len;
+	return changed;
+}
+
 static int reload_config(const struct daemon_opts *o, struct shunt_config *conf,
-			 const struct apply_target *t)
+			 const struct apply_target *t, const char *why,
+			 struct report_daemon_stats *ds)
 {
 	struct config_errors errs = { 0 };
 	struct shunt_config next;
@@ -63,22 +117,40 @@ static int reload_config(const struct daemon_opts *o, struct shunt_config *conf,
 		if (!err) {
 			config_free(conf);
 			*conf = next;
-			log_info("SIGHUP: applied %s as generation %u", conf->source, st.generation + 1);
+			log_info("%s: applied %s as generation %u", why, conf->source,
+				 st.generation + 1);
 		} else {
 			config_free(&next);
 		}
 	}
 	if (err) {
 		config_errors_print(&errs);
-		log_err("SIGHUP: configuration not applied; the running policy is unchanged");
+		log_err("%s: configuration not applied; the running policy is unchanged", why);
 	}
+	__atomic_add_fetch(err ? &ds->reloads_failed : &ds->reloads_ok, 1, __ATOMIC_RELAXED);
 	config_errors_free(&errs);
 	return err;
+}
+
+static void reload_locked(const struct daemon_opts *o, struct shunt_config *conf,
+			  const struct apply_target *t, const char *why,
+			  struct report_daemon_stats *ds)
+{
+	int lock = pins_lock(o->pin_dir, false);
+
+	if (lock >= 0) {
+		reload_config(o, conf, t, why, ds);
+		pins_unlock(lock);
+	}
 }
 
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 {
 	struct apply_target t = { .pin_dir = o->pin_dir };
+	struct report_daemon_stats ds = { .version = o->version };
+	struct config_watch cw = { .wd = -1 };
+	struct httpd *http = NULL;
+	uint64_t heartbeat = 0;
 	struct shunt_maps m;
 	sigset_t mask;
 	int sfd, ifd, lfd = -1, err, meshed = -1;
@@ -110,6 +182,28 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	if (ifd >= 0 && inotify_add_watch(ifd, "/run/netns", IN_CREATE | IN_DELETE | IN_MOVED_TO) < 0)
 		log_warn("cannot watch /run/netns: %s (rescanning every %d ms instead)",
 			 strerror(errno), FULL_SCAN_MS);
+	if (ifd >= 0 && o->config_path) {
+		/* The directory, not the file: a ConfigMap volume swaps its ..data symlink and an
+		 * editor renames over the file, and a watch on the file would lose both. */
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s", o->config_path);
+		cw.wd = inotify_add_watch(ifd, dirname(dir), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE |
+						      IN_DELETE | IN_ATTRIB);
+		if (cw.wd < 0)
+			log_warn("cannot watch %s: %s (SIGHUP re-reads the configuration)", dir,
+				 strerror(errno));
+		else
+			config_changed(&cw, o->config_path);   /* what is in force now */
+	}
+	__atomic_store_n(&heartbeat, now_ms(), __ATOMIC_RELAXED);
+	if (o->listen) {
+		http = httpd_start(o->listen, o->pin_dir, &ds, &heartbeat);
+		if (!http) {
+			err = -EADDRNOTAVAIL;
+			goto out;
+		}
+	}
 	if (o->socket_path) {
 		lfd = podreg_listen(o->socket_path, &sock_ino);
 		if (lfd < 0) {
@@ -127,8 +221,10 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 
 		if (poll(p, 3, TICK_MS) < 0 && errno != EINTR)
 			break;
+		__atomic_store_n(&heartbeat, now_ms(), __ATOMIC_RELAXED);
 		if (p[2].revents & POLLIN) {
-			podreg_serve(lfd, &t, conf, o->pin_dir);
+			podreg_serve(lfd, &t, conf, o->pin_dir, &ds.registrations_ok,
+				     &ds.registrations_failed);
 			/* a registration did what a refresh would for its pod: its own new
 			 * workload entry is no reason to rescan the node */
 			last_sum = workload_keys_sum(&m);
@@ -138,12 +234,9 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
-					int lock = pins_lock(o->pin_dir, false);
-
-					if (lock >= 0) {
-						reload_config(o, conf, &t);
-						pins_unlock(lock);
-					}
+					if (o->config_path)
+						config_changed(&cw, o->config_path);
+					reload_locked(o, conf, &t, "SIGHUP", &ds);
 					continue;
 				}
 				log_info("signal %d: exiting; programs, links and maps stay attached",
@@ -152,11 +245,24 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 			}
 		}
 		if (p[1].revents & POLLIN) {
-			char buf[4096];
+			char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+			bool netns = false, config = false;
+			ssize_t n;
 
-			while (read(ifd, buf, sizeof(buf)) > 0)
-				;
-			dirty = true;
+			while ((n = read(ifd, buf, sizeof(buf))) > 0) {
+				for (char *e = buf; e < buf + n;) {
+					const struct inotify_event *ev = (const void *)e;
+
+					if (ev->wd == cw.wd)
+						config = true;
+					else
+						netns = true;
+					e += sizeof(*ev) + ev->len;
+				}
+			}
+			if (config && config_changed(&cw, o->config_path))
+				reload_locked(o, conf, &t, "configuration file changed", &ds);
+			dirty |= netns;
 		}
 		sum = workload_keys_sum(&m);
 		if (sum != last_sum || now_ms() - last_full >= FULL_SCAN_MS)
@@ -189,6 +295,8 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	}
 	err = 0;
 out:
+	httpd_stop(http);
+	free(cw.bytes);
 	if (lfd >= 0)
 		podreg_close(lfd, o->socket_path, sock_ino);
 	if (ifd >= 0)

@@ -3,8 +3,10 @@
  * shunt run: stays in the foreground and keeps the meshed pods up to date as namespaces
  * appear and disappear (inotify on /run/netns, the kernel's own detections in the workload
  * map, and a periodic rescan of /proc for unnamed namespaces), and registers pods that ask
- * over the pod-init socket (podreg.h). SIGHUP re-reads the config
- * and applies it; SIGTERM/SIGINT exit and leave everything attached.
+ * over the pod-init socket (podreg.h). SIGHUP re-reads the config and applies it, and so
+ * does a change of the config file (its directory is watched: a ConfigMap's ..data swap, an
+ * editor's rename, a rewrite); SIGTERM/SIGINT exit and leave everything attached. With
+ * --listen it serves /healthz, /readyz and /metrics (httpd.h).
  */
 #ifndef SHUNT_DAEMON_H
 #define SHUNT_DAEMON_H
@@ -17,6 +19,8 @@ struct daemon_opts {
 	const char *config_path;   /* re-read on SIGHUP; NULL = the embedded default */
 	bool adopt;                /* an earlier shunt loaded what is pinned */
 	const char *socket_path;   /* where pod-init registers pods */
+	const char *listen;        /* --listen ADDR:PORT for /healthz /readyz /metrics; NULL off */
+	const char *version;       /* for shunt_build_info */
 };
 
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf);

@@ -17,6 +17,7 @@
 #include "apply.h"
 #include "config.h"
 #include "daemon.h"
+#include "httpd.h"
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
@@ -41,8 +42,9 @@ static const char usage_text[] =
 	"  status             what is attached, the policy generation, the counters\n"
 	"  dump               the decoded contents of every map\n"
 	"  run                load (unless loaded) and stay in the foreground, meshing pods as\n"
-	"                     their namespaces come and go; SIGHUP re-reads the configuration,\n"
-	"                     SIGTERM exits and leaves everything attached\n"
+	"                     their namespaces come and go; re-reads the configuration on SIGHUP\n"
+	"                     and when its file changes (a ConfigMap update); SIGTERM exits and\n"
+	"                     leaves everything attached\n"
 	"  unload             detach everything and remove the pins\n"
 	"  pod-init [FLAGS]   in a pod's init container: mesh this pod fail-closed with the policy\n"
 	"                     of istio-iptables' (or Linkerd proxy-init's) flags, through the\n"
@@ -60,6 +62,9 @@ static const char usage_text[] =
 	"                     load, run: room for N connections at once in each per-connection\n"
 	"                     map (default 262144, 64..16777216); fixed until unload. A storm\n"
 	"                     beyond it fails connections at the proxy, counted, never crossed\n"
+	"  -l, --listen ADDR:PORT\n"
+	"                     run: serve /healthz, /readyz and /metrics (Prometheus) over HTTP,\n"
+	"                     e.g. 127.0.0.1:9402 or [::1]:9402; off by default\n"
 	"  -j, --json         status as JSON\n"
 	"  -v, --verbose      say what is done; twice for libbpf's messages and verifier log\n"
 	"  -h, --help         this text\n"
@@ -74,6 +79,7 @@ struct cli {
 	const char *cgroup;
 	const char *socket;
 	unsigned long max_conns;   /* 0: not given */
+	const char *listen;        /* run --listen */
 	bool json;
 };
 
@@ -270,7 +276,8 @@ out:
 
 static int cmd_run(const struct cli *c)
 {
-	struct daemon_opts d = { .pin_dir = c->pin_dir, .socket_path = c->socket };
+	struct daemon_opts d = { .pin_dir = c->pin_dir, .socket_path = c->socket,
+				 .listen = c->listen, .version = SHUNT_VERSION };
 	struct shunt_config conf;
 	bool file;
 	int err = read_config(c, &conf, &file);
@@ -327,6 +334,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },      { "socket", required_argument, NULL, 's' },
 		{ "max-connections", required_argument, NULL, 'M' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ 0 },
 	};
 	struct cli c = { .pin_dir = PINS_DEFAULT_DIR, .socket = PODINIT_SOCKET_DEFAULT };
@@ -349,7 +357,7 @@ int main(int argc, char **argv)
 		config_free(&po.policy);
 		return err;
 	}
-	while ((opt = getopt_long(argc, argv, "c:p:g:s:jvhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:p:g:s:l:jvhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			c.config = optarg;
@@ -366,6 +374,15 @@ int main(int argc, char **argv)
 		case 's':
 			c.socket = optarg;
 			break;
+		case 'l': {
+			struct sockaddr_storage ss;
+
+			if (httpd_parse_listen(optarg, &ss))
+				return usage_error("--listen takes ADDR:PORT (127.0.0.1:9402, [::1]:9402), "
+						   "not '%s'", optarg);
+			c.listen = optarg;
+			break;
+		}
 		case 'M': {
 			char *end;
 
@@ -409,6 +426,8 @@ int main(int argc, char **argv)
 		return usage_error("--json goes with 'status'");
 	if (c.max_conns && strcmp(c.command, "load") && strcmp(c.command, "run"))
 		return usage_error("--max-connections goes with 'load' or 'run'");
+	if (c.listen && strcmp(c.command, "run"))
+		return usage_error("--listen goes with 'run'");
 	if (c.socket[0] != '/')
 		return usage_error("--socket must be an absolute path, not '%s'", c.socket);
 	libbpf_set_print(libbpf_print);

@@ -235,8 +235,9 @@ static int peer_netns(int conn, pid_t *pid_out, const char **why)
 	return nsfd;
 }
 
-static void handle(int conn, const struct apply_target *t, const struct shunt_config *node,
-		   const char *pin_dir)
+/* 0 when the pod was meshed, -1 when refused. */
+static int handle(int conn, const struct apply_target *t, const struct shunt_config *node,
+		  const char *pin_dir)
 {
 	struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_S };
 	struct config_errors errs = { 0 };
@@ -248,7 +249,7 @@ static void handle(int conn, const struct apply_target *t, const struct shunt_co
 	size_t len = 0;
 	pid_t pid = 0;
 	__u32 gen = 0;
-	int nsfd = -1, err, lock;
+	int nsfd = -1, err, lock, ret = -1;
 
 	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -304,6 +305,7 @@ static void handle(int conn, const struct apply_target *t, const struct shunt_co
 	reply(conn, "ok netns %" PRIu64 " (inode %" PRIu64 ") meshed fail-closed by its own policy "
 	      "(generation %u): outbound to port %u, inbound to port %u", (uint64_t)ns.cookie,
 	      (uint64_t)ns.ino, gen, pol.outbound_port, pol.inbound_port);
+	ret = 0;
 	goto out;
 refuse:
 	reply(conn, "error: %s", why);
@@ -315,17 +317,19 @@ out:
 	free(req);
 	if (nsfd >= 0)
 		close(nsfd);
+	return ret;
 }
 
 void podreg_serve(int lfd, const struct apply_target *t, const struct shunt_config *node,
-		  const char *pin_dir)
+		  const char *pin_dir, uint64_t *meshed, uint64_t *refused)
 {
 	for (;;) {
 		int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (conn < 0)
 			return;   /* EAGAIN: nothing more pending */
-		handle(conn, t, node, pin_dir);
+		__atomic_add_fetch(handle(conn, t, node, pin_dir) ? refused : meshed, 1,
+				   __ATOMIC_RELAXED);
 		close(conn);
 	}
 }

@@ -678,3 +678,157 @@ int report_dump(const char *pin_dir)
 	maps_close(&m);
 	return 0;
 }
+
+/* ---- Prometheus text format (shunt run --listen, /metrics) ------------------------------- */
+
+static void metric_head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stats *ds)
+{
+	static const struct {
+		enum shunt_map_id id;
+		const char *label;
+		size_t key_size;
+	} tracked[] = {
+		{ MAP_ODST, "original_destinations", sizeof(__u64) },
+		{ MAP_CONN, "connections", sizeof(struct shunt_tuple) },
+		{ MAP_SOCKS, "fastpath_sockets", sizeof(struct shunt_tuple) },
+		{ MAP_SKADDR, "fastpath_addrs", sizeof(struct shunt_tuple) },
+		{ MAP_NETNS, "workloads", sizeof(__u64) },
+		{ MAP_PODIP, "pod_addresses", sizeof(struct shunt_ip) },
+	};
+	static const struct {
+		__u32 flag;
+		const char *source;
+	} sources[] = {
+		{ SHUNT_WL_POD_INIT, "pod-init" }, { SHUNT_WL_AUTO, "proxy-bind" },
+		{ SHUNT_WL_SCANNED, "scan" },
+	};
+	__u64 counters[SHUNT_COUNTERS], key, next, by_source[4] = { 0 };
+	struct link_row rows[32];
+	struct shunt_maps m;
+	struct shunt_state st;
+	struct shunt_cfg cfg;
+	size_t n_own = 0;
+	void *prev = NULL;
+	int err, n_links, n_pod_links = 0;
+
+	err = open_live(pin_dir, &m, &st, &cfg);
+	if (err)
+		return err;
+	err = maps_read_counters(&m, counters);
+	if (err) {
+		maps_close(&m);
+		return err;      /* a scrape fails rather than report made-up zeros */
+	}
+	metric_head(f, "shunt_build_info", "gauge", "The running shunt: version and map ABI.");
+	fprintf(f, "shunt_build_info{version=\"%s\",abi=\"%u\"} 1\n", ds->version, SHUNT_ABI_VERSION);
+	metric_head(f, "shunt_decisions_total", "counter",
+		    "Connections decided by the BPF programs, by verdict (README: the rule order).");
+	for (unsigned i = 0; i < SHUNT_V_VERDICTS; i++)
+		fprintf(f, "shunt_decisions_total{verdict=\"%s\"} %" PRIu64 "\n",
+			report_counter_name(i), (uint64_t)counters[i]);
+	metric_head(f, "shunt_events_total", "counter",
+		    "Other events counted by the BPF programs (SO_ORIGINAL_DST answers, fast path).");
+	for (unsigned i = SHUNT_V_VERDICTS; i < SHUNT_COUNTERS; i++)
+		fprintf(f, "shunt_events_total{event=\"%s\"} %" PRIu64 "\n", report_counter_name(i),
+			(uint64_t)counters[i]);
+
+	while (!bpf_map_get_next_key(m.fd[MAP_NETNS], prev, &next)) {
+		struct shunt_workload wl;
+		size_t s;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(m.fd[MAP_NETNS], &next, &wl))
+			continue;
+		for (s = 0; s < sizeof(sources) / sizeof(sources[0]); s++)
+			if (wl.flags & sources[s].flag)
+				break;
+		by_source[s]++;   /* s == 3: listed in the config */
+	}
+	metric_head(f, "shunt_pods_meshed", "gauge", "Pod network namespaces meshed, by how.");
+	for (size_t s = 0; s < 4; s++)
+		fprintf(f, "shunt_pods_meshed{source=\"%s\"} %" PRIu64 "\n",
+			s < 3 ? sources[s].source : "config", (uint64_t)by_source[s]);
+	free(read_own_policies(&m, &n_own));
+	metric_head(f, "shunt_pod_policies", "gauge", "Pods with a policy of their own.");
+	fprintf(f, "shunt_pod_policies %zu\n", n_own);
+
+	metric_head(f, "shunt_map_entries", "gauge", "Entries in shunt's maps.");
+	for (size_t i = 0; i < sizeof(tracked) / sizeof(tracked[0]); i++)
+		fprintf(f, "shunt_map_entries{map=\"%s\"} %ld\n", tracked[i].label,
+			maps_count_entries(m.fd[tracked[i].id], tracked[i].key_size));
+	metric_head(f, "shunt_map_capacity", "gauge", "Room in shunt's maps (max_entries).");
+	for (size_t i = 0; i < sizeof(tracked) / sizeof(tracked[0]); i++)
+		fprintf(f, "shunt_map_capacity{map=\"%s\"} %u\n", tracked[i].label,
+			maps_max_entries(m.fd[tracked[i].id]));
+
+	metric_head(f, "shunt_policy_generation", "gauge", "Generation of the node policy in force.");
+	fprintf(f, "shunt_policy_generation %u\n", st.generation);
+	metric_head(f, "shunt_policy_applied_timestamp_seconds", "gauge",
+		    "When the node policy in force was applied (Unix time).");
+	fprintf(f, "shunt_policy_applied_timestamp_seconds %.3f\n", (double)st.applied_ns / 1e9);
+	metric_head(f, "shunt_config_reloads_total", "counter",
+		    "Configuration reloads by shunt run (SIGHUP or the file changed), by result.");
+	fprintf(f, "shunt_config_reloads_total{result=\"applied\"} %" PRIu64 "\n",
+		(uint64_t)__atomic_load_n(&ds->reloads_ok, __ATOMIC_RELAXED));
+	fprintf(f, "shunt_config_reloads_total{result=\"refused\"} %" PRIu64 "\n",
+		(uint64_t)__atomic_load_n(&ds->reloads_failed, __ATOMIC_RELAXED));
+	metric_head(f, "shunt_pod_registrations_total", "counter",
+		    "pod-init registrations served by shunt run, by result.");
+	fprintf(f, "shunt_pod_registrations_total{result=\"meshed\"} %" PRIu64 "\n",
+		(uint64_t)__atomic_load_n(&ds->registrations_ok, __ATOMIC_RELAXED));
+	fprintf(f, "shunt_pod_registrations_total{result=\"refused\"} %" PRIu64 "\n",
+		(uint64_t)__atomic_load_n(&ds->registrations_failed, __ATOMIC_RELAXED));
+
+	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
+	if (n_links > 0) {
+		metric_head(f, "shunt_program_runs_total", "counter",
+			    "Runs of each attached program (counted while kernel.bpf_stats_enabled=1).");
+		for (int i = 0; i < n_links; i++)
+			fprintf(f, "shunt_program_runs_total{program=\"%s\"} %" PRIu64 "\n",
+				rows[i].name, (uint64_t)rows[i].run_cnt);
+		metric_head(f, "shunt_program_run_seconds_total", "counter",
+			    "Time spent in each attached program (while kernel.bpf_stats_enabled=1).");
+		for (int i = 0; i < n_links; i++)
+			fprintf(f, "shunt_program_run_seconds_total{program=\"%s\"} %.9f\n",
+				rows[i].name, (double)rows[i].run_time_ns / 1e9);
+	}
+	metric_head(f, "shunt_sk_lookup_links", "gauge", "Pod network namespaces with inbound capture.");
+	fprintf(f, "shunt_sk_lookup_links %d\n", n_pod_links);
+	maps_close(&m);
+	return 0;
+}
+
+int report_ready(const char *pin_dir, char *why, size_t len)
+{
+	struct shunt_maps m;
+	struct shunt_state st;
+	struct shunt_cfg cfg;
+	struct link_row rows[32];
+	int n_links, n_pod_links = 0, connect = 0;
+
+	if (open_live(pin_dir, &m, &st, &cfg)) {
+		snprintf(why, len, "shunt is not loaded at %s, or its maps are another version's",
+			 pin_dir);
+		return 0;
+	}
+	maps_close(&m);
+	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
+	for (int i = 0; i < n_links; i++)
+		connect += !strcmp(rows[i].name, "shunt_connect4") || !strcmp(rows[i].name, "shunt_connect6");
+	if (connect != 2) {
+		snprintf(why, len, "the connect programs are not attached (links under %s)", pin_dir);
+		return 0;
+	}
+	if (!st.generation) {
+		snprintf(why, len, "no policy in force");
+		return 0;
+	}
+	snprintf(why, len, "ready: policy generation %u", st.generation);
+	return 1;
+}

@@ -4,10 +4,26 @@
 #define SHUNT_REPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 int report_status(const char *pin_dir, bool json);
 int report_dump(const char *pin_dir);
 /* Name of a verdict/counter index of shunt_stats_v2. */
 const char *report_counter_name(unsigned idx);
+
+/* What shunt run counts itself, for /metrics (read with atomics: another thread writes). */
+struct report_daemon_stats {
+	const char *version;
+	uint64_t reloads_ok, reloads_failed;
+	uint64_t registrations_ok, registrations_failed;
+};
+/* The Prometheus text exposition of a loaded shunt into f. 0, or -errno (nothing useful
+ * written: the scrape should fail). */
+int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stats *ds);
+/* 1 when shunt is loaded with this ABI, its connect programs attached and a policy in
+ * force; why says what is missing (or "ready: ..."). */
+int report_ready(const char *pin_dir, char *why, size_t len);
 
 #endif
