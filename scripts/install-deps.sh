@@ -6,8 +6,8 @@
 #   scripts/install-deps.sh --vm     also what make vmtest needs (QEMU, busybox, kmod)
 set -eu
 pkgs=(make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libyaml-dev bpftool
-      libcmocka-dev haproxy iproute2 util-linux procps iptables liburing-dev dnsmasq-base
-      bind9-dnsutils)
+      libcmocka-dev libmicrohttpd-dev haproxy iproute2 util-linux procps iptables liburing-dev
+      dnsmasq-base bind9-dnsutils prometheus curl)
 for a in "$@"; do
 	case $a in
 	--bench) pkgs+=(iperf3 sockperf wrk nginx-light gnuplot-nox time) ;;

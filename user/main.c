@@ -279,6 +279,7 @@ static int cmd_run(const struct cli *c)
 	struct daemon_opts d = { .pin_dir = c->pin_dir, .socket_path = c->socket,
 				 .listen = c->listen, .version = SHUNT_VERSION };
 	struct shunt_config conf;
+	char *path;
 	bool file;
 	int err = read_config(c, &conf, &file);
 
@@ -286,7 +287,13 @@ static int cmd_run(const struct cli *c)
 		return config_exit_code(err);
 	if (log_verbosity < LOG_INFO)
 		log_verbosity = LOG_INFO;   /* a daemon says what it does */
-	d.config_path = file ? conf.source : NULL;
+	/* its own copy: conf.source goes with conf when a reload replaces it */
+	path = file ? strdup(conf.source) : NULL;
+	if (file && !path) {
+		config_free(&conf);
+		return EXIT_FAIL;
+	}
+	d.config_path = path;
 	if (!pins_loaded(c->pin_dir)) {
 		err = load_config(c, &conf);
 	} else {
@@ -300,6 +307,7 @@ static int cmd_run(const struct cli *c)
 	if (!err)
 		err = daemon_run(&d, &conf) ? EXIT_FAIL : EXIT_OK;
 	config_free(&conf);
+	free(path);
 	return err;
 }
 

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# shunt run as the DaemonSet runs it: /healthz, /readyz and /metrics on --listen, scraped by a
+# real Prometheus (its scrape is up, a counter the test moved has the right value in its
+# query API, promtool finds the exposition clean); the configuration mounted as a ConfigMap
+# volume and updated the way the kubelet does it (a new ..TIMESTAMP directory, the ..data
+# symlink swapped by rename): the new policy is live within a second, a bad one is refused,
+# logged with FILE:LINE:COL and counted, and the old policy keeps deciding.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/testbed.sh"
+. "$here/../tap.sh"
+
+tap_require_root haproxy prometheus promtool curl
+
+tb_init h
+KEEP_LOG=${KEEP_LOG:-}
+tb_pod a 198.18.0.10     # meshed by its proxy (auto_detect)
+tb_pod w 198.18.0.100
+for p in 7000 7001; do tb_echo w "0.0.0.0:$p" || tap_bail "world on $p"; done
+tb_sidecar a || tap_bail "sidecar a"
+
+# a free port on the host's loopback
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
+HTTP=$(free_port)
+URL=http://127.0.0.1:$HTTP
+
+# The ConfigMap volume as the kubelet lays it out: shunt.yaml -> ..data/shunt.yaml,
+# ..data -> ..TIMESTAMP (atomic_writer.go), and how it updates it.
+CM=$TB_TMP/configmap
+mkdir -p "$CM"
+cm_write() { # cm_write NAME TEXT: a new version of the ConfigMap, swapped in at once
+	mkdir "$CM/..$1"
+	printf '%s\n' "$2" > "$CM/..$1/shunt.yaml"
+	ln -s "..$1" "$CM/..data_tmp"
+	mv -T "$CM/..data_tmp" "$CM/..data"
+	[ -L "$CM/shunt.yaml" ] || ln -s ..data/shunt.yaml "$CM/shunt.yaml"
+	for old in "$CM"/..20*; do [ "$old" = "$CM/..$1" ] || rm -rf "$old"; done
+}
+cm_write 2026_11_30_00_00_00.1 'outbound: {exclude_ports: [7000]}'
+
+SOCK=$TB_TMP/shunt.sock
+out=$("$SHUNT" run --listen nonsense --pin-dir "$TB_PIN" 2>&1)
+check_match "--listen nonsense: exit 2, says the form" "^2:.*ADDR:PORT" "$?:$out"
+out=$("$SHUNT" load --listen "127.0.0.1:$HTTP" --pin-dir "$TB_PIN" 2>&1)
+check_match "--listen with load: exit 2" "^2:.*--listen goes with 'run'" "$?:$out"
+
+"$SHUNT" run --config "$CM/shunt.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$SOCK" \
+	--listen "127.0.0.1:$HTTP" >> "$TB_TMP/run.log" 2>&1 &
+run_pid=$!
+TB_PIDS+=($run_pid)
+for i in $(seq 50); do curl -fs "$URL/healthz" > /dev/null && break; sleep 0.1; done
+
+# --- the endpoints ---------------------------------------------------------------------------
+check_eq "/healthz: 200 ok" "200 ok" "$(curl -s -w '%{http_code} ' -o /tmp/.h$$ "$URL/healthz"; cat /tmp/.h$$; rm -f /tmp/.h$$)"
+r=$(curl -s -w '%{http_code}' "$URL/readyz" | paste -sd' ' -)
+check_eq "/readyz: 200, the policy generation" "ready: policy generation 1 200" "$r"
+check_eq "/nope: 404" "404" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/nope")"
+check_eq "POST /metrics: 405" "405" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/metrics")"
+out=$("$SHUNT" run --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$TB_TMP/other.sock" \
+	--listen "127.0.0.1:$HTTP" 2>&1)
+check_match "a second run on the same port: exit 1, says so" "^1:.*cannot serve HTTP on 127.0.0.1:$HTTP" \
+	"$?:$(paste -sd' ' - <<<"$out")"
+
+for i in $(seq 20); do tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001 > /dev/null; done
+curl -s "$URL/metrics" > "$TB_TMP/metrics.txt"
+check_eq "promtool check metrics: clean" "" "$(promtool check metrics < "$TB_TMP/metrics.txt" 2>&1)"
+check_match "/metrics: the decisions by verdict" 'shunt_decisions_total\{verdict="redirect_include_cidr"\} [1-9]' \
+	"$(cat "$TB_TMP/metrics.txt")"
+check_match "/metrics: map entries against capacity" 'shunt_map_capacity\{map="connections"\} 262144' \
+	"$(cat "$TB_TMP/metrics.txt")"
+check_match "/metrics: the pod, found listening when shunt started" 'shunt_pods_meshed\{source="scan"\} 1' \
+	"$(cat "$TB_TMP/metrics.txt")"
+
+# --- a real Prometheus scrapes it ------------------------------------------------------------
+PROM=$(free_port)
+mkdir -p "$TB_TMP/prom"
+cat > "$TB_TMP/prometheus.yml" <<EOF
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: shunt
+    static_configs: [{targets: ["127.0.0.1:$HTTP"]}]
+EOF
+prometheus --config.file="$TB_TMP/prometheus.yml" --storage.tsdb.path="$TB_TMP/prom" \
+	--web.listen-address="127.0.0.1:$PROM" > "$TB_TMP/prometheus.log" 2>&1 &
+TB_PIDS+=($!)
+# query EXPR: the value of an instant query, empty while there is none
+query() {
+	curl -s --get --data-urlencode "query=$1" "http://127.0.0.1:$PROM/api/v1/query" |
+		sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'
+}
+for i in $(seq 100); do [ "$(query 'up{job="shunt"}')" = 1 ] && break; sleep 0.2; done
+check_eq "Prometheus: the scrape is up" "1" "$(query 'up{job="shunt"}')"
+for i in $(seq 30); do tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001 > /dev/null; done
+want=$(tb_counter "$(tb_status)" redirect_include_cidr)
+for i in $(seq 100); do
+	got=$(query 'shunt_decisions_total{verdict="redirect_include_cidr"}')
+	[ "$got" = "$want" ] && break
+	sleep 0.2
+done
+check_eq "Prometheus: the counter the test moved has the value status shows ($want)" "$want" "$got"
+
+# --- the ConfigMap updated: new policy live within a second -----------------------------------
+gen0=$(tb_counter "$(tb_status)" generation)
+t0=$(date +%s%N)
+cm_write 2026_11_30_00_01_00.2 'outbound: {exclude_ports: [7000, 7001]}'
+for i in $(seq 100); do
+	[ "$(tb_counter "$(tb_status)" generation)" = $((gen0 + 1)) ] && break
+	sleep 0.01
+done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "# ConfigMap swap -> applied: $ms ms"
+check_eq "..data swapped: the new policy is in force (generation $((gen0 + 1)))" "$((gen0 + 1))" \
+	"$(tb_counter "$(tb_status)" generation)"
+check "... within a second ($ms ms)" test "$ms" -lt 1000
+before=$(tb_sidecar_log a | grep -c .)
+out=$(tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001)
+check_eq "... and decides: 7001 now goes direct" "$before" "$(tb_sidecar_log a | grep -c .)"
+
+# --- a bad ConfigMap: refused, logged, counted; the old policy stays --------------------------
+cm_write 2026_11_30_00_02_00.3 'outbound: {exclude_ports: [70001]}'
+for i in $(seq 100); do grep -q 'not applied' "$TB_TMP/run.log" && break; sleep 0.02; done
+check_match "bad config: logged with FILE:LINE:COL" "$CM/shunt.yaml:1:[0-9]*: .*70001" "$(cat "$TB_TMP/run.log")"
+check_eq "bad config: the generation is unchanged" "$((gen0 + 1))" "$(tb_counter "$(tb_status)" generation)"
+check_match "bad config: counted in /metrics" 'shunt_config_reloads_total\{result="refused"\} 1' \
+	"$(curl -s "$URL/metrics")"
+check_match "... next to the good one" 'shunt_config_reloads_total\{result="applied"\} 1' \
+	"$(curl -s "$URL/metrics")"
+before=$(tb_sidecar_log a | grep -c .)
+out=$(tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001)
+check_eq "bad config: the old policy still decides (7001 direct)" "$before" "$(tb_sidecar_log a | grep -c .)"
+# an unrelated event in the directory is no reload
+touch "$CM/unrelated"
+sleep 0.3
+check_match "an unrelated file in the directory: no reload" 'shunt_config_reloads_total\{result="applied"\} 1' \
+	"$(curl -s "$URL/metrics")"
+
+# --- not ready once shunt is unloaded --------------------------------------------------------
+"$SHUNT" unload --pin-dir "$TB_PIN" > /dev/null 2>&1
+r=$(curl -s -w '%{http_code}' "$URL/readyz" | paste -sd' ' -)
+check_match "unloaded under it: /readyz 503, says why" "not loaded.* 503$" "$r"
+check_eq "... /healthz still 200 (the process lives)" "200" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/healthz")"
+[ -n "$KEEP_LOG" ] && cp "$TB_TMP/run.log" "$TB_TMP/metrics.txt" "$KEEP_LOG/"
+tap_done
