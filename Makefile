@@ -41,7 +41,7 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
 TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm
 
-.PHONY: all clean test unit kernel-test tools demo bench bench-pods static vmtest fuzz modelcheck
+.PHONY: all clean test unit kernel-test tools demo bench bench-pods static vmtest fuzz modelcheck image
 all: $(OUT)/shunt tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -104,6 +104,10 @@ $(OUT)/tools/bypass: tests/tools/bypass.c tests/tools/sockaddr.h | $(OUT)/tools
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -luring
 
 tools: $(addprefix $(OUT)/tools/,$(TOOLS))
+
+# The DaemonSet's image, offline, with podman (scripts/image.sh).
+image: $(OUT)/shunt
+	$(Q)scripts/image.sh
 
 UNIT_BINS := $(addprefix $(OUT)/tests/,$(UNIT_TESTS))
 

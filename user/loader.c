@@ -54,6 +54,19 @@ int loader_preflight(void)
 			"CONFIG_DEBUG_INFO_BTF=y");
 		return -ENOTSUP;
 	}
+	/* A seccomp profile or a missing capability makes every probe below fail as if the
+	 * kernel lacked the hook: tell that apart first. */
+	{
+		int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+
+		if (fd < 0) {
+			log_err("the bpf() system call is refused here (%s): in a container, shunt "
+				"needs CAP_SYS_ADMIN and CAP_SYS_PTRACE and a seccomp profile that "
+				"allows bpf() with them (the runtime's default does)", strerror(errno));
+			return -EPERM;
+		}
+		close(fd);
+	}
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
 		if (libbpf_probe_bpf_prog_type(hooks[i].type, NULL) != 1) {
 			log_err("this kernel lacks the %s BPF hook shunt needs", hooks[i].hook);

@@ -13,8 +13,13 @@ check_match "it has the DaemonSet" '^kind: DaemonSet' "$out"
 cmd=$(awk '/^ *- command:$|^ *command:$/ { on = 1; ind = -1; next }
 	on && /^ *- / { i = index($0, "-"); if (ind < 0) ind = i; if (i == ind) { sub(/^ *- /, ""); print; next } }
 	on { exit }' <<<"$out" | tr '\n' ' ')
-check_eq "which runs 'shunt run' with the ConfigMap's file" \
-	"/usr/local/bin/shunt run --config /etc/shunt/shunt.yaml " "$cmd"
+check_eq "which runs 'shunt run' with the ConfigMap's file, serving its probes" \
+	"/usr/local/bin/shunt run --config /etc/shunt/shunt.yaml --listen 127.0.0.1:9402 " "$cmd"
+check_match "not privileged: all capabilities dropped, SYS_ADMIN and SYS_PTRACE added" \
+	'capabilities: add: - SYS_ADMIN - SYS_PTRACE drop: - ALL privileged: false' "$(tr '\n' ' ' <<<"$out" | tr -s ' ')"
+check_match "liveness on /healthz, readiness on /readyz, where --listen serves them" \
+	'livenessProbe:.* httpGet: host: 127.0.0.1 path: /healthz port: 9402 .*readinessProbe: httpGet: host: 127.0.0.1 path: /readyz port: 9402 ' \
+	"$(tr '\n' ' ' <<<"$out" | tr -s ' ')"
 tmp=$(mktemp /tmp/shunt-deploy.XXXXXX.yaml)
 trap 'rm -f "$tmp"' EXIT
 # the ConfigMap's shunt.yaml, unindented

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# The DaemonSet's image in a real container runtime (podman with runc), run as the DaemonSet
+# runs it: host network and PID namespace, the DaemonSet's hostPath mounts, its ConfigMap
+# mounted read-only, all capabilities dropped but the ones the rendered DaemonSet adds, the
+# runtime's default seccomp profile. It must load, be ready on /readyz and capture a pod's
+# traffic through the pod's proxy. Then the same run without each of those capabilities in
+# turn must not capture: the set is the smallest that works (measured, not assumed).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$here/../..
+. "$top/scripts/testbed.sh"
+. "$here/../tap.sh"
+
+tap_require_root podman runc kubectl curl haproxy
+# the emulated guest (scripts/vmtest.sh) sees this machine read-only: no container store
+[ -n "${SHUNT_VM:-}" ] && tap_skip_all "podman needs a writable container store (not in the VM guest)"
+
+tb_init i
+tb_pod a 198.18.0.10     # meshed by its proxy (auto_detect)
+tb_pod w 198.18.0.100
+tb_echo w 0.0.0.0:7001 || tap_bail "world"
+tb_sidecar a || tap_bail "sidecar a"
+
+out=$("$top/scripts/image.sh" "localhost/shunt-test:$TB_ID" 2>&1)
+check_match "make image: built offline from build/shunt" "^localhost/shunt-test:$TB_ID \([0-9]* bytes\)" "$out"
+IMAGE=localhost/shunt-test:$TB_ID
+echo "# $out"
+cleanup_image() { podman rmi -f "$IMAGE" > /dev/null 2>&1; }
+
+# The capabilities the DaemonSet adds, from the rendered manifest
+caps=$(kubectl kustomize "$top/deploy" | awk '/^ *add:$/ { on = 1; next }
+	on && /^ *- / { sub(/^ *- /, ""); print; next } on { exit }')
+check "the DaemonSet adds capabilities" test -n "$caps"
+echo "# the DaemonSet's capabilities: $(echo $caps)"
+
+mkdir -p "$TB_TMP/config" "$TB_TMP/socket"
+printf 'acceleration: true\n' > "$TB_TMP/config/shunt.yaml"
+HTTP=$((20000 + RANDOM % 20000))
+# run_container NAME CAPS...: the DaemonSet's container, confined to this sandbox's cgroup and
+# pin dir (the real one attaches to the node's cgroup2 root); the container's id on stdout
+run_container() {
+	local name=$1 add=()
+	shift
+	for c in "$@"; do add+=(--cap-add "CAP_$c"); done
+	podman run -d --name "$name" --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
+		--network host --pid host --cgroupns host --cap-drop ALL "${add[@]}" \
+		-v /sys/fs/bpf:/sys/fs/bpf:rslave -v /sys/fs/cgroup:/sys/fs/cgroup \
+		-v /run/netns:/run/netns:rslave -v "$TB_TMP/config:/etc/shunt:ro" \
+		-v "$TB_TMP/socket:/var/run/shunt" "$IMAGE" \
+		run --config /etc/shunt/shunt.yaml --listen "127.0.0.1:$HTTP" \
+		--pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket /var/run/shunt/shunt.sock
+}
+stop_container() {
+	podman rm -f "$1" > /dev/null 2>&1
+	"$SHUNT" unload --pin-dir "$TB_PIN" > /dev/null 2>&1
+}
+trap 'for n in $(podman ps -a --format "{{.Names}}" | grep "^shunt-test-$TB_ID-"); do
+	podman rm -f "$n" > /dev/null 2>&1; done; cleanup_image; tb_cleanup' EXIT
+# captured: a connection from pod a reached its proxy (one more HAProxy line)
+captured() {
+	local before
+	before=$(tb_sidecar_log a | grep -c .)
+	tb_run a "$TOOLS/tcpclient" -t 3 198.18.0.100:7001 > /dev/null
+	[ "$(tb_sidecar_log a | grep -c .)" -gt "$before" ]
+}
+ready() { # up to 6 s
+	for i in $(seq 30); do curl -fs "http://127.0.0.1:$HTTP/readyz" > /dev/null && return 0; sleep 0.2; done
+	return 1
+}
+
+# --- the DaemonSet's set ------------------------------------------------------------------------
+name=shunt-test-$TB_ID-all
+run_container "$name" $caps > /dev/null
+check "with the DaemonSet's capabilities: /readyz answers 200" ready
+sleep 0.5
+check "... and pod a's connection is captured by its proxy" captured
+check_match "... the proxy read the original destination" 'origdst=198.18.0.100:7001 ' "$(tb_sidecar_log a | tail -1)"
+check_eq "... the container still runs" "running" "$(podman inspect -f '{{.State.Status}}' "$name")"
+check "... and its pins are on the host's bpffs" test -e "$TB_PIN/links/shunt_connect4"
+stop_container "$name"
+if captured; then
+	tap_fail "container stopped and unloaded: nothing is captured" "a connection still was"
+else
+	tap_ok "container stopped and unloaded: nothing is captured"
+fi
+
+# --- each capability is needed ----------------------------------------------------------------
+for drop in $caps; do
+	rest=$(for c in $caps; do [ "$c" = "$drop" ] || echo "$c"; done)
+	name=shunt-test-$TB_ID-no-$drop
+	run_container "$name" $rest > /dev/null
+	ready
+	sleep 0.5
+	if captured; then
+		tap_fail "without $drop: nothing captures" "a connection was captured without $drop"
+	else
+		why=$(podman logs "$name" 2>&1 | grep -m1 'error' || echo "loaded, but pod a was not meshed")
+		tap_ok "without $drop: pod a is not captured (${why#shunt: })"
+	fi
+	stop_container "$name"
+done
+tap_done
