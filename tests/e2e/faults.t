@@ -79,6 +79,18 @@ check_eq "kill -9 + restart: bpffs holds exactly what it held" "$base_pins" "$(p
 st=$("$SHUNT" status --pin-dir "$TB_PIN" 2>&1)
 check_match "kill -9 + restart: status shows the pod still meshed" 'meshed' "$st"
 
+# --- shunt run stopped with SIGTERM (a rolling update) and started again, under load -----------
+base_pins=$(pins)
+load_start 3000 $((64 << 20)) 14
+sleep 0.5
+kill -TERM "$run_pid"
+wait "$run_pid" 2>/dev/null
+start_run || tap_bail "restart after SIGTERM: $(tail -3 "$TB_TMP/run.log")"
+load_wait
+check_match "SIGTERM + restart: 3000 connections through the pod, none failed" '^ok' "$(cat "$TB_TMP/churn.out")"
+check_match "SIGTERM + restart: the 64 MiB transfer arrived intact" '^ok' "$(cat "$TB_TMP/bulk.out")"
+check_eq "SIGTERM + restart: bpffs holds exactly what it held" "$base_pins" "$(pins)"
+
 # --- shunt unload in the middle of a 64 MiB fast-path transfer ---------------------------------
 kill "$run_pid"
 wait "$run_pid" 2>/dev/null
