@@ -224,6 +224,21 @@ tb_pod_del() {
 	rmdir "$cg" 2>/dev/null
 }
 
+# tb_shunt_run CONFIG: shunt load, then shunt run in the background, serving pod-init at
+# $SOCK ($TB_TMP/shunt.sock); returns once the socket is there (up to 5 s).
+tb_shunt_run() {
+	local i
+	SOCK=$TB_TMP/shunt.sock
+	"$SHUNT" load --config "$1" --pin-dir "$TB_PIN" --cgroup "$TB_CG" > "$TB_TMP/load.log" 2>&1 ||
+		{ echo "load: $(cat "$TB_TMP/load.log")" >&2; return 1; }
+	"$SHUNT" run --config "$1" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$SOCK" \
+		>> "$TB_TMP/run.log" 2>&1 &
+	TB_PIDS+=($!)
+	for i in $(seq 50); do [ -S "$SOCK" ] && return 0; sleep 0.1; done
+	echo "shunt run: $(cat "$TB_TMP/run.log")" >&2
+	return 1
+}
+
 # tb_counter JSON NAME: a counter out of 'shunt status --json' output.
 tb_counter() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
 

@@ -33,14 +33,7 @@ tb_wait_listen w 53 || tap_bail "upstream dnsmasq: $(cat "$TB_TMP/upstream.log")
 
 CFG=$TB_TMP/node.yaml
 printf 'mesh: {auto_detect: false}\n' > "$CFG"   # only pods that run pod-init are meshed
-SOCK=$TB_TMP/shunt.sock
-"$SHUNT" load --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" > "$TB_TMP/load.log" 2>&1 ||
-	tap_bail "load: $(cat "$TB_TMP/load.log")"
-"$SHUNT" run --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$SOCK" \
-	>> "$TB_TMP/run.log" 2>&1 &
-TB_PIDS+=($!)
-for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-[ -S "$SOCK" ] || tap_bail "shunt run: $(cat "$TB_TMP/run.log")"
+tb_shunt_run "$CFG" || tap_bail "shunt"
 
 DIG=(dig +tries=1 +time=2)
 # The queries: ID UID GID DIG-ARGS. Answers are joined with commas; dig's own complaints

@@ -30,14 +30,7 @@ tb_wait_listen w 15021 || tap_bail "world listeners"
 
 CFG=$TB_TMP/node.yaml
 printf 'mesh: {auto_detect: false}\n' > "$CFG"   # only pods that run pod-init are meshed
-SOCK=$TB_TMP/shunt.sock
-"$SHUNT" load --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" > "$TB_TMP/load.log" 2>&1 ||
-	tap_bail "load: $(cat "$TB_TMP/load.log")"
-"$SHUNT" run --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$SOCK" \
-	>> "$TB_TMP/run.log" 2>&1 &
-TB_PIDS+=($!)
-for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-[ -S "$SOCK" ] || tap_bail "shunt run: $(cat "$TB_TMP/run.log")"
+tb_shunt_run "$CFG" || tap_bail "shunt"
 
 # The matrix. Callers: name uid gid [source to bind].
 CALLERS4=("app 1000 1000" "proxy 1337 1337" "gid-only 1000 1337" "uid-only 1337 1000"
