@@ -77,9 +77,9 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 	od.generation = cfg->generation;
 	cookie = bpf_get_socket_cookie(ctx);
 	if (bpf_map_update_elem(&shunt_odst_v2, &cookie, &od, BPF_ANY)) {
-		/* Without the destination the proxy could not forward, and direct would walk
-		 * around it: refuse, as iptables drops a connection its conntrack table has no
-		 * room for. (The map is an LRU: this is an allocation failure, not a full map.) */
+		/* No room (the map is full: --max-connections). Without the destination the
+		 * proxy could not forward, and direct would walk around it: refuse, as iptables
+		 * drops a connection its conntrack table has no room for. */
 		shunt_count(SHUNT_V_ORIGDST_FULL);
 		return -1;
 	}

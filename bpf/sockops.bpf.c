@@ -108,9 +108,8 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 			else
 				shunt_count(SHUNT_C_CONN_TRACKED);
 		} else if (shunt_ip_is_loopback(&key.local)) {
-			/* Not redirected, or its destination was pushed out of the full LRU map:
-			 * an entry an earlier connection left under this tuple (its proxy never
-			 * accepted it) must not answer for this one. */
+			/* Not redirected: an entry an earlier connection left under this tuple
+			 * must not answer for this one. */
 			bpf_map_delete_elem(&shunt_conn_v2, &key);
 		}
 		shunt_accel_add(skops);
