@@ -37,7 +37,7 @@ tb_init() {
 }
 
 tb_cleanup() {
-	local rc=$? pid ns pin cg
+	local rc=$? pid ns pin cg i procs
 	trap - EXIT
 	for pid in "${TB_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
@@ -46,13 +46,13 @@ tb_cleanup() {
 		# tcpecho forks one child per connection; they are in the pod's cgroup.
 		wait "$pid" 2>/dev/null
 	done
-	if [ -d "$TB_CG" ]; then
-		# Processes still in our cgroups are ours (children of what we started).
-		find "$TB_CG" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
+	# Processes still in our cgroups are ours (children of what we started); a cgroup is only
+	# removable once they are gone, which can take a moment (a proxy with many sockets).
+	for i in $(seq 30); do
+		procs=$(find "$TB_CG" "${TB_EXTRA_CGS[@]}" -name cgroup.procs -exec cat {} + 2>/dev/null)
+		[ -n "$procs" ] || break
+		xargs -r kill -9 <<<"$procs" 2>/dev/null
 		sleep 0.1
-	fi
-	for cg in "${TB_EXTRA_CGS[@]}"; do
-		find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
 	done
 	for pin in "$TB_PIN" "${TB_EXTRA_PINS[@]}"; do
 		[ -d "$pin" ] && "$SHUNT" unload --pin-dir "$pin" >/dev/null 2>&1
