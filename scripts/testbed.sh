@@ -163,13 +163,16 @@ tb_echo() {
 # tb_sidecar POD: HAProxy as uid/gid 1337 in Istio's shape: outbound listener 127.0.0.1:15001
 # forwarding each connection to its SO_ORIGINAL_DST; inbound listener 0.0.0.0:15006
 # forwarding from 127.0.0.6 to the original destination (Envoy's inbound passthrough).
-# TB_SIDECAR_MAXCONN (default 4096) sets its maxconn; raise ulimit -n to match first.
+# TB_SIDECAR_MAXCONN (default 4096) sets its maxconn; raise ulimit -n to match first. Its
+# idle timeouts are 20 s, 120 s in the emulated guest (SHUNT_VM: everything runs ~50 times
+# slower there, so 20 s of wall clock is a fraction of a second of the host's work).
 # One line per connection, read with tb_sidecar_log POD:
 #   client=IP:PORT fe=outbound|inbound origdst=IP:PORT via=BACKEND-SOURCE server=IP:PORT
 # Each start logs to a file of its own: HAProxy resets stdout's flags (O_APPEND with them),
 # so a restarted one would overwrite its predecessor's lines.
 tb_sidecar() {
-	local pod=$1 cfg="$TB_TMP/haproxy-$1.cfg"
+	local pod=$1 cfg="$TB_TMP/haproxy-$1.cfg" TB_PROXY_IDLE=20s
+	[ -n "${SHUNT_VM:-}" ] && TB_PROXY_IDLE=120s
 	cat > "$cfg" <<CFG
 global
     log stdout format raw local0
@@ -178,8 +181,8 @@ defaults
     mode tcp
     log global
     timeout connect 2s
-    timeout client 20s
-    timeout server 20s
+    timeout client ${TB_PROXY_IDLE:-20s}
+    timeout server ${TB_PROXY_IDLE:-20s}
     log-format "client=%ci:%cp fe=%ft origdst=%fi:%fp via=%bi:%bp server=%si:%sp bytes=%B"
 frontend outbound
     bind 127.0.0.1:15001
