@@ -1302,14 +1302,14 @@ char *config_policy_yaml(const struct shunt_config *c)
 	return out;
 }
 
-int config_load_file(const char *path, struct shunt_config *cfg, struct config_errors *errs)
+int config_read_file(const char *path, char **out, size_t *out_len, struct config_errors *errs)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int err;
 
-	memset(cfg, 0, sizeof(*cfg));
+	*out = NULL;
 	if (!f) {
 		err = -errno;
 		config_error(errs, path, (struct config_pos){ 0, 0 }, "cannot read: %s",
@@ -1345,6 +1345,21 @@ int config_load_file(const char *path, struct shunt_config *cfg, struct config_e
 		free(buf);
 		return -EINVAL;
 	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+int config_load_file(const char *path, struct shunt_config *cfg, struct config_errors *errs)
+{
+	char *buf;
+	size_t len;
+	int err;
+
+	memset(cfg, 0, sizeof(*cfg));
+	err = config_read_file(path, &buf, &len, errs);
+	if (err)
+		return err;
 	err = config_parse(path, buf, len, cfg, errs);
 	free(buf);
 	return err;

@@ -111,6 +111,9 @@ int config_parse(const char *name, const char *text, size_t len, struct shunt_co
 /* Read and parse a file. -EINVAL for a bad config, another -errno when it cannot be read
  * (then errs holds one message saying so). */
 int config_load_file(const char *path, struct shunt_config *cfg, struct config_errors *errs);
+/* A config file's bytes, checked to be text (config_parse them). 0 with *buf to free, or
+ * -errno with one message in errs. */
+int config_read_file(const char *path, char **buf, size_t *len, struct config_errors *errs);
 /* A policy document (the keys a workload entry may override: proxy, outbound, inbound,
  * acceleration, acceleration_queue_limit, mesh.flavor) over a copy of base's policy, as
  * pod-init sends it. *_cidrs_from are refused: the sender is not trusted with the node's

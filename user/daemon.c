@@ -49,67 +49,50 @@ static __u64 workload_keys_sum(const struct shunt_maps *m)
 	return sum ^ n;
 }
 
-/* The config file's bytes (it is small), to tell a real change from an unrelated event. */
-static char *read_whole(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t n = 0, cap = 0, r;
-
-	if (!f)
-		return NULL;
-	do {
-		if (n == cap) {
-			char *g = realloc(buf, (cap = cap ? cap * 2 : 4096) + 1);
-
-			if (!g) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = g;
-		}
-		r = fread(buf + n, 1, cap - n, f);
-		n += r;
-	} while (r);
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
+/* The bytes of the config file last read (applied or refused), to tell a change of the file
+ * from an unrelated event in its directory. */
 struct config_watch {
 	int wd;                /* on the config file's directory, -1 none */
-	char *bytes;           /* what was last read (applied or refused) */
+	char *bytes;
 	size_t len;
 };
 
-/* Did the file change since it was last read? Remembers what it read now. */
-static bool config_changed(struct config_watch *w, const char *path)
-{
-	size_t len = 0;
-	char *now = read_whole(path, &len);
-	bool changed;
-
-	if (!now)
-		return false;    /* gone for a moment (an editor's rename): the next event tells */
-	changed = !w->bytes || len != w->len || memcmp(now, w->bytes, len);
-	free(w->bytes);
-	w->bytes = now;
-	w->len = len;
-	return changed;
-}
-
+/* Read the configuration once and apply what was read. With only_if_changed, a file whose
+ * bytes are those last read is left alone (1). */
 static int reload_config(const struct daemon_opts *o, struct shunt_config *conf,
-			 const struct apply_target *t, const char *why,
-			 struct report_daemon_stats *ds)
+			 const struct apply_target *t, const char *why, bool only_if_changed,
+			 struct config_watch *cw, struct report_daemon_stats *ds)
 {
 	struct config_errors errs = { 0 };
 	struct shunt_config next;
 	struct shunt_state st;
+	char *bytes = NULL;
+	size_t len = 0;
 	int err;
 
-	err = o->config_path ? config_load_file(o->config_path, &next, &errs)
-			     : config_load_default(&next, &errs);
+	if (!o->config_path) {
+		err = config_load_default(&next, &errs);
+	} else {
+		err = config_read_file(o->config_path, &bytes, &len, &errs);
+		if (err && only_if_changed) {
+			/* gone for a moment (an editor's rename): the next event tells */
+			config_errors_free(&errs);
+			return 1;
+		}
+		if (!err && only_if_changed && cw->bytes && len == cw->len &&
+		    !memcmp(bytes, cw->bytes, len)) {
+			free(bytes);
+			return 1;
+		}
+		if (!err) {
+			free(cw->bytes);
+			cw->bytes = bytes;
+			cw->len = len;
+			err = config_parse(o->config_path, bytes, len, &next, &errs);
+			if (err)
+				config_free(&next);
+		}
+	}
 	if (!err) {
 		err = maps_read_state(t->m, SHUNT_OWNER_DEFAULT, &st);
 		if (!err)
@@ -133,13 +116,13 @@ static int reload_config(const struct daemon_opts *o, struct shunt_config *conf,
 }
 
 static void reload_locked(const struct daemon_opts *o, struct shunt_config *conf,
-			  const struct apply_target *t, const char *why,
-			  struct report_daemon_stats *ds)
+			  const struct apply_target *t, const char *why, bool only_if_changed,
+			  struct config_watch *cw, struct report_daemon_stats *ds)
 {
 	int lock = pins_lock(o->pin_dir, false);
 
 	if (lock >= 0) {
-		reload_config(o, conf, t, why, ds);
+		reload_config(o, conf, t, why, only_if_changed, cw, ds);
 		pins_unlock(lock);
 	}
 }
@@ -193,8 +176,13 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		if (cw.wd < 0)
 			log_warn("cannot watch %s: %s (SIGHUP re-reads the configuration)", dir,
 				 strerror(errno));
-		else
-			config_changed(&cw, o->config_path);   /* what is in force now */
+		else {
+			struct config_errors errs = { 0 };
+
+			/* what is in force now; unreadable, the first event reads it again */
+			config_read_file(o->config_path, &cw.bytes, &cw.len, &errs);
+			config_errors_free(&errs);
+		}
 	}
 	__atomic_store_n(&heartbeat, now_ms(), __ATOMIC_RELAXED);
 	if (o->listen) {
@@ -234,9 +222,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
-					if (o->config_path)
-						config_changed(&cw, o->config_path);
-					reload_locked(o, conf, &t, "SIGHUP", &ds);
+					reload_locked(o, conf, &t, "SIGHUP", false, &cw, &ds);
 					continue;
 				}
 				log_info("signal %d: exiting; programs, links and maps stay attached",
@@ -260,8 +246,9 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 					e += sizeof(*ev) + ev->len;
 				}
 			}
-			if (config && config_changed(&cw, o->config_path))
-				reload_locked(o, conf, &t, "configuration file changed", &ds);
+			if (config)
+				reload_locked(o, conf, &t, "configuration file changed", true, &cw,
+					      &ds);
 			dirty |= netns;
 		}
 		sum = workload_keys_sum(&m);
