@@ -160,6 +160,10 @@ tb_echo() {
 	tb_wait_listen "$pod" "$port"
 }
 
+# The sidecars' idle timeout in seconds (tb_sidecar).
+TB_PROXY_IDLE_S=20
+[ -n "${SHUNT_VM:-}" ] && TB_PROXY_IDLE_S=120
+
 # tb_sidecar POD: HAProxy as uid/gid 1337 in Istio's shape: outbound listener 127.0.0.1:15001
 # forwarding each connection to its SO_ORIGINAL_DST; inbound listener 0.0.0.0:15006
 # forwarding from 127.0.0.6 to the original destination (Envoy's inbound passthrough).
@@ -171,8 +175,7 @@ tb_echo() {
 # Each start logs to a file of its own: HAProxy resets stdout's flags (O_APPEND with them),
 # so a restarted one would overwrite its predecessor's lines.
 tb_sidecar() {
-	local pod=$1 cfg="$TB_TMP/haproxy-$1.cfg" TB_PROXY_IDLE=20s
-	[ -n "${SHUNT_VM:-}" ] && TB_PROXY_IDLE=120s
+	local pod=$1 cfg="$TB_TMP/haproxy-$1.cfg"
 	cat > "$cfg" <<CFG
 global
     log stdout format raw local0
@@ -181,8 +184,8 @@ defaults
     mode tcp
     log global
     timeout connect 2s
-    timeout client ${TB_PROXY_IDLE:-20s}
-    timeout server ${TB_PROXY_IDLE:-20s}
+    timeout client ${TB_PROXY_IDLE_S}s
+    timeout server ${TB_PROXY_IDLE_S}s
     log-format "client=%ci:%cp fe=%ft origdst=%fi:%fp via=%bi:%bp server=%si:%sp bytes=%B"
 frontend outbound
     bind 127.0.0.1:15001
