@@ -74,6 +74,13 @@ $(OUT)/shunt: $(USER_OBJS) $(OUT)/user/main.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lmicrohttpd
 
+# The same shunt claiming the next ABI: faults.t rehearses an in-place upgrade with it.
+ABI_NEXT := $(shell sed -n 's/^\#define SHUNT_ABI_VERSION \([0-9]*\)$$/\1/p' include/shunt/abi.h)
+$(OUT)/tests/shunt-abinext: $(USER_SRCS) user/main.c $(USER_HDRS) $(SKEL) | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -DSHUNT_ABI_VERSION=$$(($(ABI_NEXT) + 1)) $(CFLAGS) $(WARN) $(INCLUDES) \
+		-o $@ $(USER_SRCS) user/main.c $(LIBS) -lmicrohttpd
+
 # Debian's libmicrohttpd cannot be linked statically (its TLS dependencies ship no static
 # libraries): the static binary has no --listen.
 $(OUT)/user/httpd-static.o: user/httpd.c $(USER_HDRS) | $(OUT)/user
@@ -115,13 +122,13 @@ unit: $(UNIT_BINS)
 	$(Q)scripts/run-tests.sh --unit
 
 # The whole suite: unit tests, then kernel/e2e tests (root). Ends with "N passed, N failed".
-test: all $(UNIT_BINS)
+test: all $(UNIT_BINS) $(OUT)/tests/shunt-abinext
 	$(Q)scripts/run-tests.sh
 
 # The same suite inside a QEMU guest booted with another kernel: KERNEL=6.1 (Debian 12's
 # own), 6.12 (bookworm-backports) or a vmlinuz path. The binaries built here run there.
 KERNEL ?= 6.1
-vmtest: all $(UNIT_BINS)
+vmtest: all $(UNIT_BINS) $(OUT)/tests/shunt-abinext
 	$(Q)scripts/vmtest.sh $(KERNEL)
 
 # libFuzzer (clang) with ASan + UBSan on the config parser and the CIDR list files, each for

@@ -32,6 +32,18 @@ static __always_inline void shunt_count(__u32 idx)
 		c->count++;   /* per-CPU cell: no atomics needed */
 }
 
+/* The policy ABIs these programs read, set by the loader before the load: its own, and
+ * during an in-place upgrade (loader_upgrade) also the one of the shunt it replaces, whose
+ * maps it checked to have the same layout, so no hook is without a policy while the links
+ * move and the policy is rewritten. */
+const volatile __u32 shunt_abi_lo __weak = SHUNT_ABI_VERSION;
+const volatile __u32 shunt_abi_hi __weak = SHUNT_ABI_VERSION;
+
+static __always_inline bool shunt_abi_ok(__u32 abi)
+{
+	return abi >= shunt_abi_lo && abi <= shunt_abi_hi;
+}
+
 /* One slot of one owner's policy: what the port and CIDR lookups of a decision use. */
 struct shunt_polref {
 	__u64 owner;
@@ -46,11 +58,11 @@ static __always_inline const struct shunt_cfg *shunt_owner_cfg(__u64 owner, stru
 	struct shunt_pol_key k = { .owner = owner };
 	struct shunt_cfg *cfg;
 
-	if (!st || st->abi_version != SHUNT_ABI_VERSION)
+	if (!st || !shunt_abi_ok(st->abi_version))
 		return NULL;
 	k.slot = st->active_slot & (SHUNT_SLOTS - 1);
 	cfg = bpf_map_lookup_elem(&shunt_cfg_v2, &k);
-	if (!cfg || cfg->abi_version != SHUNT_ABI_VERSION)
+	if (!cfg || !shunt_abi_ok(cfg->abi_version))
 		return NULL;
 	ref->owner = owner;
 	ref->slot = k.slot;

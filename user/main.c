@@ -193,17 +193,27 @@ static int cmd_check(const struct cli *c)
 	return EXIT_OK;
 }
 
-/* Preflight and load conf, printing its workload errors. Shared by load and run.
- * Returns the exit code. */
-static int load_config(const struct cli *c, const struct shunt_config *conf)
+/* Preflight and load conf, printing its workload errors. Shared by load and run. A shunt
+ * already loaded with another ABI is replaced in place; one of this ABI is an error, unless
+ * adopt (run takes it over as it is). Returns the exit code. */
+static int load_config(const struct cli *c, const struct shunt_config *conf, bool adopt)
 {
 	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup,
 				 .max_conns = (__u32)c->max_conns };
 	struct config_errors errs = { 0 };
 	int err = loader_preflight();
 
+	if (!err && pins_loaded(c->pin_dir)) {
+		/* Of another ABI: replaced in place. Of ours: 'already loaded' below. */
+		err = loader_upgrade(conf, &o, &errs);
+		if (err <= 0 || adopt) {
+			err = err > 0 ? 0 : err; /* ours: adopted as it is */
+			goto out;
+		}
+	}
 	if (!err)
 		err = loader_load(conf, &o, &errs);
+out:
 	config_errors_print(&errs);
 	err = exit_code(err, &errs);
 	config_errors_free(&errs);
@@ -220,7 +230,7 @@ static int cmd_load(const struct cli *c)
 		return config_exit_code(err);
 	if (!file)
 		log_info("no %s: using the embedded Istio defaults", CONFIG_DEFAULT_PATH);
-	err = load_config(c, &conf);
+	err = load_config(c, &conf, false);
 	config_free(&conf);
 	return err;
 }
@@ -295,9 +305,9 @@ static int cmd_run(const struct cli *c)
 	}
 	d.config_path = path;
 	if (!pins_loaded(c->pin_dir)) {
-		err = load_config(c, &conf);
+		err = load_config(c, &conf, false);
 	} else {
-		err = loader_preflight() ? EXIT_FAIL : EXIT_OK;
+		err = load_config(c, &conf, true);
 		d.adopt = true;
 		if (c->max_conns)
 			log_warn("--max-connections is ignored: shunt is already loaded at %s and its "

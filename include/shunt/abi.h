@@ -7,11 +7,17 @@
  * Layout rules: explicit padding, no implicit holes, byte order written next to every
  * address or port field. A layout change bumps SHUNT_ABI_VERSION and the _vN suffix of the
  * map that carries it: libbpf reuses a pinned map whose sizes match and would not notice.
+ * A shunt of another ABI finding pins replaces them in place (loader_upgrade): it keeps
+ * each pinned map whose BTF layout is the one it was built with and refuses the whole
+ * upgrade if any map it uses has the same name and another layout.
  */
 #ifndef SHUNT_ABI_H
 #define SHUNT_ABI_H
 
+/* A build may override it (make's test binary shunt-abinext does, to rehearse an upgrade). */
+#ifndef SHUNT_ABI_VERSION
 #define SHUNT_ABI_VERSION 3
+#endif
 
 /* A policy belongs to an owner: owner 0 is the node default, any other owner is the netns
  * cookie of a pod with its own policy (from the config's workloads or from pod-init).

@@ -27,7 +27,7 @@ printf 'acceleration: true\n' > "$CFG"
 SOCK=$TB_TMP/shunt.sock
 load() { "$SHUNT" load --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" > "$TB_TMP/load.log" 2>&1; }
 start_run() {
-	"$SHUNT" run --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$SOCK" \
+	"${1:-$SHUNT}" run --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$SOCK" \
 		>> "$TB_TMP/run.log" 2>&1 &
 	run_pid=$!
 	TB_PIDS+=($run_pid)
@@ -90,6 +90,71 @@ load_wait
 check_match "SIGTERM + restart: 3000 connections through the pod, none failed" '^ok' "$(cat "$TB_TMP/churn.out")"
 check_match "SIGTERM + restart: the 64 MiB transfer arrived intact" '^ok' "$(cat "$TB_TMP/bulk.out")"
 check_eq "SIGTERM + restart: bpffs holds exactly what it held" "$base_pins" "$(pins)"
+
+# --- replaced by a shunt of the next ABI (a rolling update to a new map layout version) under
+# load, and rolled back. shunt-abinext is this shunt built claiming ABI+1: every map has the
+# layout it expects, so it must keep them all and move every link to its own programs.
+NEXT=$TB_ROOT/build/tests/shunt-abinext
+abi() { "$1" status --pin-dir "$TB_PIN" 2>/dev/null | sed -n 's/.*(ABI \([0-9]*\)).*/\1/p'; }
+map_ids() { for f in "$TB_PIN"/maps/*; do bpftool -j map show pinned "$f" | grep -o '"id":[0-9]*'; done; }
+link_ids() { for f in "$TB_PIN"/links/*; do bpftool -j link show pinned "$f" | grep -o '"id":[0-9]*'; done; }
+link_progs() { for f in "$TB_PIN"/links/*; do bpftool -j link show pinned "$f" | grep -o '"prog_id":[0-9]*'; done | sort; }
+# one program per hook on the cgroup, whoever attached it
+cg_hooks() { bpftool cgroup show "$TB_CG" | awk 'NR > 1 { print $2 }' | sort | uniq -c | awk '$1 != 1'; }
+rollout() { # FROM TO SEED WHAT
+	local abi_from=$(abi "$1") maps0=$(map_ids) links0=$(link_ids) progs0=$(link_progs) lost=
+	base_pins=$(pins)
+	load_start 3000 $((64 << 20)) "$3"
+	sleep 0.5
+	kill -TERM "$run_pid"
+	wait "$run_pid" 2>/dev/null
+	start_run "$2" || tap_bail "$4: $(tail -3 "$TB_TMP/run.log")"
+	load_wait
+	check_match "$4: 3000 connections through the pod, none failed" '^ok' "$(cat "$TB_TMP/churn.out")"
+	check_match "$4: the 64 MiB transfer arrived intact" '^ok' "$(cat "$TB_TMP/bulk.out")"
+	check_match "$4: the loaded shunt now speaks ABI $(( abi_from + ${5:-1} ))" \
+		"^$(( abi_from + ${5:-1} ))\$" "$(abi "$2")"
+	check_match "$4: said so in its log" "replaced the shunt at .*: ABI $abi_from -> $(( abi_from + ${5:-1} ))" \
+		"$(tail -20 "$TB_TMP/run.log")"
+	check_eq "$4: bpffs holds exactly what it held" "$base_pins" "$(pins)"
+	check_eq "$4: every pinned map kept (same map ids: the entries in flight stay)" "$maps0" "$(map_ids)"
+	check_eq "$4: every pinned link kept (same link ids)" "$links0" "$(link_ids)"
+	printf '%s\n' "$progs0" > "$TB_TMP/progs0"
+	check_eq "$4: ... and each one runs a new program" "0" "$(link_progs | grep -Fxc -f "$TB_TMP/progs0")"
+	check_eq "$4: one program per cgroup hook" "" "$(cg_hooks)"
+	for i in $(seq 30); do # the old programs go once no link, map or socket holds them
+		lost=$(for p in $(sed 's/.*://' <<<"$progs0"); do bpftool prog show id "$p" >/dev/null 2>&1 && echo "$p"; done)
+		[ -z "$lost" ] && break
+		sleep 0.1
+	done
+	check_eq "$4: the old programs are gone from the kernel" "" "$lost"
+	out=$(tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n 20)
+	before=$(hap_lines)
+	tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n 5 > /dev/null
+	check_eq "$4: a's new connections pass its proxy" "$((before + 5))" "$(hap_lines)"
+}
+rollout "$SHUNT" "$NEXT" 15 "replaced by ABI+1 under load"
+rollout "$NEXT" "$SHUNT" 16 "rolled back to the old ABI under load" -1
+
+# A map of another layout under a name the new shunt uses: refused before anything changed.
+kill -TERM "$run_pid"
+wait "$run_pid" 2>/dev/null
+base_pins=$(pins)
+progs0=$(link_progs)
+mv "$TB_PIN/maps/shunt_pbind_v1" "$TB_PIN/maps/saved_pbind"
+bpftool map create "$TB_PIN/maps/shunt_pbind_v1" type hash key 8 value 8 entries 4 name shunt_pbind_v1
+out=$("$NEXT" load --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" 2>&1)
+check_match "a map of another layout: the upgrade exits 1" "^1:" "$?:"
+check_match "... and names the map and what differs" "shunt_pbind_v1 changed layout.*this shunt's" "$out"
+check_eq "... nothing changed: the links run the programs they ran" "$progs0" "$(link_progs)"
+check_match "... the old shunt still speaks its ABI" "^$(abi "$SHUNT")\$" "$(abi "$SHUNT")"
+before=$(hap_lines)
+tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7000 -n 5 > /dev/null
+check_eq "... and still captures" "$((before + 5))" "$(hap_lines)"
+rm "$TB_PIN/maps/shunt_pbind_v1"
+mv "$TB_PIN/maps/saved_pbind" "$TB_PIN/maps/shunt_pbind_v1"
+check_eq "... bpffs as it was once the map is put back" "$base_pins" "$(pins)"
+start_run || tap_bail "run after the refused upgrade"
 
 # --- shunt unload in the middle of a 64 MiB fast-path transfer ---------------------------------
 kill "$run_pid"
