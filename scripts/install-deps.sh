@@ -31,4 +31,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The manifest schema check (tests/e2e/deploy.t): kubernetes-models, typescript and yaml from
+# the npm registry, at the versions of tests/schema/package-lock.json.
+top=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$top/tests/schema/node_modules/kubernetes-models" ]; then
+	if command -v npm >/dev/null; then
+		npm ci --prefix "$top/tests/schema" --no-audit --no-fund --loglevel=error ||
+			echo "warning: npm ci failed: deploy.t will skip the manifest schema check" >&2
+	else
+		echo "warning: no npm: deploy.t will skip the manifest schema check" >&2
+	fi
+fi
 echo "dependencies: ok"

@@ -62,6 +62,12 @@ tap_done() {
 	[ "$TAP_FAILED" -eq 0 ]
 }
 
+# Skip one check (TAP "ok N # SKIP REASON")
+tap_skip() {
+	TAP_N=$((TAP_N + 1))
+	echo "ok $TAP_N # SKIP $1"
+}
+
 # Skip the whole file (TAP "1..0 # SKIP")
 tap_skip_all() {
 	echo "1..0 # SKIP $1"

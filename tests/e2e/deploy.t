@@ -42,4 +42,22 @@ check_eq "the example's pod-init arguments are accepted" "0" "$?"
 check_match "... -o 5432 (excludeOutboundPorts)" 'exclude_ports: \[5432\]' "$out"
 check_match "... -x 10.0.0.0/24 (excludeOutboundIPRanges)" 'exclude_cidrs: \["10\.0\.0\.0/24"\]' "$out"
 check_match "... -b 8080 (includeInboundPorts)" 'include_ports: \[8080\]' "$out"
+# Every object kustomize renders, and the example, against the Kubernetes API schema
+# (kubernetes-models: types, required fields, formats; unknown fields by TypeScript's
+# excess-property check). A broken copy proves the check would see a typo and a wrong type.
+schema=$top/tests/schema
+if [ -n "${SHUNT_VM:-}" ]; then
+	tap_skip "schema check: not kernel-dependent, run on the host only"
+elif ! command -v node >/dev/null || [ ! -d "$schema/node_modules/kubernetes-models" ]; then
+	tap_skip "schema check: node or tests/schema/node_modules missing (scripts/install-deps.sh runs npm ci)"
+else
+	out=$(printf '%s\n---\n%s\n' "$rendered" "$(cat "$top"/deploy/examples/*.yaml)" | node "$schema/check.mjs" 2>&1)
+	check_match "every rendered object and the example match the API schema" "^0:.*3 objects, 0 problems" \
+		"$?:$(tail -1 <<<"$out")"
+	[ "${out##*0 problems}" = "" ] || printf '# %s\n' "$out"
+	bad=$(sed 's/hostNetwork: true/hostNetwrk: true/' <<<"$rendered" | node "$schema/check.mjs" 2>&1)
+	check_match "an unknown field is named with its path" '^DaemonSet/shunt: /spec/template/spec/hostNetwrk: .*known properties' "$bad"
+	bad=$(sed '0,/periodSeconds: [0-9]*/s//periodSeconds: ten/' <<<"$rendered" | node "$schema/check.mjs" 2>&1)
+	check_match "a wrong type is named with its path" 'DaemonSet/shunt: /spec/template/spec/containers/0/livenessProbe/periodSeconds: must be integer' "$bad"
+fi
 tap_done
