@@ -7,16 +7,25 @@
 #ifndef SHUNT_MAPS_BPF_H
 #define SHUNT_MAPS_BPF_H
 
-/* LPM tries allocate per entry; this is a ceiling, not a reservation. */
+/* Every hash is BPF_F_NO_PREALLOC: entries are allocated as they are added, so the sizes
+ * below are ceilings; only each hash's bucket array (16 bytes an entry of max_entries) is
+ * taken at load. Map memory is charged to the memory cgroup of the process that loads
+ * shunt (in the DaemonSet, its container): preallocated, the defaults took 150 MiB there
+ * at load, and a 64 MiB container limit failed the load with ENOMEM. LPM tries allocate
+ * per entry anyway. */
 #define SHUNT_MAX_CIDRS      (1u << 20)
 #define SHUNT_MAX_WORKLOADS  16384
 #define SHUNT_MAX_LOCAL      65536
 #define SHUNT_MAX_CONNS      262144
 /* the node default and one own policy per workload */
 #define SHUNT_MAX_POLICIES   (SHUNT_MAX_WORKLOADS + 1)
-/* every list of every slot of every policy with up to 8 blocks; a "*"-like range of all
- * 65536 ports is 128 blocks, so a few hundred such policies still fit */
-#define SHUNT_MAX_PORT_BLOCKS (SHUNT_MAX_POLICIES * SHUNT_SLOTS * SHUNT_PORT_LISTS * 8)
+/* every list of every slot of every policy with up to 8 blocks (a "*"-like range of all
+ * 65536 ports is 128 blocks, so a few hundred such policies still fit), held to 2^20: the
+ * kernel rounds a hash's buckets up to a power of two, and the 64 blocks more that the
+ * product asks would double the bucket array (16 MiB more at load) */
+#define SHUNT_MAX_PORT_BLOCKS (1u << 20)
+_Static_assert(SHUNT_MAX_PORT_BLOCKS >= SHUNT_MAX_POLICIES * SHUNT_SLOTS * SHUNT_PORT_LISTS * 8 - 64,
+	       "port blocks for 8 a list of every policy");
 
 /* owner -> which slot of that owner's policy is live. Owner 0 is the node default. */
 struct {
@@ -67,6 +76,7 @@ struct {
 /* netns cookie -> why that network namespace is meshed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SHUNT_MAX_WORKLOADS);
 	__type(key, __u64);
 	__type(value, struct shunt_workload);
@@ -75,6 +85,7 @@ struct {
 /* (netns cookie, address) -> the address is assigned in that netns ("own pod IP"). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SHUNT_MAX_LOCAL);
 	__type(key, struct shunt_local_key);
 	__type(value, __u32);
@@ -85,6 +96,7 @@ struct {
  * a live connection's entry is never pushed out; a full map refuses new redirects. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SHUNT_MAX_CONNS);
 	__type(key, __u64);
 	__type(value, struct shunt_origdst);
@@ -95,6 +107,7 @@ struct {
  * (SHUNT_OD_PROXY_SIDE). Not an LRU, for the reason above. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SHUNT_MAX_CONNS);
 	__type(key, struct shunt_tuple);
 	__type(value, struct shunt_origdst);
@@ -113,6 +126,7 @@ struct {
  * (sk_msg may not hold a socket reference). Deleted at TCP_CLOSE by sockops. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SHUNT_MAX_CONNS);
 	__type(key, struct shunt_tuple);
 	__type(value, __u64);
@@ -121,6 +135,7 @@ struct {
 /* pod address -> netns cookie of its meshed pod: a connection to one stays on this node. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SHUNT_MAX_LOCAL);
 	__type(key, struct shunt_ip);
 	__type(value, __u64);

@@ -433,8 +433,10 @@ static bool same_layout(int fd, const struct bpf_object *obj, const struct bpf_m
 		snprintf(why, why_len, "cannot read it: %s", strerror(errno));
 		return false;
 	}
+	/* Preallocation is how the kernel allocates, not what the entries mean. */
 	if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
-	    info.value_size != bpf_map__value_size(map) || info.map_flags != bpf_map__map_flags(map)) {
+	    info.value_size != bpf_map__value_size(map) ||
+	    (info.map_flags ^ bpf_map__map_flags(map)) & ~(__u32)BPF_F_NO_PREALLOC) {
 		snprintf(why, why_len, "type/key/value/flags %u/%u/%u/%#x, this shunt's %u/%u/%u/%#x",
 			 info.type, info.key_size, info.value_size, info.map_flags, bpf_map__type(map),
 			 bpf_map__key_size(map), bpf_map__value_size(map), bpf_map__map_flags(map));
