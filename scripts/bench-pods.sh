@@ -6,7 +6,7 @@
 # with its own lists (3 outbound ports, 4 CIDRs, 5 inbound ports), through `shunt run`.
 # Measures: registration time per pod, kernel memory of the policy maps, the time of one
 # pod's update (a second pod-init in it) with 1 pod and with PODS pods, and the daemon's CPU
-# while it watches them. Writes bench/results/pods.md. Reports; never fails on a number.
+# and resident memory while it watches them. Writes bench/results/pods.md. Reports; never fails on a number.
 set -u -f   # no globbing: the policies carry "*"
 cd "$(dirname "$0")/.."
 . scripts/testbed.sh
@@ -100,6 +100,8 @@ cpu0=$(awk '{ print $14 + $15 }' "/proc/$RUN_PID/stat")
 sleep 10
 cpu1=$(awk '{ print $14 + $15 }' "/proc/$RUN_PID/stat")
 tck=$(getconf CLK_TCK)
+rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$RUN_PID/status")
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$RUN_PID/status")
 cidrs=$("$SHUNT" status --json --pin-dir "$TB_PIN" | sed -n 's/.*"cidrs":\([0-9]*\).*/\1/p')
 blocks=$(bpftool map dump pinned "$TB_PIN/maps/shunt_ports_v2" -j | grep -o '"key":\[' | grep -c .)
 
@@ -119,6 +121,7 @@ blocks=$(bpftool map dump pinned "$TB_PIN/maps/shunt_ports_v2" -j | grep -o '"ke
 	echo "| policy maps' kernel memory, $PODS pods | $((mem1 / 1024)) KiB ($(( (mem1 - mem0) / (PODS > 0 ? PODS : 1) )) B a pod) |"
 	echo "| CIDR entries (both slots of every policy) | $cidrs |"
 	echo "| port blocks (512 ports each) | $blocks |"
+	echo "| shunt run resident memory, $PODS pods (peak) | $rss KiB ($hwm KiB) |"
 	echo "| shunt run CPU while watching $PODS pods | $(( (cpu1 - cpu0) * 1000 / tck / 10 )) ms per second |"
 	echo
 	echo "An update is timed from outside: fork and exec of shunt pod-init, connect, the daemon's"

@@ -17,6 +17,7 @@
 #include "apply.h"
 #include "config.h"
 #include "daemon.h"
+#include "explain.h"
 #include "httpd.h"
 #include "loader.h"
 #include "log.h"
@@ -46,6 +47,11 @@ static const char usage_text[] =
 	"                     and when its file changes (a ConfigMap update); SIGTERM exits and\n"
 	"                     leaves everything attached\n"
 	"  unload             detach everything and remove the pins\n"
+	"  explain [SRC] DST  what would happen to a connection to DST (ADDR:PORT, [ADDR6]:PORT)\n"
+	"                     from a pod, decided from the live maps as the kernel decides it:\n"
+	"                     meshed or not, which policy, which rule, where it goes, what the\n"
+	"                     proxy reads as the original destination. SRC: the address the\n"
+	"                     socket is bound to (127.0.0.6 is the proxy's passthrough)\n"
 	"  pod-init [FLAGS]   in a pod's init container: mesh this pod fail-closed with the policy\n"
 	"                     of istio-iptables' (or Linkerd proxy-init's) flags, through the\n"
 	"                     node's `shunt run`; 'shunt pod-init --help' lists the flags\n"
@@ -65,7 +71,14 @@ static const char usage_text[] =
 	"  -l, --listen ADDR:PORT\n"
 	"                     run: serve /healthz, /readyz and /metrics (Prometheus) over HTTP,\n"
 	"                     e.g. 127.0.0.1:9402 or [::1]:9402; off by default\n"
-	"  -j, --json         status as JSON\n"
+	"      --pod NETNS    explain, dump: the pod, by its netns (a name under /run/netns or a\n"
+	"                     path such as /proc/PID/ns/net); explain without it: any meshed pod\n"
+	"      --uid N, --gid N\n"
+	"                     explain: the connecting process's ids (default: an app's, not the\n"
+	"                     proxy's)\n"
+	"      --proxy        explain: the connecting process is the proxy\n"
+	"      --udp          explain: a UDP datagram (only DNS is ever captured)\n"
+	"  -j, --json         status and explain as JSON\n"
 	"  -v, --verbose      say what is done; twice for libbpf's messages and verifier log\n"
 	"  -h, --help         this text\n"
 	"  -V, --version      print the version\n"
@@ -81,6 +94,7 @@ struct cli {
 	unsigned long max_conns;   /* 0: not given */
 	const char *listen;        /* run --listen */
 	bool json;
+	struct explain_opts ex;    /* explain's own options */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -353,9 +367,14 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },      { "socket", required_argument, NULL, 's' },
 		{ "max-connections", required_argument, NULL, 'M' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "pod", required_argument, NULL, 'P' },    { "uid", required_argument, NULL, 'U' },
+		{ "gid", required_argument, NULL, 'G' },    { "proxy", no_argument, NULL, 'X' },
+		{ "udp", no_argument, NULL, 'D' },
 		{ 0 },
 	};
-	struct cli c = { .pin_dir = PINS_DEFAULT_DIR, .socket = PODINIT_SOCKET_DEFAULT };
+	struct cli c = { .pin_dir = PINS_DEFAULT_DIR, .socket = PODINIT_SOCKET_DEFAULT,
+			 .ex = { .uid = -1, .gid = -1 } };
+	bool explain_opt = false;
 	int opt, err;
 
 	/* pod-init has istio-iptables' flags, not ours */
@@ -412,6 +431,29 @@ int main(int argc, char **argv)
 						   LOADER_MIN_CONNS, LOADER_MAX_CONNS, optarg);
 			break;
 		}
+		case 'P':
+			c.ex.pod = optarg;
+			break;
+		case 'U':
+		case 'G': {
+			char *end;
+			long long id;
+
+			errno = 0;
+			id = strtoll(optarg, &end, 10);
+			if (errno || end == optarg || *end || id < 0 || id > 0xfffffffeLL)
+				return usage_error("--%s takes a number, not '%s'", opt == 'U' ? "uid" : "gid",
+						   optarg);
+			*(opt == 'U' ? &c.ex.uid : &c.ex.gid) = id;
+			explain_opt = true;
+			break;
+		}
+		case 'X':
+			c.ex.proxy = explain_opt = true;
+			break;
+		case 'D':
+			c.ex.udp = explain_opt = true;
+			break;
 		case 'v':
 			log_verbosity = log_verbosity < LOG_INFO ? LOG_INFO : log_verbosity + 1;
 			break;
@@ -436,12 +478,23 @@ int main(int argc, char **argv)
 			return usage_error("give the configuration once, not as both --config and an argument");
 		c.config = argv[optind++];
 	}
+	if (!strcmp(c.command, "explain")) {
+		if (argc - optind == 2)
+			c.ex.src = argv[optind++];
+		if (argc - optind != 1)
+			return usage_error("explain takes [SRC] DST, e.g. 'explain --pod NAME 10.0.0.5:80'");
+		c.ex.dst = argv[optind++];
+	} else if (explain_opt) {
+		return usage_error("--uid, --gid, --proxy and --udp go with 'explain'");
+	} else if (c.ex.pod && strcmp(c.command, "dump")) {
+		return usage_error("--pod goes with 'explain' or 'dump'");
+	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (c.pin_dir[0] != '/')
 		return usage_error("--pin-dir must be an absolute path, not '%s'", c.pin_dir);
-	if (c.json && strcmp(c.command, "status"))
-		return usage_error("--json goes with 'status'");
+	if (c.json && strcmp(c.command, "status") && strcmp(c.command, "explain"))
+		return usage_error("--json goes with 'status' or 'explain'");
 	if (c.max_conns && strcmp(c.command, "load") && strcmp(c.command, "run"))
 		return usage_error("--max-connections goes with 'load' or 'run'");
 	if (c.listen && strcmp(c.command, "run"))
@@ -467,6 +520,12 @@ int main(int argc, char **argv)
 	if (!strcmp(c.command, "dump")) {
 		err = report_dump(c.pin_dir);
 		return err ? EXIT_FAIL : EXIT_OK;
+	}
+	if (!strcmp(c.command, "explain")) {
+		c.ex.pin_dir = c.pin_dir;
+		c.ex.json = c.json;
+		err = explain_outbound(&c.ex);
+		return err == -EINVAL ? EXIT_USAGE : err ? EXIT_FAIL : EXIT_OK;
 	}
 	if (!strcmp(c.command, "help")) {
 		fputs(usage_text, stdout);

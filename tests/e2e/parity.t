@@ -120,7 +120,45 @@ pass() {
 			tb_run w "$TOOLS/landing" probe -t 2000 >> "$out.raw"
 	done
 	sort "$out.raw" > "$out"
+	[ "$kind" = shunt ] && explain_pass "$n" "$ns"
 	tb_pod_del a
+}
+
+# explain_pass N NETNS: `shunt explain` asked about every outbound case of the shunt pass,
+# while the pod is still there, must say where the case really landed: redirected to port X
+# with original destination D:P = landed at the proxy's X reading D:P; direct = landed on
+# D:P itself (or nothing answered there). In the guest (TCG) only the first configuration.
+EXPLAIN_BAD=0 EXPLAIN_CASES=0 EXPLAIN_DIFFS=""
+explain_pass() {
+	local n=$1 ns=$2 fam spec name uid gid src id d p got want landed callers j
+	[ -n "${SHUNT_VM:-}" ] && [ "$n" != 1 ] && return 0
+	for fam in 4 6; do
+		if [ "$fam" = 4 ]; then callers=("${CALLERS4[@]}"); else callers=("${CALLERS6[@]}"); fi
+		for spec in "${callers[@]}"; do
+			read -r name uid gid src <<<"$spec"
+			cases "$name" "${src:-}" "$fam" > "$TB_TMP/explain-cases"
+			while read -r id d p _; do
+				[ "$fam" = 6 ] && d="[$d]"
+				j=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$ns" --uid "$uid" --gid "$gid" \
+					--json ${src:+"$src"} "$d:$p" 2>&1)
+				landed=$(sed -n "s|^$id ||p" "$TB_TMP/shunt-$n.out")
+				if [ "${j#*\"redirected\":true}" != "$j" ]; then
+					want="proxy:$(sed 's/.*"to":"[^"]*:\([0-9]*\)".*/\1/' <<<"$j") orig=$(sed 's/.*"original_dst":"\([^"]*\)".*/\1/' <<<"$j")"
+					[ "$landed" = "$want" ]
+				else
+					want="direct to $d:$p"
+					case $landed in
+					app:* | world:* | proxy:*) [ "${landed%% *}" = "${landed%%:*}:$p" ] ;;
+					*) true ;;   # refused, timed out: nothing listened on D:P
+					esac
+				fi || {
+					EXPLAIN_BAD=$((EXPLAIN_BAD + 1))
+					[ "$EXPLAIN_BAD" -le 10 ] && EXPLAIN_DIFFS+="config $n $id: explain '$want' ($j), landed '$landed'"$'\n'
+				}
+				EXPLAIN_CASES=$((EXPLAIN_CASES + 1))
+			done < "$TB_TMP/explain-cases"
+		done
+	done
 }
 
 # Deliberate differences (README, "Parity with istio-iptables"): only one. Without
@@ -230,5 +268,10 @@ echo "# random configuration, seed $SEED: ${RAND[*]}"
 config "random, seed $SEED" "${RAND[@]}"
 
 check "at least 8 configurations, 4000 cases" test "$N" -ge 8 -a "$TOTAL_CASES" -ge 4000
+if [ "$EXPLAIN_BAD" = 0 ] && [ "$EXPLAIN_CASES" -gt 0 ]; then
+	tap_ok "shunt explain says where each of $EXPLAIN_CASES outbound cases landed"
+else
+	tap_fail "shunt explain: $EXPLAIN_BAD of $EXPLAIN_CASES outbound cases landed elsewhere" "$EXPLAIN_DIFFS"
+fi
 echo "# $N configurations, $TOTAL_CASES cases each way"
 tap_done

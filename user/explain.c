@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* See explain.h. Each lookup below mirrors one in bpf/shunt.bpf.h, through the map fds. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include "explain.h"
+#include "log.h"
+#include "maps.h"
+#include "pins.h"
+#include "report.h"
+#include "shunt_decide.h"
+
+/* ADDR or ADDR:PORT or [ADDR6]:PORT or ADDR6 (port_out NULL: no port allowed). */
+static int parse_endpoint(const char *s, struct shunt_ip *ip, __u16 *port_out)
+{
+	char buf[INET6_ADDRSTRLEN + 16], *port = NULL, *end;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+
+		if (!close)
+			return -EINVAL;
+		if (close[1] == ':')
+			port = close + 1; /* where the digits are once the '[' is gone */
+		else if (close[1])
+			return -EINVAL;
+		*close = '\0';
+		memmove(buf, buf + 1, strlen(buf + 1) + 1 + (port ? strlen(close + 1) + 1 : 0));
+	} else if (strchr(buf, ':') == strrchr(buf, ':') && strchr(buf, ':')) {
+		port = strchr(buf, ':');
+		*port++ = '\0';
+	}
+	memset(ip, 0, sizeof(*ip));
+	if (inet_pton(AF_INET, buf, &a4) == 1) {
+		ip->family = SHUNT_AF_INET;
+		ip->addr[0] = a4.s_addr;
+	} else if (inet_pton(AF_INET6, buf, &a6) == 1) {
+		memcpy(ip->addr, &a6, 16);
+		if (!ip->addr[0] && !ip->addr[1] && ip->addr[2] == htonl(0xffff)) {
+			ip->family = SHUNT_AF_INET; /* v4-mapped: the kernel's v4 path */
+			ip->addr[0] = ip->addr[3];
+			ip->addr[1] = ip->addr[2] = ip->addr[3] = 0;
+		} else {
+			ip->family = SHUNT_AF_INET6;
+		}
+	} else {
+		return -EINVAL;
+	}
+	if (!port_out)
+		return port ? -EINVAL : 0;
+	if (!port || !*port)
+		return -EINVAL;
+	errno = 0;
+	unsigned long p = strtoul(port, &end, 10);
+	if (errno || *end || p == 0 || p > 65535)
+		return -EINVAL;
+	*port_out = (__u16)p;
+	return 0;
+}
+
+static const char *ip_text(const struct shunt_ip *ip, char *buf, size_t len)
+{
+	inet_ntop(ip->family == SHUNT_AF_INET ? AF_INET : AF_INET6, ip->addr, buf, len);
+	return buf;
+}
+
+static int port_listed(const struct shunt_maps *m, const struct shunt_cfg *cfg, __u64 owner,
+		       __u32 slot, __u32 list, __u16 port)
+{
+	struct shunt_port_key k = { .owner = owner, .slot = slot, .list = list,
+				    .block = port / SHUNT_PORT_BLOCK_PORTS };
+	struct shunt_port_block b;
+	__u32 bit = port % SHUNT_PORT_BLOCK_PORTS;
+
+	if (!(cfg->flags & SHUNT_CFG_PORTS(list)) || bpf_map_lookup_elem(m->fd[MAP_PORTS], &k, &b))
+		return 0;
+	return (b.bits[bit >> 6] >> (bit & 63)) & 1;
+}
+
+static int cidr_listed(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 list,
+		       const struct shunt_ip *ip)
+{
+	struct shunt_cidr_key k = { .slot = slot, .list = list, .family = ip->family, .owner = owner };
+	struct shunt_cidr_val v;
+
+	k.prefixlen = SHUNT_CIDR_KEY_HDR_BITS + (ip->family == SHUNT_AF_INET ? 32 : 128);
+	memcpy(k.addr, ip->addr, ip->family == SHUNT_AF_INET ? 4 : 16);
+	return !bpf_map_lookup_elem(m->fd[MAP_CIDRS], &k, &v);
+}
+
+/* The live policy of owner, as shunt_owner_cfg reads it. */
+static int owner_cfg(const struct shunt_maps *m, __u64 owner, struct shunt_cfg *cfg, __u32 *slot)
+{
+	struct shunt_state st;
+
+	if (maps_read_state(m, owner, &st))
+		return -ENOENT;
+	*slot = st.active_slot & (SHUNT_SLOTS - 1);
+	return maps_read_cfg(m, owner, *slot, cfg) ? -ENOENT : 0;
+}
+
+/* The pod's netns cookie, from the inode shunt recorded when it meshed it. */
+static int pod_cookie(const struct shunt_maps *m, const char *path, __u64 *cookie)
+{
+	struct shunt_workload wl;
+	__u64 key, next;
+	void *prev = NULL;
+	struct stat st;
+
+	if (stat(path, &st))
+		return -errno;
+	while (!bpf_map_get_next_key(m->fd[MAP_NETNS], prev, &next)) {
+		if (!bpf_map_lookup_elem(m->fd[MAP_NETNS], &next, &wl) && wl.netns_ino == st.st_ino) {
+			*cookie = next;
+			return 0;
+		}
+		key = next;
+		prev = &key;
+	}
+	return -ESRCH;
+}
+
+/* One sentence per rule, by the README's names (the counters of `shunt status`). */
+static const char *rule_text(enum shunt_verdict v)
+{
+	switch (v) {
+	case SHUNT_V_NOT_MESHED: return "the pod is not meshed: shunt leaves its connections alone";
+	case SHUNT_V_NOT_TCP: return "not TCP (and not DNS that shunt captures): left alone";
+	case SHUNT_V_NO_POLICY: return "no policy is live: left alone";
+	case SHUNT_V_EXCLUDE_PORT: return "the port is in outbound.exclude_ports";
+	case SHUNT_V_PASSTHROUGH_SRC: return "the socket is bound to the passthrough source (127.0.0.6 / ::6)";
+	case SHUNT_V_PROXY_TO_SELF: return "the proxy connects to its own pod IP: to its inbound port";
+	case SHUNT_V_APP_LOOPBACK: return "loopback or own pod IP, not from the proxy: stays in the pod";
+	case SHUNT_V_PROXY_OWNER: return "the proxy's own connection (proxy.uid / proxy.gid)";
+	case SHUNT_V_LOCALHOST: return "the destination is 127.0.0.1 / ::1";
+	case SHUNT_V_INCLUDE_PORT: return "the port is in outbound.include_ports";
+	case SHUNT_V_EXCLUDE_CIDR: return "the destination is in outbound.exclude_cidrs";
+	case SHUNT_V_INCLUDE_CIDR: return "the destination is in outbound.include_cidrs";
+	case SHUNT_V_NOT_INCLUDED: return "the destination is in no include list";
+	case SHUNT_V_DNS: return "DNS to a captured server (dns.servers / capture_all)";
+	default: return "?";
+	}
+}
+
+int explain_outbound(const struct explain_opts *o)
+{
+	struct shunt_out_facts f = { 0 };
+	struct shunt_cfg dcfg, cfg;
+	struct shunt_workload wl;
+	struct shunt_ip dst, src;
+	struct shunt_maps m;
+	enum shunt_verdict v;
+	__u32 dslot, slot;
+	__u64 cookie = 0, owner = SHUNT_OWNER_DEFAULT;
+	char path[PATH_MAX], a[INET6_ADDRSTRLEN], pod[PATH_MAX + 32];
+	const char *policy = "node default";
+	bool have_wl = false;
+	__u16 port, to_port;
+	int err;
+
+	if (parse_endpoint(o->dst, &dst, &port)) {
+		log_err("explain: '%s' is not ADDR:PORT or [ADDR6]:PORT", o->dst);
+		return -EINVAL;
+	}
+	if (o->src && parse_endpoint(o->src, &src, NULL)) {
+		log_err("explain: source '%s' is not an address", o->src);
+		return -EINVAL;
+	}
+	if (o->src && src.family != dst.family) {
+		log_err("explain: source and destination are of different families");
+		return -EINVAL;
+	}
+	if (!pins_require_loaded(o->pin_dir))
+		return -ENOENT;
+	err = maps_open_pinned(&m, o->pin_dir);
+	if (err)
+		return err;
+	if (o->pod || o->pid) {
+		if (o->pid)
+			snprintf(path, sizeof(path), "/proc/%d/ns/net", o->pid);
+		else if (strchr(o->pod, '/'))
+			snprintf(path, sizeof(path), "%s", o->pod);
+		else
+			snprintf(path, sizeof(path), "/run/netns/%s", o->pod);
+		err = pod_cookie(&m, path, &cookie);
+		if (err && err != -ESRCH) {
+			log_err("explain: cannot open %s: %s", path, strerror(-err));
+			maps_close(&m);
+			return err;
+		}
+		have_wl = !err && !bpf_map_lookup_elem(m.fd[MAP_NETNS], &cookie, &wl);
+		snprintf(pod, sizeof(pod), "%s", o->pid ? path : o->pod);
+	} else {
+		snprintf(pod, sizeof(pod), "(any meshed pod: no --pod)");
+		memset(&wl, 0, sizeof(wl));
+		wl.flags = SHUNT_WL_POD_INIT;
+		have_wl = true;
+	}
+
+	/* shunt_outbound, step by step */
+	f.dport = port;
+	f.is_udp = o->udp;
+	if (owner_cfg(&m, SHUNT_OWNER_DEFAULT, &dcfg, &dslot)) {
+		v = SHUNT_V_NO_POLICY;
+		goto decided;
+	}
+	if (f.is_udp && port != 53) {
+		v = SHUNT_V_NOT_TCP;
+		goto decided;
+	}
+	if (!have_wl || !shunt_workload_meshed(&dcfg, wl.flags, dslot)) {
+		v = SHUNT_V_NOT_MESHED;
+		goto decided;
+	}
+	cfg = dcfg;
+	slot = dslot;
+	if ((wl.flags & SHUNT_WL_OWN_POLICY) && !owner_cfg(&m, cookie, &cfg, &slot)) {
+		owner = cookie;
+		policy = wl.flags & SHUNT_WL_POLICY_FROM_CONFIG ? "its own (workloads: in the config)"
+								 : "its own (pod-init)";
+	} else {
+		cfg = dcfg;
+		slot = dslot;
+	}
+	if (f.is_udp && !(cfg.flags & SHUNT_CFG_DNS)) {
+		v = SHUNT_V_NOT_TCP;
+		goto decided;
+	}
+	shunt_proxy_identity(&cfg, o->proxy || (o->uid >= 0 && (__u32)o->uid == cfg.proxy_uid),
+			     (cfg.flags & SHUNT_CFG_HAS_GID) &&
+				     (o->proxy || (o->gid >= 0 && (__u32)o->gid == cfg.proxy_gid)),
+			     o->proxy, &f.is_proxy_uid, &f.is_proxy_gid);
+	if (o->src) {
+		f.src_is_passthrough = src.family == SHUNT_AF_INET ?
+			src.addr[0] == htonl(0x7f000006) :
+			(!src.addr[0] && !src.addr[1] && !src.addr[2] && src.addr[3] == htonl(6));
+	}
+	if (dst.family == SHUNT_AF_INET) {
+		f.dst_is_localhost = dst.addr[0] == htonl(0x7f000001);
+		f.dst_on_lo = (ntohl(dst.addr[0]) >> 24) == 127;
+	} else {
+		f.dst_is_localhost = !dst.addr[0] && !dst.addr[1] && !dst.addr[2] &&
+				     dst.addr[3] == htonl(1);
+		f.dst_on_lo = f.dst_is_localhost;
+	}
+	if (!f.dst_on_lo && cookie) {
+		struct shunt_local_key lk = { .netns_cookie = cookie, .ip = dst };
+		__u32 val;
+
+		f.dst_on_lo = !bpf_map_lookup_elem(m.fd[MAP_LOCAL], &lk, &val);
+	}
+	f.port_excluded = port_listed(&m, &cfg, owner, slot, SHUNT_PORTS_OUT_EXCLUDE, port);
+	f.port_included = port_listed(&m, &cfg, owner, slot, SHUNT_PORTS_OUT_INCLUDE, port);
+	f.cidr_excluded = (cfg.flags & SHUNT_CFG_OUT_EXCLUDE_LIST) &&
+			  cidr_listed(&m, owner, slot, SHUNT_CIDRS_OUT_EXCLUDE, &dst);
+	f.cidr_included = (cfg.flags & SHUNT_CFG_OUT_INCLUDE_LIST) &&
+			  cidr_listed(&m, owner, slot, SHUNT_CIDRS_OUT_INCLUDE, &dst);
+	f.dns = port == 53 && (cfg.flags & SHUNT_CFG_DNS) &&
+		((cfg.flags & SHUNT_CFG_DNS_ALL) || cidr_listed(&m, owner, slot, SHUNT_CIDRS_DNS_SERVERS, &dst));
+	v = shunt_decide_outbound(&cfg, &f);
+
+decided:
+	to_port = v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NOT_TCP || v == SHUNT_V_NO_POLICY ? 0 :
+		  shunt_verdict_port(&cfg, v);
+	ip_text(&dst, a, sizeof(a));
+	if (o->json) {
+		printf("{\"pod\":\"%s\",\"netns_cookie\":%llu,\"meshed\":%s,\"policy\":\"%s\","
+		       "\"verdict\":\"%s\",\"rule\":\"%s\",\"redirected\":%s,\"to\":\"%s%s%s:%u\"",
+		       pod, (unsigned long long)cookie, v == SHUNT_V_NOT_MESHED ? "false" : "true",
+		       v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NO_POLICY ? "" : policy,
+		       report_counter_name(v), rule_text(v), to_port ? "true" : "false",
+		       dst.family == SHUNT_AF_INET6 ? "[" : "",
+		       to_port ? (dst.family == SHUNT_AF_INET ? "127.0.0.1" : "::1") : a,
+		       dst.family == SHUNT_AF_INET6 ? "]" : "", to_port ? to_port : port);
+		if (to_port)
+			printf(",\"original_dst\":\"%s%s%s:%u\"", dst.family == SHUNT_AF_INET6 ? "[" : "",
+			       a, dst.family == SHUNT_AF_INET6 ? "]" : "", port);
+		printf("}\n");
+	} else {
+		printf("pod        %s%s\n", pod, cookie ? "" : "");
+		if (cookie)
+			printf("netns      cookie %llu\n", (unsigned long long)cookie);
+		if (v != SHUNT_V_NOT_MESHED && v != SHUNT_V_NO_POLICY)
+			printf("policy     %s, generation %u\n", policy, cfg.generation);
+		printf("rule       %s: %s\n", report_counter_name(v), rule_text(v));
+		if (to_port) {
+			printf("goes to    %s:%u, the proxy's %s port\n",
+			       dst.family == SHUNT_AF_INET ? "127.0.0.1" : "[::1]", to_port,
+			       v == SHUNT_V_PROXY_TO_SELF ? "inbound" : v == SHUNT_V_DNS ? "DNS" : "outbound");
+			printf("the proxy  reads %s%s%s:%u as the original destination "
+			       "(SO_ORIGINAL_DST%s)\n", dst.family == SHUNT_AF_INET6 ? "[" : "", a,
+			       dst.family == SHUNT_AF_INET6 ? "]" : "", port,
+			       v == SHUNT_V_DNS ? "; the reply is shown from it" : "");
+		} else {
+			printf("goes to    %s%s%s:%u directly, untouched by shunt\n",
+			       dst.family == SHUNT_AF_INET6 ? "[" : "", a,
+			       dst.family == SHUNT_AF_INET6 ? "]" : "", port);
+		}
+	}
+	maps_close(&m);
+	return 0;
+}
