@@ -24,7 +24,7 @@ SKEL      := $(OUT)/shunt.skel.h
 
 USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
              user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c \
-             user/podinit.c user/podreg.c user/httpd.c user/explain.c
+             user/podinit.c user/podreg.c user/httpd.c user/explain.c user/doctor.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h
 
@@ -110,7 +110,12 @@ $(OUT)/tools/bypass: tests/tools/bypass.c tests/tools/sockaddr.h | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -luring
 
-tools: $(addprefix $(OUT)/tools/,$(TOOLS))
+tools: $(addprefix $(OUT)/tools/,$(TOOLS)) $(OUT)/tools/foreign.bpf.o
+
+# Not shunt's: a do-nothing connect4 program doctor.t attaches beside shunt's.
+$(OUT)/tools/foreign.bpf.o: tests/tools/foreign.bpf.c | $(OUT)/tools
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -I/usr/include/$(shell $(CC) -dumpmachine) -c $< -o $@
 
 # The DaemonSet's image, offline, with podman (scripts/image.sh).
 image: $(OUT)/shunt

@@ -17,6 +17,7 @@
 #include "apply.h"
 #include "config.h"
 #include "daemon.h"
+#include "doctor.h"
 #include "explain.h"
 #include "httpd.h"
 #include "loader.h"
@@ -47,6 +48,11 @@ static const char usage_text[] =
 	"                     and when its file changes (a ConfigMap update); SIGTERM exits and\n"
 	"                     leaves everything attached\n"
 	"  unload             detach everything and remove the pins\n"
+	"  doctor             check that this node can run shunt and that the loaded one is\n"
+	"                     healthy: kernel features (probed), cgroup2, bpffs, pins, other\n"
+	"                     programs on shunt's hooks, each meshed pod (proxy listening,\n"
+	"                     inbound link, iptables rules left by istio-init); the fix for each\n"
+	"                     problem; exit 1 if one failed\n"
 	"  explain [SRC] DST  what would happen to a connection to DST (ADDR:PORT, [ADDR6]:PORT)\n"
 	"                     from a pod, decided from the live maps as the kernel decides it:\n"
 	"                     meshed or not, which policy, which rule, where it goes, what the\n"
@@ -78,7 +84,7 @@ static const char usage_text[] =
 	"                     proxy's)\n"
 	"      --proxy        explain: the connecting process is the proxy\n"
 	"      --udp          explain: a UDP datagram (only DNS is ever captured)\n"
-	"  -j, --json         status and explain as JSON\n"
+	"  -j, --json         status, explain and doctor as JSON\n"
 	"  -v, --verbose      say what is done; twice for libbpf's messages and verifier log\n"
 	"  -h, --help         this text\n"
 	"  -V, --version      print the version\n"
@@ -493,8 +499,9 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (c.pin_dir[0] != '/')
 		return usage_error("--pin-dir must be an absolute path, not '%s'", c.pin_dir);
-	if (c.json && strcmp(c.command, "status") && strcmp(c.command, "explain"))
-		return usage_error("--json goes with 'status' or 'explain'");
+	if (c.json && strcmp(c.command, "status") && strcmp(c.command, "explain") &&
+	    strcmp(c.command, "doctor"))
+		return usage_error("--json goes with 'status', 'explain' or 'doctor'");
 	if (c.max_conns && strcmp(c.command, "load") && strcmp(c.command, "run"))
 		return usage_error("--max-connections goes with 'load' or 'run'");
 	if (c.listen && strcmp(c.command, "run"))
@@ -520,6 +527,11 @@ int main(int argc, char **argv)
 	if (!strcmp(c.command, "dump")) {
 		err = report_dump(c.pin_dir);
 		return err ? EXIT_FAIL : EXIT_OK;
+	}
+	if (!strcmp(c.command, "doctor")) {
+		struct doctor_opts dopt = { .pin_dir = c.pin_dir, .cgroup = c.cgroup, .json = c.json };
+
+		return doctor_run(&dopt) ? EXIT_FAIL : EXIT_OK;
 	}
 	if (!strcmp(c.command, "explain")) {
 		c.ex.pin_dir = c.pin_dir;

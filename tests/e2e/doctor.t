@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# shunt doctor on a live sandbox: a meshed pod with its proxy, shunt run. Healthy, it passes
+# (text and JSON); then each problem is made for real and must be flagged with its fix, and
+# put right again: bpffs not mounted (in a private mount namespace), pins of another ABI, the
+# pod's proxy gone, an iptables REDIRECT rule left in the pod by an istio-init, a foreign
+# connect4 program on shunt's cgroup (as Cilium's socket LB attaches one).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/testbed.sh"
+. "$here/../tap.sh"
+
+tap_require_root haproxy iptables bpftool
+
+tb_init o
+tb_pod a 198.18.0.10     # meshed by its proxy (auto_detect)
+tb_pod w 198.18.0.100
+tb_echo w 0.0.0.0:7001 || tap_bail "world"
+tb_sidecar a || tap_bail "sidecar a"
+CFG=$TB_TMP/node.yaml
+printf 'acceleration: true\n' > "$CFG"
+tb_shunt_run "$CFG" || tap_bail "shunt"
+FOREIGN=/sys/fs/bpf/shunt-test-$TB_ID-foreign
+cleanup() {
+	bpftool cgroup detach "$TB_CG" connect4 pinned "$FOREIGN" 2>/dev/null
+	rm -f "$FOREIGN"
+	tb_cleanup
+}
+trap cleanup EXIT
+doctor() { "$SHUNT" doctor --pin-dir "$TB_PIN" --cgroup "$TB_CG" "$@" 2>&1; }
+for i in $(seq 30); do # until the pod is meshed and its inbound link attached
+	ls "$TB_PIN/links" | grep -q sk_lookup_ && break
+	sleep 0.1
+done
+
+out=$(doctor)
+rc=$?
+check_eq "healthy: exit 0" "0" "$rc"
+[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
+check_match "... says all checks passed" '^all checks passed$' "$out"
+check_match "... probed the kernel for every program shunt loads" '^ok +bpf-features +1[0-9] programs .*all accepted' "$out"
+check_match "... checked the pins" "^ok +pins +$TB_PIN: ABI [0-9]+, policy generation [0-9]+, [0-9]+ links attached" "$out"
+check_match "... and the meshed pod" '^ok +pods +1 meshed pod: proxies listening' "$out"
+check_match "... no foreign program" '^ok +foreign-prog' "$out"
+json=$(doctor --json)
+check_match "--json: one object, ok true" '^\{"ok":true,"failed":0,"checks":\[\{"check":"kernel","status":"ok"' "$json"
+
+# --- bpffs not mounted: in a mount namespace of its own, so the node keeps its bpffs ----------
+out=$(unshare -m sh -c 'umount -l /sys/fs/bpf && "$0" doctor --pin-dir "$1" --cgroup "$2"' \
+	"$SHUNT" "$TB_PIN" "$TB_CG" 2>&1)
+rc=$?
+check_eq "bpffs unmounted: exit 1" "1" "$rc"
+check_match "... flagged, with the fix" '^FAIL +bpffs +/sys/fs/bpf is not a bpf filesystem' "$out"
+check_match "... fix: mount it" 'fix: mount -t bpf bpf /sys/fs/bpf' "$out"
+
+# --- pins of another ABI ------------------------------------------------------------------------
+tb_instance next
+"$TB_ROOT/build/tests/shunt-abinext" load --pin-dir "$TB_PIN_next" --cgroup "$TB_CG_next" \
+	> "$TB_TMP/next.log" 2>&1 || tap_bail "ABI+1 load: $(cat "$TB_TMP/next.log")"
+out=$("$SHUNT" doctor --pin-dir "$TB_PIN_next" --cgroup "$TB_CG_next" 2>&1)
+rc=$?
+check_eq "pins of another ABI: exit 1" "1" "$rc"
+check_match "... flagged with both ABIs" "^FAIL +pins +$TB_PIN_next holds a shunt of ABI [0-9]+, this binary speaks ABI [0-9]+" "$out"
+check_match "... and how to move on" "fix: 'shunt run' or 'shunt load' with this binary replaces it in place" "$out"
+"$TB_ROOT/build/tests/shunt-abinext" unload --pin-dir "$TB_PIN_next" > /dev/null 2>&1
+
+# --- the proxy of a meshed pod not listening ----------------------------------------------------
+hap_pid=$(pgrep -f "haproxy -db -f $TB_TMP/haproxy-a.cfg" | head -1)
+kill "$hap_pid"
+for i in $(seq 30); do ip netns exec "$(tb_ns a)" ss -Hltn 'sport = :15001' | grep -q . || break; sleep 0.1; done
+out=$(doctor)
+rc=$?
+check_eq "proxy gone: exit 1" "1" "$rc"
+check_match "... the outbound port flagged, with what it means" "^FAIL +pod-proxy +/run/netns/$(tb_ns a) \(cookie [0-9]+\): no process of uid 1337 listens on the outbound port 15001: the pod's connections are refused" "$out"
+check_match "... the inbound port too" "no process of uid 1337 listens on the inbound port 15006" "$out"
+tb_sidecar a || tap_bail "sidecar restart"
+sleep 0.5
+out=$(doctor)
+check_eq "proxy back: healthy again" "0" "$?"
+
+# --- an iptables REDIRECT rule left in the meshed pod (istio-init ran too) -----------------------
+ip netns exec "$(tb_ns a)" iptables -t nat -A OUTPUT -p tcp -j REDIRECT --to-ports 15001
+out=$(doctor)
+rc=$?
+check_eq "leftover iptables rule in the pod: exit 1" "1" "$rc"
+check_match "... flagged with the rule" "^FAIL +pod-iptables +/run/netns/$(tb_ns a) .*: 1 iptables-save nat rule of a mesh left in the pod \(-A OUTPUT -p tcp -j REDIRECT --to-ports 15001\)" "$out"
+check_match "... and the fix" 'fix: remove the iptables mesh setup from this pod' "$out"
+ip netns exec "$(tb_ns a)" iptables -t nat -D OUTPUT -p tcp -j REDIRECT --to-ports 15001
+
+# --- a foreign connect4 program on shunt's cgroup ------------------------------------------------
+bpftool prog load "$TB_ROOT/build/tools/foreign.bpf.o" "$FOREIGN" || tap_bail "foreign program"
+bpftool cgroup attach "$TB_CG" connect4 pinned "$FOREIGN" multi || tap_bail "attach foreign"
+out=$(doctor)
+rc=$?
+check_eq "foreign connect4 program: exit 1" "1" "$rc"
+check_match "... named, with what it means" "^FAIL +foreign-prog +cgroup cgroup_inet4_connect also runs program [0-9]+ 'not_shunt_conne': both rewrite connect\(\)'s destination \(Cilium's socket LB" "$out"
+bpftool cgroup detach "$TB_CG" connect4 pinned "$FOREIGN"
+rm -f "$FOREIGN"
+out=$(doctor)
+rc=$?
+check_eq "all put right: healthy again" "0" "$rc"
+[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
+tap_done
