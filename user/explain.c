@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include "explain.h"
 #include "log.h"
@@ -109,27 +108,6 @@ static int owner_cfg(const struct shunt_maps *m, __u64 owner, struct shunt_cfg *
 	return maps_read_cfg(m, owner, *slot, cfg) ? -ENOENT : 0;
 }
 
-/* The pod's netns cookie, from the inode shunt recorded when it meshed it. */
-static int pod_cookie(const struct shunt_maps *m, const char *path, __u64 *cookie)
-{
-	struct shunt_workload wl;
-	__u64 key, next;
-	void *prev = NULL;
-	struct stat st;
-
-	if (stat(path, &st))
-		return -errno;
-	while (!bpf_map_get_next_key(m->fd[MAP_NETNS], prev, &next)) {
-		if (!bpf_map_lookup_elem(m->fd[MAP_NETNS], &next, &wl) && wl.netns_ino == st.st_ino) {
-			*cookie = next;
-			return 0;
-		}
-		key = next;
-		prev = &key;
-	}
-	return -ESRCH;
-}
-
 /* One sentence per rule, by the README's names (the counters of `shunt status`). */
 static const char *rule_text(enum shunt_verdict v)
 {
@@ -192,7 +170,7 @@ int explain_outbound(const struct explain_opts *o)
 			snprintf(path, sizeof(path), "%s", o->pod);
 		else
 			snprintf(path, sizeof(path), "/run/netns/%s", o->pod);
-		err = pod_cookie(&m, path, &cookie);
+		err = maps_find_netns(&m, path, &cookie);
 		if (err && err != -ESRCH) {
 			log_err("explain: cannot open %s: %s", path, strerror(-err));
 			maps_close(&m);

@@ -4,6 +4,8 @@
  * This file is the command line only: parse arguments, call the module that does the job,
  * map the outcome to an exit code (0 ok, 1 failed, 2 bad usage or bad configuration).
  */
+#include <arpa/inet.h>
+#include <limits.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -42,7 +44,8 @@ static const char usage_text[] =
 	"                     configuration; returns, the programs stay attached\n"
 	"  apply              replace the running policy with the configuration, atomically\n"
 	"  status             what is attached, the policy generation, the counters\n"
-	"  dump               the decoded contents of every map\n"
+	"  dump               the decoded contents of every map; --pod, --addr, --port keep the\n"
+	"                     rows about one pod, address or port\n"
 	"  run                load (unless loaded) and stay in the foreground, meshing pods as\n"
 	"                     their namespaces come and go; re-reads the configuration on SIGHUP\n"
 	"                     and when its file changes (a ConfigMap update); SIGTERM exits and\n"
@@ -79,6 +82,9 @@ static const char usage_text[] =
 	"                     e.g. 127.0.0.1:9402 or [::1]:9402; off by default\n"
 	"      --pod NETNS    explain, dump: the pod, by its netns (a name under /run/netns or a\n"
 	"                     path such as /proc/PID/ns/net); explain without it: any meshed pod\n"
+	"      --addr ADDR, --port N\n"
+	"                     dump: only the rows about that address / port (pod addresses,\n"
+	"                     original destinations, connections at the proxy)\n"
 	"      --uid N, --gid N\n"
 	"                     explain: the connecting process's ids (default: an app's, not the\n"
 	"                     proxy's)\n"
@@ -376,11 +382,13 @@ int main(int argc, char **argv)
 		{ "pod", required_argument, NULL, 'P' },    { "uid", required_argument, NULL, 'U' },
 		{ "gid", required_argument, NULL, 'G' },    { "proxy", no_argument, NULL, 'X' },
 		{ "udp", no_argument, NULL, 'D' },
+		{ "addr", required_argument, NULL, 'A' },   { "port", required_argument, NULL, 'O' },
 		{ 0 },
 	};
 	struct cli c = { .pin_dir = PINS_DEFAULT_DIR, .socket = PODINIT_SOCKET_DEFAULT,
 			 .ex = { .uid = -1, .gid = -1 } };
 	bool explain_opt = false;
+	struct report_filter df = { 0 };
 	int opt, err;
 
 	/* pod-init has istio-iptables' flags, not ours */
@@ -457,6 +465,32 @@ int main(int argc, char **argv)
 		case 'X':
 			c.ex.proxy = explain_opt = true;
 			break;
+		case 'A': {
+			struct in6_addr a6;
+
+			memset(&df.ip, 0, sizeof(df.ip));
+			if (inet_pton(AF_INET, optarg, df.ip.addr) == 1) {
+				df.ip.family = SHUNT_AF_INET;
+			} else if (inet_pton(AF_INET6, optarg, &a6) == 1) {
+				df.ip.family = SHUNT_AF_INET6;
+				memcpy(df.ip.addr, &a6, 16);
+			} else {
+				return usage_error("--addr takes an IPv4 or IPv6 address, not '%s'", optarg);
+			}
+			df.addr = true;
+			break;
+		}
+		case 'O': {
+			char *end;
+			unsigned long p;
+
+			errno = 0;
+			p = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || p == 0 || p > 65535)
+				return usage_error("--port takes a port from 1 to 65535, not '%s'", optarg);
+			df.port = (__u16)p;
+			break;
+		}
 		case 'D':
 			c.ex.udp = explain_opt = true;
 			break;
@@ -495,6 +529,8 @@ int main(int argc, char **argv)
 	} else if (c.ex.pod && strcmp(c.command, "dump")) {
 		return usage_error("--pod goes with 'explain' or 'dump'");
 	}
+	if ((df.addr || df.port) && strcmp(c.command, "dump"))
+		return usage_error("--addr and --port go with 'dump'");
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (c.pin_dir[0] != '/')
@@ -525,7 +561,15 @@ int main(int argc, char **argv)
 		return err ? EXIT_FAIL : EXIT_OK;
 	}
 	if (!strcmp(c.command, "dump")) {
-		err = report_dump(c.pin_dir);
+		char podpath[PATH_MAX];
+
+		if (c.ex.pod) {
+			snprintf(podpath, sizeof(podpath), strchr(c.ex.pod, '/') ? "%s" : "/run/netns/%s",
+				 c.ex.pod);
+			df.pod = true;
+			df.pod_path = podpath;
+		}
+		err = report_dump(c.pin_dir, &df);
 		return err ? EXIT_FAIL : EXIT_OK;
 	}
 	if (!strcmp(c.command, "doctor")) {

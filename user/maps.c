@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -638,4 +639,24 @@ long maps_count_entries(int fd, size_t key_size)
 		prev = key;
 	}
 	return n;
+}
+
+int maps_find_netns(const struct shunt_maps *m, const char *path, __u64 *cookie)
+{
+	struct shunt_workload wl;
+	__u64 key, next;
+	void *prev = NULL;
+	struct stat st;
+
+	if (stat(path, &st))
+		return -errno;
+	while (!bpf_map_get_next_key(m->fd[MAP_NETNS], prev, &next)) {
+		if (!bpf_map_lookup_elem(m->fd[MAP_NETNS], &next, &wl) && wl.netns_ino == st.st_ino) {
+			*cookie = next;
+			return 0;
+		}
+		key = next;
+		prev = &key;
+	}
+	return -ESRCH;
 }

@@ -73,4 +73,8 @@ long maps_count_entries(int fd, size_t key_size);
 /* A map's capacity (max_entries), 0 if it cannot be read. */
 __u32 maps_max_entries(int fd);
 
+/* The cookie of the meshed netns whose file is path (by the inode shunt recorded when it
+ * meshed it); -ESRCH when no workload has it. */
+int maps_find_netns(const struct shunt_maps *m, const char *path, __u64 *cookie);
+
 #endif

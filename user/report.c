@@ -582,8 +582,26 @@ static void wl_flags_str(__u32 f, char *buf, size_t len)
 		buf[strlen(buf) - 1] = '\0';
 }
 
-int report_dump(const char *pin_dir)
+static bool ip_eq(const struct shunt_ip *a, const struct shunt_ip *b)
 {
+	return a->family == b->family && !memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+/* Does the filter let a row about this netns / address+port pairs through? A row passes a
+ * filter it has nothing to say about only when it is not a per-connection row. */
+static bool pass_netns(const struct report_filter *f, __u64 netns)
+{
+	return !f->pod || f->netns_cookie == netns;
+}
+
+static bool pass_endpoint(const struct report_filter *f, const struct shunt_ip *ip, __u16 port_n)
+{
+	return (!f->addr || ip_eq(ip, &f->ip)) && (!f->port || ntohs(port_n) == f->port);
+}
+
+int report_dump(const char *pin_dir, const struct report_filter *f)
+{
+	static const struct report_filter none = { 0 };
 	struct shunt_maps m;
 	struct shunt_state st;
 	struct shunt_cfg cfg;
@@ -592,13 +610,26 @@ int report_dump(const char *pin_dir)
 	char a[128], b[128], c[128];
 	int err;
 
+	if (!f)
+		f = &none;
 	err = open_live(pin_dir, &m, &st, &cfg);
 	if (err)
 		return err;
+	if (f->pod && f->pod_path) {
+		err = maps_find_netns(&m, f->pod_path, &((struct report_filter *)f)->netns_cookie);
+		if (err) {
+			log_err("%s: %s", f->pod_path, err == -ESRCH ? "not a meshed pod's netns (shunt "
+				"has no workload with its inode)" : strerror(-err));
+			maps_close(&m);
+			return err;
+		}
+	}
 	printf("policy (node default, generation %u, slot %u):\n", st.generation, st.active_slot);
 	dump_policy(&m, SHUNT_OWNER_DEFAULT, &st, &cfg);
 	own = read_own_policies(&m, &n_own);
 	for (size_t i = 0; i < n_own; i++) {
+		if (!pass_netns(f, own[i].cookie))
+			continue;
 		printf("policy of netns %" PRIu64 " (from %s, generation %u, slot %u):\n",
 		       (uint64_t)own[i].cookie, policy_source(own[i].wl.flags), own[i].st.generation,
 		       own[i].st.active_slot);
@@ -616,7 +647,7 @@ int report_dump(const char *pin_dir)
 
 		clock_gettime(CLOCK_BOOTTIME, &now);
 		while (!bpf_map_get_next_key(m.fd[MAP_NETNS], prev, &next)) {
-			if (!bpf_map_lookup_elem(m.fd[MAP_NETNS], &next, &v)) {
+			if (pass_netns(f, next) && !bpf_map_lookup_elem(m.fd[MAP_NETNS], &next, &v)) {
 				__u64 age = ((__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec -
 					     v.since_ns) / 1000000000ull;
 
@@ -637,20 +668,24 @@ int report_dump(const char *pin_dir)
 		void *prev = NULL;
 
 		while (!bpf_map_get_next_key(m.fd[MAP_LOCAL], prev, &next)) {
-			printf("  netns %-12" PRIu64 " %s\n", (uint64_t)next.netns_cookie,
-			       ip_str(&next.ip, a, sizeof(a)));
+			if (pass_netns(f, next.netns_cookie) && (!f->addr || ip_eq(&next.ip, &f->ip)))
+				printf("  netns %-12" PRIu64 " %s\n", (uint64_t)next.netns_cookie,
+				       ip_str(&next.ip, a, sizeof(a)));
 			key = next;
 			prev = &key;
 		}
 	}
-	printf("redirected app sockets (socket cookie -> original destination):\n");
+	/* keyed by the app socket's cookie: no netns to filter on */
+	printf("redirected app sockets (socket cookie -> original destination)%s:\n",
+	       f->pod ? " (not by pod: see the connections below)" : "");
 	{
 		__u64 key, next;
 		void *prev = NULL;
 		struct shunt_origdst v;
 
-		while (!bpf_map_get_next_key(m.fd[MAP_ODST], prev, &next)) {
-			if (!bpf_map_lookup_elem(m.fd[MAP_ODST], &next, &v))
+		while (!f->pod && !bpf_map_get_next_key(m.fd[MAP_ODST], prev, &next)) {
+			if (!bpf_map_lookup_elem(m.fd[MAP_ODST], &next, &v) &&
+			    pass_endpoint(f, &v.dst, v.dst_port))
 				printf("  socket %-12" PRIu64 " -> %s (%s, generation %u)\n",
 				       (uint64_t)next, ipport_str(&v.dst, v.dst_port, a, sizeof(a)),
 				       report_counter_name(v.verdict), v.generation);
@@ -665,7 +700,11 @@ int report_dump(const char *pin_dir)
 		struct shunt_origdst v;
 
 		while (!bpf_map_get_next_key(m.fd[MAP_CONN], prev, &next)) {
-			if (!bpf_map_lookup_elem(m.fd[MAP_CONN], &next, &v))
+			if (!bpf_map_lookup_elem(m.fd[MAP_CONN], &next, &v) &&
+			    pass_netns(f, next.netns_cookie) &&
+			    (pass_endpoint(f, &next.local, next.local_port) ||
+			     pass_endpoint(f, &next.remote, next.remote_port) ||
+			     pass_endpoint(f, &v.dst, v.dst_port)))
 				printf("  netns %-12" PRIu64 " %s <- %s -> %s\n",
 				       (uint64_t)next.netns_cookie,
 				       ipport_str(&next.local, next.local_port, a, sizeof(a)),

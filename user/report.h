@@ -7,9 +7,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <linux/types.h>
+#include "shunt/abi.h"
 
 int report_status(const char *pin_dir, bool json);
-int report_dump(const char *pin_dir);
+/* What `dump --pod/--addr/--port` keeps: rows about that pod, that address, that port. */
+struct report_filter {
+	bool pod, addr;
+	const char *pod_path;    /* the pod's netns file; resolved to netns_cookie */
+	__u64 netns_cookie;
+	struct shunt_ip ip;
+	__u16 port;              /* host order, 0 = any */
+};
+
+/* Every map decoded; f (NULL: everything) keeps the rows about one pod/address/port. */
+int report_dump(const char *pin_dir, const struct report_filter *f);
 /* Name of a verdict/counter index of shunt_stats_v2. */
 const char *report_counter_name(unsigned idx);
 

@@ -5,7 +5,8 @@
 # (text and JSON); then each problem is made for real and must be flagged with its fix, and
 # put right again: bpffs not mounted (in a private mount namespace), pins of another ABI, the
 # pod's proxy gone, an iptables REDIRECT rule left in the pod by an istio-init, a foreign
-# connect4 program on shunt's cgroup (as Cilium's socket LB attaches one).
+# connect4 program on shunt's cgroup (as Cilium's socket LB attaches one). Then the dump
+# filters answer for one pod, one address, one port, and explain for one connection.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/testbed.sh"
@@ -101,4 +102,42 @@ out=$(doctor)
 rc=$?
 check_eq "all put right: healthy again" "0" "$rc"
 [ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
+# --- dump --pod / --addr / --port, explain: "where did this connection go?" ---------------------
+tb_pod b 198.18.0.11
+tb_sidecar b || tap_bail "sidecar b"
+for i in $(seq 30); do [ "$(ls "$TB_PIN/links" | grep -c sk_lookup_)" = 2 ] && break; sleep 0.1; done
+# a connection of a's held open, through its proxy
+tb_run a bash -c 'exec 3<>/dev/tcp/198.18.0.100/7001; sleep 4' &
+held=$!
+TB_PIDS+=($held)
+sleep 0.5
+all=$("$SHUNT" dump --pin-dir "$TB_PIN" 2>&1)
+out=$("$SHUNT" dump --pin-dir "$TB_PIN" --pod "$(tb_ns a)" 2>&1)
+check_match "dump: both pods are there unfiltered" '198\.18\.0\.10.*198\.18\.0\.11|198\.18\.0\.11.*198\.18\.0\.10' "$(tr '\n' ' ' <<<"$all")"
+check_match "dump --pod a: a's address" '^  netns [0-9]+ +198\.18\.0\.10$' "$out"
+check_nomatch "... not b's" '198\.18\.0\.11' "$out"
+check_eq "... one workload" "1" "$(grep -c '^  netns .* ino ' <<<"$out")"
+check_match "... a's connection at the proxy, to its original destination" '^  netns [0-9]+ +127\.0\.0\.1:15001 <- 198\.18\.0\.10:[0-9]+ -> 198\.18\.0\.100:7001$' "$out"
+out=$("$SHUNT" dump --pin-dir "$TB_PIN" --pod "$(tb_ns b)" 2>&1)
+check_nomatch "dump --pod b: not a's connection" '198\.18\.0\.100:7001' "$out"
+out=$("$SHUNT" dump --pin-dir "$TB_PIN" --addr 198.18.0.11 2>&1)
+check_match "dump --addr: b's address row" '^  netns [0-9]+ +198\.18\.0\.11$' "$out"
+check_nomatch "... no other address, no connection" '198\.18\.0\.10|-> ' "$out"
+out=$("$SHUNT" dump --pin-dir "$TB_PIN" --port 7001 2>&1)
+check_match "dump --port 7001: the connection" '-> 198\.18\.0\.100:7001$' "$out"
+out=$("$SHUNT" dump --pin-dir "$TB_PIN" --port 7002 2>&1)
+check_nomatch "dump --port 7002: nothing" '-> 198' "$out"
+out=$("$SHUNT" dump --pin-dir "$TB_PIN" --pod /nonexistent 2>&1)
+check_match "dump --pod of no pod: exit 1, says so" '^1:.*/nonexistent' "$?:$out"
+wait "$held" 2>/dev/null
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns a)" 198.18.0.100:7001 2>&1)
+check_match "explain: a -> world:7001 goes to the proxy" 'rule +redirect_include_cidr: the destination is in outbound.include_cidrs' "$out"
+check_match "... to the outbound port" 'goes to +127\.0\.0\.1:15001, the proxy.s outbound port' "$out"
+check_match "... and says what the proxy reads" 'the proxy +reads 198\.18\.0\.100:7001 as the original destination' "$out"
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns a)" --uid 1337 198.18.0.100:7001 2>&1)
+check_match "explain --uid 1337: the proxy's own connection goes direct" 'rule +direct_proxy_owner.*goes to +198\.18\.0\.100:7001 directly' "$(tr '\n' ' ' <<<"$out")"
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns w)" 198.18.0.10:80 2>&1)
+check_match "explain from an unmeshed pod: left alone" 'rule +not_meshed: the pod is not meshed' "$out"
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" 198.18.0.100 2>&1)
+check_match "explain without a port: exit 2, says what it takes" '^2:.*not ADDR:PORT' "$?:$out"
 tap_done
