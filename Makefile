@@ -24,7 +24,7 @@ SKEL      := $(OUT)/shunt.skel.h
 
 USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
              user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c \
-             user/podinit.c user/podreg.c user/httpd.c user/explain.c user/doctor.c
+             user/podinit.c user/podreg.c user/httpd.c user/explain.c user/doctor.c user/trace.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h
 
@@ -41,7 +41,7 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
 TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm
 
-.PHONY: all clean test unit kernel-test tools demo bench bench-pods static vmtest fuzz modelcheck image
+.PHONY: all clean test unit kernel-test tools demo bench bench-pods bench-trace static vmtest fuzz modelcheck image
 all: $(OUT)/shunt tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -166,6 +166,9 @@ bench: all
 
 bench-pods: all
 	$(Q)scripts/bench-pods.sh
+
+bench-trace: all
+	$(Q)scripts/bench-trace.sh
 
 clean:
 	$(call msg,CLEAN,$(OUT))

@@ -11,6 +11,30 @@
  */
 #include "shunt.bpf.h"
 
+/* shunt trace: one outbound decision. */
+static __always_inline void shunt_trace_outbound(__u64 netns, enum shunt_verdict v,
+						 const struct shunt_ip *dst, __u16 dport, __u16 to_port)
+{
+	struct shunt_trace_ctl *c = shunt_tracing();
+
+	if (c) {
+		struct shunt_trace_event ev = {};
+
+		ev.kind = SHUNT_EV_OUTBOUND;
+		ev.what = (__u8)v;
+		ev.netns_cookie = netns;
+		ev.dst = *dst;
+		ev.dst_port = dport;
+		ev.to_port = to_port;
+		if (to_port) {
+			ev.orig = *dst;
+			ev.orig_port = dport;
+		}
+		shunt_trace_task(&ev);
+		shunt_trace_out(c, &ev);
+	}
+}
+
 /* Gather the facts about this connect, decide, and record the original destination.
  * Returns the port to send the connection to (host order), 0 to leave it alone, or -1 to
  * refuse the connect (EPERM). */
@@ -68,6 +92,7 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 	port = shunt_verdict_port(cfg, v);
 	if (!port) {
 		shunt_count(v);
+		shunt_trace_outbound(netns, v, dst, f.dport, 0);
 		return 0;
 	}
 
@@ -81,9 +106,11 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 		 * proxy could not forward, and direct would walk around it: refuse, as iptables
 		 * drops a connection its conntrack table has no room for. */
 		shunt_count(SHUNT_V_ORIGDST_FULL);
+		shunt_trace_outbound(netns, SHUNT_V_ORIGDST_FULL, dst, f.dport, 0);
 		return -1;
 	}
 	shunt_count(v);
+	shunt_trace_outbound(netns, v, dst, f.dport, port);
 	return port;
 }
 
@@ -333,8 +360,21 @@ static __always_inline void shunt_detect_proxy(struct bpf_sock *sk)
 	}
 	nw.flags = SHUNT_WL_AUTO;
 	nw.since_ns = bpf_ktime_get_boot_ns();
-	if (!bpf_map_update_elem(&shunt_netns_v1, &netns, &nw, BPF_NOEXIST))
+	if (!bpf_map_update_elem(&shunt_netns_v1, &netns, &nw, BPF_NOEXIST)) {
+		struct shunt_trace_ctl *c = shunt_tracing();
+
 		shunt_count(SHUNT_C_AUTO_MESHED);
+		if (c) {
+			struct shunt_trace_event ev = {};
+
+			ev.kind = SHUNT_EV_MESHED;
+			ev.what = SHUNT_C_AUTO_MESHED;
+			ev.netns_cookie = netns;
+			ev.pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+			ev.uid = (__u32)bpf_get_current_uid_gid();
+			shunt_trace_out(c, &ev);
+		}
+	}
 }
 
 SEC("cgroup/post_bind4")

@@ -66,6 +66,26 @@ static __always_inline void shunt_peer_read(__u64 kaddr, int use_cast, struct sh
 	}
 }
 
+/* shunt trace: a message sent the normal way, and why (peer is the sender's peer's key). */
+static __always_inline void shunt_trace_fallback(struct sk_msg_md *msg,
+						 const struct shunt_tuple *peer, __u32 why)
+{
+	struct shunt_trace_ctl *c = shunt_tracing();
+
+	if (c) {
+		struct shunt_trace_event ev = {};
+
+		ev.kind = SHUNT_EV_FASTPATH;
+		ev.what = (__u8)why;
+		ev.netns_cookie = bpf_get_netns_cookie(msg);
+		ev.src = peer->remote;
+		ev.src_port = bpf_ntohs(peer->remote_port);
+		ev.dst = peer->local;
+		ev.dst_port = bpf_ntohs(peer->local_port);
+		shunt_trace_out(c, &ev);
+	}
+}
+
 static __always_inline int shunt_sk_msg_verdict(struct sk_msg_md *msg, int use_cast)
 {
 	struct shunt_tuple peer = {};
@@ -98,6 +118,7 @@ static __always_inline int shunt_sk_msg_verdict(struct sk_msg_md *msg, int use_c
 	kaddr = bpf_map_lookup_elem(&shunt_skaddr_v1, &peer);
 	if (!kaddr) {
 		shunt_count(SHUNT_C_MSG_PEER_MISSING);
+		shunt_trace_fallback(msg, &peer, SHUNT_C_MSG_PEER_MISSING);
 		return SK_PASS;
 	}
 	if (!msg->sk)
@@ -110,6 +131,7 @@ static __always_inline int shunt_sk_msg_verdict(struct sk_msg_md *msg, int use_c
 	/* 1. drain gate */
 	if (pv.copied_seq != stp->write_seq) {
 		shunt_count(SHUNT_C_MSG_DRAIN_GATE);
+		shunt_trace_fallback(msg, &peer, SHUNT_C_MSG_DRAIN_GATE);
 		return SK_PASS;
 	}
 	/* 2. queue limit. An empty queue always takes the message (request/response traffic
@@ -120,6 +142,7 @@ static __always_inline int shunt_sk_msg_verdict(struct sk_msg_md *msg, int use_c
 						       : SHUNT_ACCEL_QUEUE_LIMIT_DEFAULT;
 		if (pv.queued + size > limit) {
 			shunt_count(SHUNT_C_MSG_OVER_LIMIT);
+			shunt_trace_fallback(msg, &peer, SHUNT_C_MSG_OVER_LIMIT);
 			return SK_PASS;
 		}
 	}
@@ -129,6 +152,7 @@ static __always_inline int shunt_sk_msg_verdict(struct sk_msg_md *msg, int use_c
 		/* Not in the sockhash (closing): the kernel would drop and fail the send
 		 * with EACCES. The normal path keeps the bytes. */
 		shunt_count(SHUNT_C_MSG_PEER_MISSING);
+		shunt_trace_fallback(msg, &peer, SHUNT_C_MSG_PEER_MISSING);
 		return SK_PASS;
 	}
 	shunt_count(SHUNT_C_MSG_REDIRECTED);

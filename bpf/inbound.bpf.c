@@ -9,6 +9,30 @@
  */
 #include "shunt.bpf.h"
 
+/* shunt trace: one inbound decision (no process is current in sk_lookup). */
+static __always_inline void shunt_trace_inbound(struct bpf_sk_lookup *ctx, __u64 netns,
+						enum shunt_verdict v, const struct shunt_ip *src,
+						const struct shunt_ip *dst, __u16 to_port)
+{
+	struct shunt_trace_ctl *c = shunt_tracing();
+
+	if (c) {
+		struct shunt_trace_event ev = {};
+
+		ev.kind = SHUNT_EV_INBOUND;
+		ev.what = (__u8)v;
+		ev.netns_cookie = netns;
+		ev.src = *src;
+		ev.src_port = bpf_ntohs((__u16)ctx->remote_port);
+		ev.dst = *dst;
+		ev.dst_port = (__u16)ctx->local_port;
+		ev.orig = *dst;
+		ev.orig_port = ev.dst_port;
+		ev.to_port = to_port;
+		shunt_trace_out(c, &ev);
+	}
+}
+
 SEC("sk_lookup")
 int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 {
@@ -60,6 +84,7 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 	v = shunt_decide_inbound(cfg, &f);
 	if (v != SHUNT_V_IN_STEERED) {
 		shunt_count(v);
+		shunt_trace_inbound(ctx, *netns, v, &src, &dst, 0);
 		return SK_PASS;
 	}
 
@@ -75,6 +100,7 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 	}
 	if (!sk) {
 		shunt_count(SHUNT_V_IN_NO_LISTENER);
+		shunt_trace_inbound(ctx, *netns, SHUNT_V_IN_NO_LISTENER, &src, &dst, 0);
 		return SK_DROP;
 	}
 	err = bpf_sk_assign(ctx, sk, 0);
@@ -82,9 +108,11 @@ int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 	if (err) {
 		/* e.g. an IPv6-only listener for an IPv4 connection */
 		shunt_count(SHUNT_V_IN_NO_LISTENER);
+		shunt_trace_inbound(ctx, *netns, SHUNT_V_IN_NO_LISTENER, &src, &dst, 0);
 		return SK_DROP;
 	}
 	shunt_count(SHUNT_V_IN_STEERED);
+	shunt_trace_inbound(ctx, *netns, SHUNT_V_IN_STEERED, &src, &dst, cfg->inbound_port);
 	return SK_PASS;
 }
 

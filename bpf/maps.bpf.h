@@ -168,4 +168,30 @@ struct {
 	__type(value, struct shunt_counter_val);
 } shunt_stats_v2 SEC(".maps") __weak;
 
+/* shunt trace: [0] -> which rings have a tracer (see abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shunt_trace_ctl);
+} shunt_trace_v1 SEC(".maps") __weak;
+
+/* [ring] -> per-CPU count of events that ring had no room for. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHUNT_TRACE_RINGS);
+	__type(key, __u32);
+	__type(value, __u64);
+} shunt_trlost_v1 SEC(".maps") __weak;
+
+#define SHUNT_RING(n)                                          \
+	struct {                                               \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);            \
+		__uint(max_entries, SHUNT_TRACE_RING_BYTES);   \
+	} shunt_ring##n##_v1 SEC(".maps") __weak
+SHUNT_RING(0);
+SHUNT_RING(1);
+SHUNT_RING(2);
+SHUNT_RING(3);
+
 #endif /* SHUNT_MAPS_BPF_H */

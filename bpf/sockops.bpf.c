@@ -79,6 +79,22 @@ static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops)
 	bpf_map_update_elem(&shunt_skaddr_v1, &key, &kaddr, BPF_ANY);
 	shunt_want_state_cb(skops);
 	shunt_count(SHUNT_C_ACCEL_SOCKETS);
+	{
+		struct shunt_trace_ctl *c = shunt_tracing();
+
+		if (c) {
+			struct shunt_trace_event ev = {};
+
+			ev.kind = SHUNT_EV_FASTPATH;
+			ev.what = SHUNT_C_ACCEL_SOCKETS;
+			ev.netns_cookie = netns;
+			ev.src = key.local;
+			ev.src_port = bpf_ntohs(key.local_port);
+			ev.dst = key.remote;
+			ev.dst_port = bpf_ntohs(key.remote_port);
+			shunt_trace_out(c, &ev);
+		}
+	}
 }
 
 SEC("sockops")

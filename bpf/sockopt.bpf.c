@@ -38,6 +38,31 @@ static __always_inline int shunt_sockopt_pass(struct bpf_sockopt *ctx)
 	return 1;
 }
 
+/* shunt trace: an SO_ORIGINAL_DST question, as the proxy's accepted socket asked it. */
+static __always_inline void shunt_trace_origdst(const struct shunt_tuple *key, __u32 what,
+						const struct shunt_origdst *od)
+{
+	struct shunt_trace_ctl *c = shunt_tracing();
+
+	if (c) {
+		struct shunt_trace_event ev = {};
+
+		ev.kind = SHUNT_EV_ORIGDST;
+		ev.what = (__u8)what;
+		ev.netns_cookie = key->netns_cookie;
+		ev.src = key->remote;
+		ev.src_port = bpf_ntohs(key->remote_port);
+		ev.dst = key->local;
+		ev.dst_port = bpf_ntohs(key->local_port);
+		if (od) {
+			ev.orig = od->dst;
+			ev.orig_port = bpf_ntohs(od->dst_port);
+		}
+		shunt_trace_task(&ev);
+		shunt_trace_out(c, &ev);
+	}
+}
+
 SEC("cgroup/getsockopt")
 int shunt_getsockopt(struct bpf_sockopt *ctx)
 {
@@ -84,6 +109,7 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 			shunt_count(SHUNT_C_SO_ORIGINAL_DST_LOCAL);
 		} else {
 			shunt_count(SHUNT_C_GETSOCKOPT_MISS);
+			shunt_trace_origdst(&key, SHUNT_C_GETSOCKOPT_MISS, NULL);
 			return shunt_sockopt_pass(ctx);
 		}
 	}
@@ -119,6 +145,8 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 	}
 	ctx->retval = 0;
 	shunt_count(SHUNT_C_GETSOCKOPT_HIT);
+	shunt_trace_origdst(&key, od == &local_od ? SHUNT_C_SO_ORIGINAL_DST_LOCAL :
+			    SHUNT_C_GETSOCKOPT_HIT, od);
 	return 1;
 }
 

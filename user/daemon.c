@@ -21,6 +21,7 @@
 #include "maps.h"
 #include "pins.h"
 #include "podreg.h"
+#include "trace.h"
 
 #define TICK_MS        100   /* how often the workload map is checked for kernel detections */
 #define FULL_SCAN_MS  2000   /* how often /proc is rescanned regardless */
@@ -258,6 +259,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		if (!dirty && now_ms() - last_gone >= GONE_CHECK_MS) {
 			last_gone = now_ms();
 			dirty = apply_links_defunct(&t);
+			trace_sweep(&m, o->pin_dir);   /* a tracer killed with -9 */
 		}
 		if (!dirty)
 			continue;

@@ -27,6 +27,7 @@
 #include "maps.h"
 #include "pins.h"
 #include "podinit.h"
+#include "trace.h"
 #include "report.h"
 
 #define SHUNT_VERSION "0.1.0"
@@ -56,6 +57,11 @@ static const char usage_text[] =
 	"                     programs on shunt's hooks, each meshed pod (proxy listening,\n"
 	"                     inbound link, iptables rules left by istio-init); the fix for each\n"
 	"                     problem; exit 1 if one failed\n"
+	"  trace              decisions as they happen, a line each: outbound capture or bypass\n"
+	"                     and the rule, inbound steering or refusal, SO_ORIGINAL_DST answers,\n"
+	"                     fast-path entries and fallbacks, pods meshed; --pod, --addr,\n"
+	"                     --port, --verdict narrow it, --json for scripts; Ctrl-C stops and\n"
+	"                     switches tracing off (nothing is traced, or paid, before)\n"
 	"  explain [SRC] DST  what would happen to a connection to DST (ADDR:PORT, [ADDR6]:PORT)\n"
 	"                     from a pod, decided from the live maps as the kernel decides it:\n"
 	"                     meshed or not, which policy, which rule, where it goes, what the\n"
@@ -80,17 +86,18 @@ static const char usage_text[] =
 	"  -l, --listen ADDR:PORT\n"
 	"                     run: serve /healthz, /readyz and /metrics (Prometheus) over HTTP,\n"
 	"                     e.g. 127.0.0.1:9402 or [::1]:9402; off by default\n"
-	"      --pod NETNS    explain, dump: the pod, by its netns (a name under /run/netns or a\n"
+	"      --pod NETNS    explain, dump, trace: the pod, by its netns (a name under /run/netns or a\n"
 	"                     path such as /proc/PID/ns/net); explain without it: any meshed pod\n"
 	"      --addr ADDR, --port N\n"
-	"                     dump: only the rows about that address / port (pod addresses,\n"
-	"                     original destinations, connections at the proxy)\n"
+	"                     dump, trace: only the rows about that address / port\n"
+	"      --verdict NAME trace: only events with that verdict or counter name (or a prefix\n"
+	"                     of it: 'redirect', 'fallback', 'inbound_refused')\n"
 	"      --uid N, --gid N\n"
 	"                     explain: the connecting process's ids (default: an app's, not the\n"
 	"                     proxy's)\n"
 	"      --proxy        explain: the connecting process is the proxy\n"
 	"      --udp          explain: a UDP datagram (only DNS is ever captured)\n"
-	"  -j, --json         status, explain and doctor as JSON\n"
+	"  -j, --json         status, explain, doctor and trace as JSON\n"
 	"  -v, --verbose      say what is done; twice for libbpf's messages and verifier log\n"
 	"  -h, --help         this text\n"
 	"  -V, --version      print the version\n"
@@ -383,12 +390,14 @@ int main(int argc, char **argv)
 		{ "gid", required_argument, NULL, 'G' },    { "proxy", no_argument, NULL, 'X' },
 		{ "udp", no_argument, NULL, 'D' },
 		{ "addr", required_argument, NULL, 'A' },   { "port", required_argument, NULL, 'O' },
+		{ "verdict", required_argument, NULL, 'R' },
 		{ 0 },
 	};
 	struct cli c = { .pin_dir = PINS_DEFAULT_DIR, .socket = PODINIT_SOCKET_DEFAULT,
 			 .ex = { .uid = -1, .gid = -1 } };
 	bool explain_opt = false;
 	struct report_filter df = { 0 };
+	const char *verdict = NULL;
 	int opt, err;
 
 	/* pod-init has istio-iptables' flags, not ours */
@@ -480,6 +489,9 @@ int main(int argc, char **argv)
 			df.addr = true;
 			break;
 		}
+		case 'R':
+			verdict = optarg;
+			break;
 		case 'O': {
 			char *end;
 			unsigned long p;
@@ -526,18 +538,20 @@ int main(int argc, char **argv)
 		c.ex.dst = argv[optind++];
 	} else if (explain_opt) {
 		return usage_error("--uid, --gid, --proxy and --udp go with 'explain'");
-	} else if (c.ex.pod && strcmp(c.command, "dump")) {
-		return usage_error("--pod goes with 'explain' or 'dump'");
+	} else if (c.ex.pod && strcmp(c.command, "dump") && strcmp(c.command, "trace")) {
+		return usage_error("--pod goes with 'explain', 'dump' or 'trace'");
 	}
-	if ((df.addr || df.port) && strcmp(c.command, "dump"))
-		return usage_error("--addr and --port go with 'dump'");
+	if ((df.addr || df.port) && strcmp(c.command, "dump") && strcmp(c.command, "trace"))
+		return usage_error("--addr and --port go with 'dump' or 'trace'");
+	if (verdict && strcmp(c.command, "trace"))
+		return usage_error("--verdict goes with 'trace'");
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (c.pin_dir[0] != '/')
 		return usage_error("--pin-dir must be an absolute path, not '%s'", c.pin_dir);
 	if (c.json && strcmp(c.command, "status") && strcmp(c.command, "explain") &&
-	    strcmp(c.command, "doctor"))
-		return usage_error("--json goes with 'status', 'explain' or 'doctor'");
+	    strcmp(c.command, "doctor") && strcmp(c.command, "trace"))
+		return usage_error("--json goes with 'status', 'explain', 'doctor' or 'trace'");
 	if (c.max_conns && strcmp(c.command, "load") && strcmp(c.command, "run"))
 		return usage_error("--max-connections goes with 'load' or 'run'");
 	if (c.listen && strcmp(c.command, "run"))
@@ -571,6 +585,16 @@ int main(int argc, char **argv)
 		}
 		err = report_dump(c.pin_dir, &df);
 		return err ? EXIT_FAIL : EXIT_OK;
+	}
+	if (!strcmp(c.command, "trace")) {
+		struct trace_opts to = { .pin_dir = c.pin_dir, .pod = c.ex.pod, .addr = df.addr,
+					 .ip = df.ip, .port = df.port, .verdict = verdict,
+					 .json = c.json };
+
+		if (verdict && !report_counter_known_prefix(verdict))
+			return usage_error("--verdict: no verdict or counter starts with '%s' (shunt "
+					   "status lists them)", verdict);
+		return trace_run(&to) ? EXIT_FAIL : EXIT_OK;
 	}
 	if (!strcmp(c.command, "doctor")) {
 		struct doctor_opts dopt = { .pin_dir = c.pin_dir, .cgroup = c.cgroup, .json = c.json };

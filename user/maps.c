@@ -24,6 +24,9 @@ const char *const shunt_map_names[MAP_COUNT] = {
 	[MAP_SKADDR] = "shunt_skaddr_v1", [MAP_PODIP] = "shunt_podip_v1",
 	[MAP_LISTEN] = "shunt_listen_v1", [MAP_PBIND] = "shunt_pbind_v1",
 	[MAP_SLOTKEYS] = "shunt_skeys_v2",
+	[MAP_TRACE] = "shunt_trace_v1", [MAP_TRLOST] = "shunt_trlost_v1",
+	[MAP_RING0] = "shunt_ring0_v1", [MAP_RING1] = "shunt_ring1_v1",
+	[MAP_RING2] = "shunt_ring2_v1", [MAP_RING3] = "shunt_ring3_v1",
 };
 
 /* What this build writes into each map: a pinned map of another shape is not ours. */
@@ -45,6 +48,9 @@ static const struct {
 	[MAP_LISTEN] = { 8, 8 },
 	[MAP_PBIND] = { 8, 4 },
 	[MAP_SLOTKEYS] = { sizeof(struct shunt_slotkeys_key), sizeof(struct shunt_slotkeys) },
+	[MAP_TRACE] = { 4, sizeof(struct shunt_trace_ctl) },
+	[MAP_TRLOST] = { 4, 8 },
+	/* ring buffers have no key or value */
 };
 
 void maps_init(struct shunt_maps *m)

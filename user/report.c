@@ -62,6 +62,14 @@ static const char *const counter_names[SHUNT_COUNTERS] = {
 	[SHUNT_C_DNS_REPLY_RESTORED] = "dns_reply_source_restored",
 };
 
+bool report_counter_known_prefix(const char *prefix)
+{
+	for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
+		if (counter_names[i] && !strncmp(counter_names[i], prefix, strlen(prefix)))
+			return true;
+	return false;
+}
+
 const char *report_counter_name(unsigned idx)
 {
 	return idx < SHUNT_COUNTERS && counter_names[idx] ? counter_names[idx] : "?";
@@ -421,6 +429,20 @@ int report_status(const char *pin_dir, bool json)
 		printf("mesh:      %ld workloads meshed (auto-detect %s), acceleration %s\n", n_wl,
 		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
 		       cfg.flags & SHUNT_CFG_ACCELERATION ? "on" : "off");
+		{
+			struct shunt_trace_ctl tc;
+			__u32 tk = 0;
+			int tracers = 0;
+
+			if (!bpf_map_lookup_elem(m.fd[MAP_TRACE], &tk, &tc))
+				tracers = __builtin_popcount(tc.active);
+			printf("trace:     %s", tracers ? "on" : "off (no shunt trace running)\n");
+			for (int i = 0; tracers && i < SHUNT_TRACE_RINGS; i++)
+				if (tc.active & (1u << i))
+					printf(", ring %d for pid %u", i, tc.pid[i]);
+			if (tracers)
+				printf("\n");
+		}
 		printf("own policy: %zu pods (the others follow the node policy)\n", n_own);
 		for (size_t i = 0; i < n_own; i++)
 			printf("  netns %-10" PRIu64 " ino %-11" PRIu64 " from %-8s generation %u: "

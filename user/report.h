@@ -24,6 +24,8 @@ struct report_filter {
 int report_dump(const char *pin_dir, const struct report_filter *f);
 /* Name of a verdict/counter index of shunt_stats_v2. */
 const char *report_counter_name(unsigned idx);
+/* Does some verdict or counter name start with prefix? */
+bool report_counter_known_prefix(const char *prefix);
 
 /* What shunt run counts itself, for /metrics (read with atomics: another thread writes). */
 struct report_daemon_stats {

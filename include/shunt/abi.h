@@ -16,7 +16,7 @@
 
 /* A build may override it (make's test binary shunt-abinext does, to rehearse an upgrade). */
 #ifndef SHUNT_ABI_VERSION
-#define SHUNT_ABI_VERSION 3
+#define SHUNT_ABI_VERSION 4
 #endif
 
 /* A policy belongs to an owner: owner 0 is the node default, any other owner is the netns
@@ -272,6 +272,52 @@ struct shunt_counter_val {
 #define SHUNT_SOL_IPV6 41
 
 #define SHUNT_ACCEL_QUEUE_LIMIT_DEFAULT (4u << 20)
+
+/* shunt trace. Each running `shunt trace` owns one of SHUNT_TRACE_RINGS ring buffers
+ * (shunt_ring0_v1..): the programs copy every event to each ring whose bit is set in
+ * shunt_trace_v1[0].active, after checking that word first, so with nobody tracing an event
+ * costs one array lookup. A tracer killed with -9 leaves its bit set until `shunt run`, the
+ * next `shunt trace` or `shunt status` sees its process gone. Events a full ring could not
+ * take are counted per ring in shunt_trlost_v1. */
+#define SHUNT_TRACE_RINGS 4
+#define SHUNT_TRACE_RING_BYTES (256u << 10)
+
+struct shunt_trace_ctl {
+	__u32 active;            /* bit i: ring i has a tracer */
+	__u32 pad0;
+	__u32 pid[SHUNT_TRACE_RINGS];        /* the tracer of ring i */
+	__u64 starttime[SHUNT_TRACE_RINGS];  /* its /proc/PID/stat start time, against PID reuse */
+};
+
+enum shunt_trace_kind {
+	SHUNT_EV_OUTBOUND = 1,   /* connect / DNS sendmsg decided: `what` is the verdict */
+	SHUNT_EV_INBOUND,        /* sk_lookup decided: `what` is the verdict */
+	SHUNT_EV_ORIGDST,        /* SO_ORIGINAL_DST asked: `what` is the counter (answered...) */
+	SHUNT_EV_FASTPATH,       /* a socket onto the fast path, or a message's fallback */
+	SHUNT_EV_MESHED,         /* a netns meshed by its proxy's bind */
+};
+
+/* One event. src/dst as the socket in question sees them; orig = the original destination
+ * where one is known. Ports in host order. pid/uid/comm only where a process is current
+ * (connect, sendmsg, getsockopt); 0 elsewhere. */
+struct shunt_trace_event {
+	__u64 ts_ns;             /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+	__u64 netns_cookie;
+	__u32 pid;
+	__u32 uid;
+	char  comm[16];
+	__u8  kind;              /* enum shunt_trace_kind */
+	__u8  what;              /* enum shunt_verdict or enum shunt_counter */
+	__u16 to_port;           /* redirected to this port of 127.0.0.1/::1, 0 = not */
+	__u16 src_port;
+	__u16 dst_port;
+	__u16 orig_port;
+	__u16 pad0;
+	__u32 pad1;
+	struct shunt_ip src;
+	struct shunt_ip dst;
+	struct shunt_ip orig;
+};
 
 /* Map names (kernel object names stop at 15 characters). */
 /* shunt_listen_v1's key is the netns cookie for the pod's IPv4 (or only) inbound listener,
