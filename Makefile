@@ -41,7 +41,10 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
 TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm
 
-.PHONY: all clean test unit kernel-test tools demo bench bench-pods bench-trace static vmtest fuzz modelcheck image
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+.PHONY: install all clean test unit kernel-test tools demo bench bench-pods bench-trace static vmtest fuzz modelcheck image
 all: $(OUT)/shunt tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -166,6 +169,11 @@ bench: all
 
 bench-pods: all
 	$(Q)scripts/bench-pods.sh
+
+# build/shunt to $(PREFIX)/sbin, shunt(8) to $(PREFIX)/share/man/man8 (DESTDIR for staging).
+install: $(OUT)/shunt
+	$(Q)install -D -m 0755 $(OUT)/shunt $(DESTDIR)$(PREFIX)/sbin/shunt
+	$(Q)install -D -m 0644 man/shunt.8 $(DESTDIR)$(PREFIX)/share/man/man8/shunt.8
 
 bench-trace: all
 	$(Q)scripts/bench-trace.sh
