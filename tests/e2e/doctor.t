@@ -105,7 +105,12 @@ check_eq "all put right: healthy again" "0" "$rc"
 # --- dump --pod / --addr / --port, explain: "where did this connection go?" ---------------------
 tb_pod b 198.18.0.11
 tb_sidecar b || tap_bail "sidecar b"
-for i in $(seq 30); do [ "$(ls "$TB_PIN/links" | grep -c sk_lookup_)" = 2 ] && break; sleep 0.1; done
+# until shunt run has meshed b and recorded its address (seconds under TCG)
+for i in $(seq 150); do
+	[ "$(ls "$TB_PIN/links" | grep -c sk_lookup_)" = 2 ] &&
+		"$SHUNT" dump --pin-dir "$TB_PIN" | grep -q '^  netns .* 198\.18\.0\.11$' && break
+	sleep 0.1
+done
 # a connection of a's held open, through its proxy
 tb_run a bash -c 'exec 3<>/dev/tcp/198.18.0.100/7001; sleep 4' &
 held=$!
