@@ -227,6 +227,8 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 		goto out_unlock;
 	}
 	sk_msg = choose_variants(skel);
+	skel->rodata->shunt_abi_lo = SHUNT_ABI_VERSION;   /* the policy this binary writes */
+	skel->rodata->shunt_abi_hi = SHUNT_ABI_VERSION;
 	if (o->max_conns) {
 		/* Every per-connection map has the same room: one connection can need an entry
 		 * in each at once. */
