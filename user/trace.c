@@ -110,6 +110,12 @@ struct pod_name {
 	char name[NAME_MAX + 1];
 };
 
+struct seen_pod {
+	__u64 cookie;
+	__u32 flags;
+	bool announced;           /* known before, or a BPF "meshed" event said it */
+};
+
 struct tracer {
 	const struct trace_opts *o;
 	const struct shunt_maps *m;
@@ -119,6 +125,11 @@ struct tracer {
 	struct pod_name *names;
 	size_t n_names;
 	unsigned long long shown;
+	struct seen_pod *pods;    /* the workload map as last read, to tell meshed/unmeshed */
+	size_t n_pods;
+	bool pods_read;
+	__u64 bpf_meshed[64];     /* cookies a BPF "meshed" event named since the last read */
+	size_t n_bpf_meshed;
 };
 
 static const char *const kind_names[] = {
@@ -234,7 +245,11 @@ static int on_event(void *ctx, void *data, size_t len)
 	time_t secs = (time_t)(real / 1000000000);
 	struct tm tm;
 
-	if (len < sizeof(*ev) || ev->ts_ns < t->started_ns || !wanted(t, ev))
+	if (len < sizeof(*ev) || ev->ts_ns < t->started_ns)
+		return 0;
+	if (ev->kind == SHUNT_EV_MESHED && t->n_bpf_meshed < 64)
+		t->bpf_meshed[t->n_bpf_meshed++] = ev->netns_cookie;
+	if (!wanted(t, ev))
 		return 0;
 	localtime_r(&secs, &tm);
 	snprintf(when, sizeof(when), "%02d:%02d:%02d.%06ld", tm.tm_hour, tm.tm_min, tm.tm_sec,
@@ -256,8 +271,10 @@ static int on_event(void *ctx, void *data, size_t len)
 	} else {
 		char who[48] = "-", to[16] = "";
 
-		if (ev->pid)
+		if (ev->pid && comm[0])
 			snprintf(who, sizeof(who), "%u/%s uid %u", ev->pid, comm, ev->uid);
+		else if (ev->pid)
+			snprintf(who, sizeof(who), "%u uid %u", ev->pid, ev->uid);
 		if (ev->to_port)
 			snprintf(to, sizeof(to), " => :%u", ev->to_port);
 		printf("%s %-8s %-20s %-28s %s -> %s orig %s%s %s\n", when,
@@ -267,6 +284,88 @@ static int on_event(void *ctx, void *data, size_t len)
 	}
 	t->shown++;
 	return 0;
+}
+
+/* A line the programs did not write: a pod meshed or unmeshed by shunt run (pod-init, the
+ * census, the config), seen as a change of the workload map. */
+static void user_event(struct tracer *t, const char *kind, __u64 cookie, __u32 flags)
+{
+	char when[64], why[96] = "";
+	struct timespec now;
+	struct tm tm;
+
+	if (t->o->pod && cookie != t->pod_cookie)
+		return;
+	if (t->o->addr || t->o->port || (t->o->verdict && strncmp(kind, t->o->verdict,
+								   strlen(t->o->verdict))))
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	snprintf(when, sizeof(when), "%02d:%02d:%02d.%06ld", tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 now.tv_nsec / 1000);
+	snprintf(why, sizeof(why), "%s%s%s%s", flags & SHUNT_WL_POD_INIT ? "pod-init," : "",
+		 flags & SHUNT_WL_SCANNED ? "scan," : "", flags & SHUNT_WL_AUTO ? "proxy-bind," : "",
+		 flags & 0xff00 ? "config," : "");
+	if (why[0])
+		why[strlen(why) - 1] = '\0';
+	if (t->o->json)
+		printf("{\"time\":\"%s\",\"kind\":\"%s\",\"verdict\":\"%s\",\"pod\":\"%s\","
+		       "\"netns_cookie\":%" PRIu64 ",\"why\":\"%s\"}\n", when, kind, kind,
+		       pod_name(t, cookie), (uint64_t)cookie, why);
+	else
+		printf("%s %-8s %-20s by %s\n", when, kind, pod_name(t, cookie), why[0] ? why : "-");
+	t->shown++;
+}
+
+/* Diff the workload map against the last read: pods meshed and unmeshed since. */
+static void watch_pods(struct tracer *t)
+{
+	struct seen_pod *now = NULL;
+	size_t n = 0, cap = 0;
+	__u64 key, next;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(t->m->fd[MAP_NETNS], prev, &next)) {
+		struct shunt_workload wl;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(t->m->fd[MAP_NETNS], &key, &wl))
+			continue;
+		if (n == cap) {
+			struct seen_pod *g = realloc(now, (cap = cap ? cap * 2 : 64) * sizeof(*g));
+
+			if (!g)
+				break;
+			now = g;
+		}
+		now[n].cookie = key;
+		now[n].flags = wl.flags;
+		now[n].announced = false;
+		for (size_t i = 0; i < t->n_pods; i++)
+			if (t->pods[i].cookie == key)
+				now[n].announced = true;
+		for (size_t i = 0; i < t->n_bpf_meshed; i++)
+			if (t->bpf_meshed[i] == key)
+				now[n].announced = true;
+		if (t->pods_read && !now[n].announced)
+			user_event(t, "meshed", key, wl.flags);
+		now[n].announced = true;
+		n++;
+	}
+	for (size_t i = 0; t->pods_read && i < t->n_pods; i++) {
+		bool still = false;
+
+		for (size_t j = 0; j < n && !still; j++)
+			still = now[j].cookie == t->pods[i].cookie;
+		if (!still)
+			user_event(t, "unmeshed", t->pods[i].cookie, t->pods[i].flags);
+	}
+	free(t->pods);
+	t->pods = now;
+	t->n_pods = n;
+	t->pods_read = true;
+	t->n_bpf_meshed = 0;
 }
 
 static __u64 lost_total(const struct shunt_maps *m, __u32 ring)
@@ -364,6 +463,7 @@ int trace_run(const struct trace_opts *o)
 		goto out;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	watch_pods(&t);
 	fprintf(stderr, "shunt: tracing %s (ring %u); Ctrl-C stops\n", o->pin_dir, ring);
 
 	for (;;) {
@@ -374,6 +474,7 @@ int trace_run(const struct trace_opts *o)
 		if (poll(p, 1, 100) < 0 && errno != EINTR)
 			break;
 		ring_buffer__consume(rb);
+		watch_pods(&t);
 		lost = lost_total(&m, ring);
 		if (lost != lost_seen) {
 			fprintf(stderr, "shunt: trace: %" PRIu64 " events lost (the trace could not keep "
@@ -403,6 +504,7 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	free(t.names);
+	free(t.pods);
 	maps_close(&m);
 	return err;
 }

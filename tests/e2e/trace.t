@@ -19,7 +19,8 @@ tb_pod a 198.18.0.10     # meshed by its proxy (auto_detect)
 tb_pod w 198.18.0.100    # the world
 tb_echo w 0.0.0.0:7001 || tap_bail "world"
 tb_bg w "$TOOLS/streamcheck" server 0.0.0.0:7002 "$TB_TMP/stream.log" --stall
-tb_wait_listen w 7002 || tap_bail "stream server"
+tb_bg w "$TOOLS/streamcheck" churn-server 0.0.0.0:7003
+tb_wait_listen w 7002 && tb_wait_listen w 7003 || tap_bail "stream servers"
 tb_sidecar a || tap_bail "sidecar a"
 CFG=$TB_TMP/node.yaml
 printf 'acceleration: true\nacceleration_queue_limit: 1MiB\n' > "$CFG"
@@ -54,6 +55,12 @@ tb_wait_listen a 9200 || tap_bail "holding reader"
 out=$(tb_run a "$TOOLS/streamcheck" client 127.0.0.1:9200 -n $((16 << 20)) -w 65536 -s 4)
 check_match "a 16 MiB transfer to a reader that holds off works while traced" '^ok' "$out"
 fb1=$(( $(tb_counter "$(tb_status)" fallback_drain_gate) + $(tb_counter "$(tb_status)" fallback_over_limit) + $(tb_counter "$(tb_status)" fallback_peer_missing) ))
+# a pod meshed by its proxy's bind while traced, then deleted (shunt run unmeshes it)
+tb_pod c 198.18.0.12
+tb_sidecar c || tap_bail "sidecar c"
+for i in $(seq 50); do grep -q " meshed .*$(tb_ns c)" "$TB_TMP/text.out" && break; sleep 0.1; done
+tb_pod_del c
+for i in $(seq 100); do grep -q " unmeshed .*$(tb_ns c)" "$TB_TMP/text.out" && break; sleep 0.1; done
 sleep 0.5
 kill -INT "$text_pid"
 wait "$text_pid"
@@ -72,6 +79,10 @@ check_match "text: the proxy's own connection out went direct (its owner)" \
 check_match "text: the world's connection steered to a's inbound listener" \
 	"inbound +$pod_a +- +198\\.18\\.0\\.100:[0-9]+ -> 198\\.18\\.0\\.10:7001 orig 198\\.18\\.0\\.10:7001 => :15006 inbound_steered\$" "$text"
 check_match "text: sockets put on the fast path" "fastpath +$pod_a .* fastpath_sockets_added\$" "$text"
+check_match "text: pod c meshed by its proxy's bind (the proxy's pid)" \
+	"meshed +$(tb_ns c) +[0-9]+ uid 1337 +- -> - orig - netns_auto_meshed\$" "$text"
+check_match "text: pod c unmeshed when it was deleted" "unmeshed $(tb_ns c) +by " "$text"
+check_eq "text: pod c meshed once, not twice" "1" "$(grep -c " meshed .*$(tb_ns c)" <<<"$text")"
 fb_lines=$(grep -c ' fallback_' <<<"$text")
 check "the transfers fell back from the fast path ($((fb1 - fb0)) messages counted)" test "$fb1" -gt "$fb0"
 check_eq "text: every fallback counted appears, with its reason" "$((fb1 - fb0))" "$fb_lines"
@@ -95,6 +106,18 @@ kill -9 "$json_pid"
 off=no
 for i in $(seq 30); do st | grep -q '^trace: *off' && { off=yes; break; }; sleep 0.1; done
 check_eq "kill -9 of a trace: tracing is off again within 3 s" "yes" "$off"
+
+# a trace that cannot keep up (stopped, while 3000 connections make ~20000 events for a ring
+# of ~2000) says how many it lost
+trace_start slow || tap_bail "trace: $(cat "$TB_TMP/slow.err")"
+kill -STOP "$slow_pid"
+tb_run a "$TOOLS/streamcheck" churn 198.18.0.100:7003 -n 3000 > /dev/null
+kill -CONT "$slow_pid"
+sleep 1
+kill -INT "$slow_pid"; wait "$slow_pid"
+check_match "a trace that fell behind says how many events it lost" \
+	'^shunt: trace: [0-9]+ events lost \(the trace could not keep up' "$(cat "$TB_TMP/slow.err")"
+check_match "... and counts them at the end" '^shunt: trace stopped: [0-9]+ events shown, [1-9][0-9]* lost$' "$(tail -1 "$TB_TMP/slow.err")"
 
 # filters that match nothing show nothing
 trace_start none --port 7999 || tap_bail "trace --port"
