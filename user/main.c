@@ -90,19 +90,88 @@ static const char usage_text[] =
 	"                     path such as /proc/PID/ns/net); explain without it: any meshed pod\n"
 	"      --addr ADDR, --port N\n"
 	"                     dump, trace: only the rows about that address / port\n"
-	"      --verdict NAME trace: only events with that verdict or counter name (or a prefix\n"
-	"                     of it: 'redirect', 'fallback', 'inbound_refused')\n"
+	"      --verdict NAME\n"
+	"                     trace: only events with that verdict or counter name (or a\n"
+	"                     prefix of it: 'redirect', 'fallback', 'inbound_refused')\n"
 	"      --uid N, --gid N\n"
 	"                     explain: the connecting process's ids (default: an app's, not the\n"
 	"                     proxy's)\n"
 	"      --proxy        explain: the connecting process is the proxy\n"
 	"      --udp          explain: a UDP datagram (only DNS is ever captured)\n"
-	"  -j, --json         status, explain, doctor and trace as JSON\n"
+	"  -j, --json         status, explain, doctor, trace: JSON output\n"
 	"  -v, --verbose      say what is done; twice for libbpf's messages and verifier log\n"
 	"  -h, --help         this text\n"
 	"  -V, --version      print the version\n"
 	"\n"
 	"Exit status: 0 done, 1 failed, 2 bad usage or bad configuration (FILE:LINE:COL: ...).\n";
+
+/* `shunt COMMAND --help`: the command's entry of usage_text and the options that apply to it
+ * (those whose text starts "cmd[, cmd...]:" naming it, and the general ones), so the two
+ * never disagree. Returns false for an unknown command. */
+static bool command_usage(const char *cmd, FILE *out)
+{
+	const char *p = strstr(usage_text, "Commands:\n"), *opts = strstr(usage_text, "Options:\n");
+	const char *end = strstr(usage_text, "\nExit status:");
+	size_t clen = strlen(cmd);
+	bool found = false;
+
+	/* the command: "  cmd ..." and its continuation lines (indented 21) */
+	for (p = strchr(p, '\n') + 1; p < opts; p = strchr(p, '\n') + 1) {
+		bool entry = p[0] == ' ' && p[1] == ' ' && p[2] != ' ';
+
+		if (entry)
+			found = !strncmp(p + 2, cmd, clen) && (p[2 + clen] == ' ' || p[2 + clen] == '\n');
+		if (found) {
+			if (entry)
+				fprintf(out, "Usage: shunt [OPTIONS] %s\n\n", cmd);
+			fwrite(p, 1, (size_t)(strchr(p, '\n') + 1 - p), out);
+		}
+		if (found && !entry && p[21] == ' ')
+			break;
+	}
+	found = false;
+	for (p = strstr(usage_text, "Usage:"); p < opts; p = strchr(p, '\n') + 1)
+		if (p[0] == ' ' && p[1] == ' ' && !strncmp(p + 2, cmd, clen) &&
+		    (p[2 + clen] == ' ' || p[2 + clen] == '\n'))
+			found = true;
+	if (!found)
+		return false;
+	fputs("\nOptions:\n", out);
+	/* each option entry: a line starting "  -" or "      --", then continuation lines */
+	for (p = strchr(opts, '\n') + 1; p < end;) {
+		const char *q = strchr(p, '\n') + 1, *desc, *colon;
+		bool general = true, mine = false;
+
+		while (q < end && !strncmp(q, "                     ", 21))
+			q = strchr(q, '\n') + 1;
+		/* the description starts at column 21: on the first line when the option ends
+		 * before it, else on the next */
+		desc = (strchr(p, '\n') - p > 21 && p[19] == ' ' && p[20] == ' ') ? p + 21 :
+		       strchr(p, '\n') + 1 + 21;
+		colon = strchr(desc, ':');
+		if (colon && colon < q && strcspn(desc, "(\n") > (size_t)(colon - desc)) {
+			/* "run:", "load, run:", "explain, dump, trace:" name the commands */
+			const char *w = desc;
+
+			general = false;
+			while (w < colon) {
+				size_t n = strcspn(w, ",:");
+
+				if (n == clen && !strncmp(w, cmd, clen))
+					mine = true;
+				if (strspn(w, "abcdefghijklmnopqrstuvwxyz-") != n)
+					general = true; /* not a list of command names after all */
+				w += n;
+				w += strspn(w, ", ");
+			}
+		}
+		if (general || mine)
+			fwrite(p, 1, (size_t)(q - p), out);
+		p = q;
+	}
+	fputs("\nExit status: 0 done, 1 failed, 2 bad usage or bad configuration.\n", out);
+	return true;
+}
 
 struct cli {
 	const char *command;
@@ -510,6 +579,10 @@ int main(int argc, char **argv)
 			log_verbosity = log_verbosity < LOG_INFO ? LOG_INFO : log_verbosity + 1;
 			break;
 		case 'h':
+			/* 'shunt COMMAND --help': that command's part */
+			for (int i = 1; i < argc; i++)
+				if (argv[i][0] != '-' && command_usage(argv[i], stdout))
+					return EXIT_OK;
 			fputs(usage_text, stdout);
 			return EXIT_OK;
 		case 'V':

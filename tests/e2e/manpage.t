@@ -33,4 +33,13 @@ for cmd in $(sed -n '/^COMMANDS/,/^OPTIONS/p' <<<"$page" | sed -n 's/^       \([
 	grep -q "^  $cmd\b" <<<"$help" || missing+=" $cmd"
 done
 check_eq "every command of the page is in --help" "" "$missing"
+missing=""
+for cmd in check load apply run status dump trace explain doctor unload; do
+	out=$("$top/build/shunt" "$cmd" --help 2>&1) && grep -q "^Usage: shunt \[OPTIONS\] $cmd" <<<"$out" &&
+		grep -q "^  $cmd\b" <<<"$out" || missing+=" $cmd"
+done
+check_eq "shunt COMMAND --help: that command's own part, for each" "" "$missing"
+out=$("$top/build/shunt" trace --help)
+check_match "... with the options that apply (trace: --verdict)" '--verdict' "$out"
+check_nomatch "... and not those of other commands (trace: no --max-connections)" 'max-connections' "$out"
 tap_done
