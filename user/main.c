@@ -312,6 +312,7 @@ static int load_config(const struct cli *c, const struct shunt_config *conf, boo
 			err = err > 0 ? 0 : err; /* ours: adopted as it is */
 			goto out;
 		}
+		err = 0;   /* ours: loader_load says it is already loaded */
 	}
 	if (!err)
 		err = loader_load(conf, &o, &errs);
