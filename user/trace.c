@@ -7,12 +7,14 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -113,7 +115,8 @@ struct pod_name {
 struct seen_pod {
 	__u64 cookie;
 	__u32 flags;
-	bool announced;           /* known before, or a BPF "meshed" event said it */
+	bool announced;           /* known at the start, or a "meshed" line said it */
+	bool pending;             /* new this round: said next round unless BPF says it */
 };
 
 struct tracer {
@@ -122,8 +125,10 @@ struct tracer {
 	__u64 pod_cookie;
 	__s64 mono_to_real_ns;
 	__u64 started_ns;         /* events before this (a dead tracer's leftovers) are skipped */
-	struct pod_name *names;
+	struct pod_name *names;   /* netns cookie -> /run/netns name, learned as seen */
 	size_t n_names;
+	time_t names_scanned;
+	char unnamed[32];
 	unsigned long long shown;
 	struct seen_pod *pods;    /* the workload map as last read, to tell meshed/unmeshed */
 	size_t n_pods;
@@ -138,42 +143,89 @@ static const char *const kind_names[] = {
 	[SHUNT_EV_MESHED] = "meshed",
 };
 
-/* The pod's name: the /run/netns entry with the inode shunt recorded for this cookie. */
-static const char *pod_name(struct tracer *t, __u64 cookie)
+/* The cookie of the netns open at nsfd: enter it, ask a socket, come back home. */
+static int netns_cookie_of(int nsfd, int home, __u64 *cookie)
 {
-	struct shunt_workload wl;
-	struct pod_name *g, *pn;
-	struct dirent *de;
-	DIR *d;
+	socklen_t len = sizeof(*cookie);
+	int sock, err = 0;
 
-	if (!cookie)
-		return "-";
+	if (setns(nsfd, CLONE_NEWNET))
+		return -errno;
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0 || getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
+		err = -errno;
+	if (sock >= 0)
+		close(sock);
+	if (setns(home, CLONE_NEWNET))
+		err = -errno;
+	return err;
+}
+
+static void name_add(struct tracer *t, __u64 cookie, const char *name)
+{
+	struct pod_name *g;
+
 	for (size_t i = 0; i < t->n_names; i++)
 		if (t->names[i].cookie == cookie)
-			return t->names[i].name;
+			return;
 	g = realloc(t->names, (t->n_names + 1) * sizeof(*g));
 	if (!g)
-		return "?";
+		return;
 	t->names = g;
-	pn = &t->names[t->n_names++];
-	pn->cookie = cookie;
-	snprintf(pn->name, sizeof(pn->name), "netns:%" PRIu64, (uint64_t)cookie);
-	if (bpf_map_lookup_elem(t->m->fd[MAP_NETNS], &cookie, &wl) || !wl.netns_ino)
-		return pn->name;
-	d = opendir("/run/netns");
-	while (d && (de = readdir(d))) {
-		char path[PATH_MAX];
-		struct stat st;
+	t->names[t->n_names].cookie = cookie;
+	snprintf(t->names[t->n_names].name, sizeof(g->name), "%s", name);
+	t->n_names++;
+}
 
+/* Learn the cookie of every /run/netns entry (at most every second: a pod without a name,
+ * a process's own netns, asks again and again). */
+static void names_scan(struct tracer *t)
+{
+	struct timespec now;
+	struct dirent *de;
+	int home;
+	DIR *d;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec == t->names_scanned)
+		return;
+	t->names_scanned = now.tv_sec;
+	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	d = opendir("/run/netns");
+	while (home >= 0 && d && (de = readdir(d))) {
+		char path[PATH_MAX];
+		__u64 cookie;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
 		snprintf(path, sizeof(path), "/run/netns/%s", de->d_name);
-		if (de->d_name[0] != '.' && !stat(path, &st) && st.st_ino == wl.netns_ino) {
-			snprintf(pn->name, sizeof(pn->name), "%s", de->d_name);
-			break;
-		}
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && !netns_cookie_of(fd, home, &cookie))
+			name_add(t, cookie, de->d_name);
+		if (fd >= 0)
+			close(fd);
 	}
 	if (d)
 		closedir(d);
-	return pn->name;
+	if (home >= 0)
+		close(home);
+}
+
+/* The pod's name: its /run/netns entry, else netns:COOKIE. */
+static const char *pod_name(struct tracer *t, __u64 cookie)
+{
+	if (!cookie)
+		return "-";
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < t->n_names; i++)
+			if (t->names[i].cookie == cookie)
+				return t->names[i].name;
+		if (!pass)
+			names_scan(t);
+	}
+	snprintf(t->unnamed, sizeof(t->unnamed), "netns:%" PRIu64, (uint64_t)cookie);
+	return t->unnamed;
 }
 
 static bool ip_set(const struct shunt_ip *ip)
@@ -341,16 +393,25 @@ static void watch_pods(struct tracer *t)
 		}
 		now[n].cookie = key;
 		now[n].flags = wl.flags;
-		now[n].announced = false;
-		for (size_t i = 0; i < t->n_pods; i++)
-			if (t->pods[i].cookie == key)
-				now[n].announced = true;
+		/* known from before: as it was; new: said next round, unless a BPF event (written
+		 * just after the map update, maybe not read yet) says it by then */
+		bool bpf_said = false, known = false;
+
 		for (size_t i = 0; i < t->n_bpf_meshed; i++)
-			if (t->bpf_meshed[i] == key)
+			bpf_said |= t->bpf_meshed[i] == key;
+		now[n].announced = !t->pods_read || bpf_said;
+		now[n].pending = t->pods_read && !bpf_said;
+		for (size_t i = 0; i < t->n_pods && !known; i++) {
+			if (t->pods[i].cookie != key)
+				continue;
+			known = true;
+			now[n].announced = t->pods[i].announced || bpf_said;
+			now[n].pending = false;
+			if (t->pods[i].pending && !now[n].announced) {
+				user_event(t, "meshed", key, wl.flags);
 				now[n].announced = true;
-		if (t->pods_read && !now[n].announced)
-			user_event(t, "meshed", key, wl.flags);
-		now[n].announced = true;
+			}
+		}
 		n++;
 	}
 	for (size_t i = 0; t->pods_read && i < t->n_pods; i++) {
@@ -358,7 +419,7 @@ static void watch_pods(struct tracer *t)
 
 		for (size_t j = 0; j < n && !still; j++)
 			still = now[j].cookie == t->pods[i].cookie;
-		if (!still)
+		if (!still && t->pods[i].announced)
 			user_event(t, "unmeshed", t->pods[i].cookie, t->pods[i].flags);
 	}
 	free(t->pods);
