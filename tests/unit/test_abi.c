@@ -120,6 +120,8 @@ static void test_structs(void **state)
 	      M(shunt_slotkeys_key, chunk));
 	CHECK(shunt_slotkeys, M(shunt_slotkeys, generation), M(shunt_slotkeys, n),
 	      M(shunt_slotkeys, total), M(shunt_slotkeys, pad0), M(shunt_slotkeys, keys));
+	CHECK(shunt_trace_ctl, M(shunt_trace_ctl, active), M(shunt_trace_ctl, pad0),
+	      M(shunt_trace_ctl, pid), M(shunt_trace_ctl, starttime));
 }
 
 static void check_map(const char *name, size_t key, size_t value)
@@ -153,6 +155,16 @@ static void test_maps(void **state)
 	check_map("shunt_listen_v1", 8, 8);
 	check_map("shunt_pbind_v1", 8, 4);
 	check_map("shunt_skeys_v2", sizeof(struct shunt_slotkeys_key), sizeof(struct shunt_slotkeys));
+	check_map("shunt_trace_v1", 4, sizeof(struct shunt_trace_ctl));
+	check_map("shunt_trlost_v1", 4, 8);
+	for (unsigned i = 0; i < SHUNT_TRACE_RINGS; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "shunt_ring%u_v1", i);
+		check_map(name, 0, 0);
+		assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, name)),
+				 SHUNT_TRACE_RING_BYTES);
+	}
 	assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, "shunt_stats_v2")),
 			 SHUNT_COUNTERS);
 }
