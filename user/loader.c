@@ -635,7 +635,7 @@ int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
 	struct shunt_bpf *skel = NULL;
 	struct old_link *links = NULL;
 	struct gone_map *gone = NULL;
-	struct bpf_program *prog, *sk_msg;
+	struct bpf_program *prog;
 	struct bpf_map *map;
 	struct shunt_maps m;
 	struct shunt_state st;
@@ -671,7 +671,7 @@ int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
 		log_err("cannot open the BPF object: %s", strerror(-err));
 		goto out;
 	}
-	sk_msg = choose_variants(skel);
+	choose_variants(skel);   /* the sk_msg variant this kernel takes */
 	skel->rodata->shunt_abi_lo = st.abi_version < SHUNT_ABI_VERSION ? st.abi_version
 								  : SHUNT_ABI_VERSION;
 	skel->rodata->shunt_abi_hi = st.abi_version > SHUNT_ABI_VERSION ? st.abi_version
@@ -814,7 +814,6 @@ int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
 			fresh++;
 		}
 	}
-	(void)sk_msg;
 	for (size_t i = 0; i < n_links; i++) {
 		struct old_link *l = &links[i];
 
