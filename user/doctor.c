@@ -27,6 +27,7 @@
 #include "loader.h"
 #include "maps.h"
 #include "pins.h"
+#include "report.h"
 #include "workload.h"
 
 #ifndef CAP_BPF
@@ -75,31 +76,17 @@ static void say(struct doctor *d, int status, const char *check, const char *fix
 		d->failed++;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void print_findings(const struct doctor *d, bool json)
 {
 	if (json) {
 		printf("{\"ok\":%s,\"failed\":%d,\"checks\":[", d->failed ? "false" : "true", d->failed);
 		for (size_t i = 0; i < d->n; i++) {
 			printf("%s{\"check\":", i ? "," : "");
-			json_str(d->v[i].check);
+			report_json_str(d->v[i].check, SIZE_MAX);
 			printf(",\"status\":\"%s\",\"detail\":", status_word[d->v[i].status]);
-			json_str(d->v[i].detail);
+			report_json_str(d->v[i].detail, SIZE_MAX);
 			printf(",\"fix\":");
-			json_str(d->v[i].fix);
+			report_json_str(d->v[i].fix, SIZE_MAX);
 			printf("}");
 		}
 		printf("]}\n");

@@ -252,9 +252,11 @@ decided:
 		  shunt_verdict_port(&cfg, v);
 	ip_text(&dst, a, sizeof(a));
 	if (o->json) {
-		printf("{\"pod\":\"%s\",\"netns_cookie\":%llu,\"meshed\":%s,\"policy\":\"%s\","
+		printf("{\"pod\":");
+		report_json_str(pod, SIZE_MAX);
+		printf(",\"netns_cookie\":%llu,\"meshed\":%s,\"policy\":\"%s\","
 		       "\"verdict\":\"%s\",\"rule\":\"%s\",\"redirected\":%s,\"to\":\"%s%s%s:%u\"",
-		       pod, (unsigned long long)cookie, v == SHUNT_V_NOT_MESHED ? "false" : "true",
+		       (unsigned long long)cookie, v == SHUNT_V_NOT_MESHED ? "false" : "true",
 		       v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NO_POLICY ? "" : policy,
 		       report_counter_name(v), rule_text(v), to_port ? "true" : "false",
 		       dst.family == SHUNT_AF_INET6 ? "[" : "",

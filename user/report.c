@@ -173,15 +173,18 @@ static int read_links(const char *pin_dir, struct link_row *rows, int max, int *
 	return n;
 }
 
-/* A JSON string: paths may hold quotes or backslashes. */
-static void json_str(const char *s)
+void report_json_str(const char *s, size_t max)
 {
 	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			putchar('\\');
-		if ((unsigned char)*s >= 0x20)
-			putchar(*s);
+	for (size_t i = 0; i < max && s[i]; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
 	}
 	putchar('"');
 }
@@ -376,9 +379,9 @@ int report_status(const char *pin_dir, bool json)
 
 	if (json) {
 		printf("{\"loaded\":true,\"pin_dir\":");
-		json_str(pin_dir);
+		report_json_str(pin_dir, SIZE_MAX);
 		printf(",\"cgroup\":");
-		json_str(cgpath);
+		report_json_str(cgpath, SIZE_MAX);
 		printf(",\"abi_version\":%u,", st.abi_version);
 		printf("\"policy\":{\"generation\":%u,\"slot\":%u,\"applied\":\"%s\","
 		       "\"proxy_uid\":%u,", st.generation, st.active_slot, when, cfg.proxy_uid);

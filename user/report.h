@@ -24,6 +24,8 @@ struct report_filter {
 int report_dump(const char *pin_dir, const struct report_filter *f);
 /* Name of a verdict/counter index of shunt_stats_v2. */
 const char *report_counter_name(unsigned idx);
+/* s (at most max bytes) as a JSON string on stdout: quotes, backslashes, control bytes escaped. */
+void report_json_str(const char *s, size_t max);
 /* Does some verdict or counter name start with prefix? */
 bool report_counter_known_prefix(const char *prefix);
 

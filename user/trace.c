@@ -272,22 +272,6 @@ static bool wanted(const struct tracer *t, const struct shunt_trace_event *ev)
 	return true;
 }
 
-static void json_comm(const char *comm)
-{
-	putchar('"');
-	for (int i = 0; i < 16 && comm[i]; i++) {
-		unsigned char ch = (unsigned char)comm[i];
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch > 0x7e)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct tracer *t = ctx;
@@ -313,11 +297,13 @@ static int on_event(void *ctx, void *data, size_t len)
 	comm[16] = '\0';
 	if (t->o->json) {
 		printf("{\"time\":\"%s\",\"ts_ns\":%" PRIu64 ",\"kind\":\"%s\",\"verdict\":\"%s\","
-		       "\"pod\":\"%s\",\"netns_cookie\":%" PRIu64 ",\"pid\":%u,\"comm\":", when,
-		       (uint64_t)ev->ts_ns, ev->kind < 6 && kind_names[ev->kind] ? kind_names[ev->kind] : "?",
-		       report_counter_name(ev->what), pod_name(t, ev->netns_cookie),
+		       "\"pod\":", when, (uint64_t)ev->ts_ns,
+		       ev->kind < 6 && kind_names[ev->kind] ? kind_names[ev->kind] : "?",
+		       report_counter_name(ev->what));
+		report_json_str(pod_name(t, ev->netns_cookie), SIZE_MAX);
+		printf(",\"netns_cookie\":%" PRIu64 ",\"pid\":%u,\"comm\":",
 		       (uint64_t)ev->netns_cookie, ev->pid);
-		json_comm(comm);
+		report_json_str(comm, 16);
 		printf(",\"uid\":%u,\"src\":\"%s\",\"dst\":\"%s\",\"orig\":\"%s\",\"to_port\":%u}\n",
 		       ev->uid, src, dst, orig, ev->to_port);
 	} else {
@@ -360,11 +346,12 @@ static void user_event(struct tracer *t, const char *kind, __u64 cookie, __u32 f
 		 flags & 0xff00 ? "config," : "");
 	if (why[0])
 		why[strlen(why) - 1] = '\0';
-	if (t->o->json)
-		printf("{\"time\":\"%s\",\"kind\":\"%s\",\"verdict\":\"%s\",\"pod\":\"%s\","
-		       "\"netns_cookie\":%" PRIu64 ",\"why\":\"%s\"}\n", when, kind, kind,
-		       pod_name(t, cookie), (uint64_t)cookie, why);
-	else
+	if (t->o->json) {
+		printf("{\"time\":\"%s\",\"kind\":\"%s\",\"verdict\":\"%s\",\"pod\":", when, kind,
+		       kind);
+		report_json_str(pod_name(t, cookie), SIZE_MAX);
+		printf(",\"netns_cookie\":%" PRIu64 ",\"why\":\"%s\"}\n", (uint64_t)cookie, why);
+	} else
 		printf("%s %-8s %-20s by %s\n", when, kind, pod_name(t, cookie), why[0] ? why : "-");
 	t->shown++;
 }
