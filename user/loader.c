@@ -151,6 +151,14 @@ static struct bpf_program *choose_variants(struct shunt_bpf *skel)
 	return cast ? skel->progs.shunt_sk_msg : skel->progs.shunt_sk_msg_pr;
 }
 
+/* The maps --max-connections sizes: every per-connection map has the same room, as one
+ * connection can need an entry in each at once. */
+static bool per_connection_map(const struct shunt_bpf *skel, const struct bpf_map *map)
+{
+	return map == skel->maps.shunt_odst_v2 || map == skel->maps.shunt_conn_v2 ||
+	       map == skel->maps.shunt_socks_v1 || map == skel->maps.shunt_skaddr_v1;
+}
+
 /* sk_msg runs on sends of sockets in the sockhash. A sockmap bpf_link (kernel 6.10+) can be
  * pinned like the others; older kernels only have bpf_prog_attach, which lasts as long as
  * the (pinned) map does. libbpf 1.1 has no helper for either: use the raw calls. */
@@ -230,13 +238,11 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	skel->rodata->shunt_abi_lo = SHUNT_ABI_VERSION;   /* the policy this binary writes */
 	skel->rodata->shunt_abi_hi = SHUNT_ABI_VERSION;
 	if (o->max_conns) {
-		/* Every per-connection map has the same room: one connection can need an entry
-		 * in each at once. */
-		struct bpf_map *per_conn[] = { skel->maps.shunt_odst_v2, skel->maps.shunt_conn_v2,
-					       skel->maps.shunt_socks_v1, skel->maps.shunt_skaddr_v1 };
+		struct bpf_map *map;
 
-		for (size_t i = 0; i < sizeof(per_conn) / sizeof(per_conn[0]); i++)
-			bpf_map__set_max_entries(per_conn[i], o->max_conns);
+		bpf_object__for_each_map(map, skel->obj)
+			if (per_connection_map(skel, map))
+				bpf_map__set_max_entries(map, o->max_conns);
 	}
 	err = shunt_bpf__load(skel);
 	if (err) {
@@ -691,8 +697,7 @@ int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
 		if (fd < 0) {
 			pinned_new[mi++] = true; /* new in this ABI: starts empty */
 			fresh++;
-			if (o->max_conns && bpf_map__type(map) != BPF_MAP_TYPE_ARRAY &&
-			    bpf_map__type(map) != BPF_MAP_TYPE_PERCPU_ARRAY)
+			if (o->max_conns && per_connection_map(skel, map))
 				bpf_map__set_max_entries(map, o->max_conns);
 			continue;
 		}
