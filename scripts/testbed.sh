@@ -175,11 +175,15 @@ TB_PROXY_IDLE_S=20
 # Each start logs to a file of its own: HAProxy resets stdout's flags (O_APPEND with them),
 # so a restarted one would overwrite its predecessor's lines.
 tb_sidecar() {
-	local pod=$1 cfg="$TB_TMP/haproxy-$1.cfg"
+	local pod=$1 cfg="$TB_TMP/haproxy-$1.cfg" stat
+	# its stats socket, abstract (in the pod's netns: uid 1337 cannot write to TB_TMP)
+	stat="shunt-$TB_ID-$pod-$(date +%s%N)"
+	echo "$stat" >> "$TB_TMP/haproxy-$pod.stats"
 	cat > "$cfg" <<CFG
 global
     log stdout format raw local0
     maxconn ${TB_SIDECAR_MAXCONN:-4096}
+    stats socket abns@$stat level user
 defaults
     mode tcp
     log global
@@ -210,6 +214,36 @@ CFG
 
 # tb_sidecar_log POD: the connection lines of every sidecar POD has run, oldest first.
 tb_sidecar_log() { cat "$TB_TMP/haproxy-$1".*.log 2>/dev/null | grep '^client='; }
+
+# tb_sidecar_accepted POD FRONTEND: connections POD's running sidecars have accepted on
+# FRONTEND (outbound|inbound) since they started, from their stats sockets: counted at
+# accept, where a log line waits for the session's end.
+tb_sidecar_accepted() {
+	tb_run "$1" python3 -c '
+import socket, sys
+total = 0
+for name in open(sys.argv[1]).read().split():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        # HAProxy binds abstract names padded with NULs to the whole sun_path
+        s.connect(("\0" + name).ljust(108, "\0"))
+    except OSError:
+        continue          # that sidecar is gone
+    s.sendall(b"show stat\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    rows = data.decode().splitlines()
+    head = rows[0].lstrip("# ").split(",")
+    for r in rows[1:]:
+        f = r.split(",")
+        if len(f) == len(head) and f[0] == sys.argv[2] and f[1] == "FRONTEND":
+            total += int(f[head.index("stot")] or 0)
+print(total)' "$TB_TMP/haproxy-$1.stats" "$2"
+}
 
 # tb_pod_del POD: the pod goes away: its processes, its netns.
 tb_pod_del() {

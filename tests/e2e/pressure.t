@@ -78,6 +78,7 @@ base=$(settle "")
 s0=$(tb_status)
 refused0=$(tb_counter "$s0" refused_origdst_full)
 hap0=$(tb_sidecar_log a | grep -c .)
+acc0=$(tb_sidecar_accepted a outbound)
 out=$(tb_run a "$TOOLS/storm" client -n "$STORM" -c 400 -l 2048 -t 120 $dsts)
 echo "# storm over 64-entry maps: $(echo "$out" | tr '\n' ' ')"
 s1=$(tb_status)
@@ -94,15 +95,12 @@ check_eq "storm: every failure was a refused connect, none closed midway or time
 check_eq "storm: shunt counted each refused connect (refused_origdst_full)" "$failed" "$refused"
 check_eq "storm: the proxy never had to guess a destination" \
 	"$(tb_counter "$s0" so_original_dst_unknown)" "$(tb_counter "$s1" so_original_dst_unknown)"
-# HAProxy writes a connection's line when its session ends, at the latest after its idle
-# timeout: in the 6.1 guest a session now and then outlives its client's close that long
-for i in $(seq $(( (TB_PROXY_IDLE_S + 5) * 10 ))); do
-	[ "$(tb_sidecar_log a | tail -n +$((hap0 + 1)) | grep -c .)" -ge "$ok" ] && break
-	sleep 0.1
-done
+# counted by the proxy at accept (its stats socket): a log line waits for the session's end,
+# which in the 6.1 guest now and then came later than the sidecar's idle timeout
+check_eq "storm: the proxy accepted exactly the connections that worked" "$ok" \
+	"$(( $(tb_sidecar_accepted a outbound) - acc0 ))"
 hap=$(tb_sidecar_log a | tail -n +$((hap0 + 1)))
-check_eq "storm: the proxy forwarded exactly the connections that worked" "$ok" "$(grep -c . <<<"$hap")"
-check_eq "storm: each to the destination its app asked" \
+check_eq "storm: each it logged went to the destination its app asked" \
 	"" "$(grep -v 'origdst=198.18.0.100:700[1-8] ' <<<"$hap" | head -3)"
 check_eq "storm: the per-connection maps are back to their baseline" "$base" "$(settle "$base")"
 out=$(tb_run a "$TOOLS/storm" client -n "$STORM" -c 32 -l 2048 -t 120 $dsts)
