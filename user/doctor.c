@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* See doctor.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -508,11 +507,11 @@ static int check_pins(struct doctor *d, const char *pin_dir, __u32 *ours, size_t
 {
 	char path[PATH_MAX];
 	struct statfs sf;
-	struct dirent *de;
-	int dead = 0, links = 0, fd;
+	struct pin_name *names;
+	size_t n;
+	int dead = 0, links = 0, fd, err;
 	__u64 owner = SHUNT_OWNER_DEFAULT;
 	struct shunt_state st;
-	DIR *dir;
 
 	if (statfs("/sys/fs/bpf", &sf) || sf.f_type != BPF_FS_MAGIC)
 		say(d, FAIL, "bpffs", "mount -t bpf bpf /sys/fs/bpf (shunt load does it when it can; in "
@@ -541,17 +540,13 @@ static int check_pins(struct doctor *d, const char *pin_dir, __u32 *ours, size_t
 		    SHUNT_ABI_VERSION);
 		return -EPROTO;
 	}
-	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, NULL);
-	dir = opendir(path);
-	while (dir && (de = readdir(dir))) {
+	names = pins_list(pin_dir, SHUNT_PIN_LINKS, &n, &err);
+	for (size_t i = 0; names && i < n; i++) {
 		struct bpf_link_info li = { 0 };
 		__u32 len = sizeof(li);
-		char lp[PATH_MAX + NAME_MAX + 2];
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(lp, sizeof(lp), "%s/%s", path, de->d_name);
-		fd = bpf_obj_get(lp);
+		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, names[i].name);
+		fd = bpf_obj_get(path);
 		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &li, &len)) {
 			dead++;
 		} else {
@@ -568,8 +563,7 @@ static int check_pins(struct doctor *d, const char *pin_dir, __u32 *ours, size_t
 		if (fd >= 0)
 			close(fd);
 	}
-	if (dir)
-		closedir(dir);
+	free(names);
 	if (!pins_cgroup_id(pin_dir))
 		say(d, FAIL, "pins", "shunt unload, then shunt load", "%s: no connect4 link: new "
 		    "connections are not captured", pin_dir);

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* BPF lifecycle; see loader.h. The skeleton is the only place the BPF object comes from. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -486,30 +485,26 @@ struct old_link {
 static int read_links(const char *pin_dir, struct old_link **out, size_t *n_out)
 {
 	char path[PATH_MAX];
-	struct old_link *v = NULL;
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d;
+	struct old_link *v;
+	struct pin_name *names;
+	size_t n;
+	int err;
 
-	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, NULL);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
+	names = pins_list(pin_dir, SHUNT_PIN_LINKS, &n, &err);
+	if (!names)
+		return err;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		free(names);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
 		struct bpf_link_info li = { 0 };
 		__u32 len = sizeof(li);
-		struct old_link *g, *l;
+		struct old_link *l = &v[i];
 
-		if (de->d_name[0] == '.')
-			continue;
-		g = realloc(v, (n + 1) * sizeof(*v));
-		if (!g)
-			break;
-		v = g;
-		l = &v[n];
-		memset(l, 0, sizeof(*l));
-		snprintf(l->name, sizeof(l->name), "%s", de->d_name);
-		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, de->d_name);
+		snprintf(l->name, sizeof(l->name), "%s", names[i].name);
+		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, l->name);
 		l->fd = bpf_obj_get(path);
 		l->prog_fd = -1;
 		if (l->fd < 0) {
@@ -521,9 +516,8 @@ static int read_links(const char *pin_dir, struct old_link **out, size_t *n_out)
 			l->attach_type = li.type == BPF_LINK_TYPE_CGROUP ? li.cgroup.attach_type : 0;
 			l->prog_fd = bpf_prog_get_fd_by_id(li.prog_id);
 		}
-		n++;
 	}
-	closedir(d);
+	free(names);
 	*out = v;
 	*n_out = n;
 	return 0;
@@ -552,56 +546,41 @@ static int move_link(struct old_link *l, int prog_fd)
 	return 0;
 }
 
-/* Names of pinned maps this build does not have: unpinned once nothing runs on them. */
-struct gone_map {
-	char name[NAME_MAX + 1];
-};
-
-static int old_only_maps(const char *pin_dir, struct bpf_object *obj, struct gone_map **out,
-			 size_t *n_out)
+/* Names of pinned maps this build does not have (moved to the front of *names, *n_gone of
+ * them): unpinned once nothing runs on them. A sockhash among them stops the upgrade. */
+static int old_only_maps(const char *pin_dir, struct bpf_object *obj, struct pin_name **names,
+			 size_t *n_gone)
 {
 	char path[PATH_MAX];
-	struct gone_map *v = NULL;
-	struct dirent *de;
-	size_t n = 0;
-	int err = 0;
-	DIR *d;
+	size_t n;
+	int err;
 
-	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_MAPS, NULL);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
+	*n_gone = 0;
+	*names = pins_list(pin_dir, SHUNT_PIN_MAPS, &n, &err);
+	if (!*names)
+		return err;
+	for (size_t i = 0; i < n; i++) {
 		struct bpf_map_info info = { 0 };
 		__u32 len = sizeof(info);
-		struct gone_map *g;
+		const char *name = (*names)[i].name;
 		int fd;
 
-		if (de->d_name[0] == '.' || bpf_object__find_map_by_name(obj, de->d_name))
+		if (bpf_object__find_map_by_name(obj, name))
 			continue;
-		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_MAPS, de->d_name);
+		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_MAPS, name);
 		fd = bpf_obj_get(path);
 		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
 		    (info.type == BPF_MAP_TYPE_SOCKHASH || info.type == BPF_MAP_TYPE_SOCKMAP)) {
 			/* Dropping it would drop the bytes queued on its sockets. */
 			log_err("pinned sockhash %s has no successor in this shunt: its fast-path "
 				"sockets would lose queued bytes; unload with the old shunt, then load",
-				de->d_name);
+				name);
 			err = -EPROTO;
 		}
 		if (fd >= 0)
 			close(fd);
-		g = realloc(v, (n + 1) * sizeof(*v));
-		if (!g) {
-			err = -ENOMEM;
-			break;
-		}
-		v = g;
-		snprintf(v[n++].name, sizeof(v->name), "%s", de->d_name);
+		(*names)[(*n_gone)++] = (*names)[i];
 	}
-	closedir(d);
-	*out = v;
-	*n_out = n;
 	return err;
 }
 
@@ -640,7 +619,7 @@ int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
 {
 	struct shunt_bpf *skel = NULL;
 	struct old_link *links = NULL;
-	struct gone_map *gone = NULL;
+	struct pin_name *gone = NULL;
 	struct bpf_program *prog;
 	struct bpf_map *map;
 	struct shunt_maps m;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -193,6 +194,45 @@ static int remove_dir_entries(const char *dir)
 		log_err("cannot remove %s: %s", dir, strerror(errno));
 	}
 	return err;
+}
+
+struct pin_name *pins_list(const char *pin_dir, const char *sub, size_t *n, int *err)
+{
+	char path[PATH_MAX];
+	struct pin_name *v = NULL;
+	struct dirent *de;
+	size_t cap = 0;
+	DIR *d;
+
+	*n = 0;
+	*err = 0;
+	pins_path(path, sizeof(path), pin_dir, sub, NULL);
+	d = opendir(path);
+	if (!d) {
+		*err = -errno;
+		return NULL;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (*n == cap) {
+			struct pin_name *g = realloc(v, (cap = cap ? cap * 2 : 32) * sizeof(*v));
+
+			if (!g) {
+				*err = -ENOMEM;
+				break;
+			}
+			v = g;
+		}
+		snprintf(v[(*n)++].name, sizeof(v->name), "%s", de->d_name);
+	}
+	closedir(d);
+	if (*err) {
+		free(v);
+		*n = 0;
+		return NULL;
+	}
+	return v ? v : calloc(1, sizeof(*v));    /* an empty directory is not an error */
 }
 
 int pins_remove_all(const char *pin_dir)

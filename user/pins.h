@@ -27,6 +27,12 @@ bool pins_require_loaded(const char *pin_dir);
 /* The id of the cgroup shunt's programs are attached to (from the connect4 link); 0 when
  * it cannot be read. */
 __u64 pins_cgroup_id(const char *pin_dir);
+/* The names under pin_dir/sub (maps, links, progs), dot-files left out: a malloc'd array of
+ * *n entries (free() it), NULL with -errno in *err when the directory cannot be read. */
+struct pin_name {
+	char name[256];
+};
+struct pin_name *pins_list(const char *pin_dir, const char *sub, size_t *n, int *err);
 /* Remove every pin shunt made and the directories; leaves foreign files and says so. */
 int pins_remove_all(const char *pin_dir);
 
