@@ -67,12 +67,6 @@ static int parse_endpoint(const char *s, struct shunt_ip *ip, __u16 *port_out)
 	return 0;
 }
 
-static const char *ip_text(const struct shunt_ip *ip, char *buf, size_t len)
-{
-	inet_ntop(ip->family == SHUNT_AF_INET ? AF_INET : AF_INET6, ip->addr, buf, len);
-	return buf;
-}
-
 static int port_listed(const struct shunt_maps *m, const struct shunt_cfg *cfg, __u64 owner,
 		       __u32 slot, __u32 list, __u16 port)
 {
@@ -140,7 +134,7 @@ int explain_outbound(const struct explain_opts *o)
 	enum shunt_verdict v;
 	__u32 dslot, slot;
 	__u64 cookie = 0, owner = SHUNT_OWNER_DEFAULT;
-	char path[PATH_MAX], a[INET6_ADDRSTRLEN], pod[PATH_MAX + 32];
+	char path[PATH_MAX], orig[INET6_ADDRSTRLEN + 8], pod[PATH_MAX + 32];
 	const char *policy = "node default";
 	bool have_wl = false;
 	__u16 port, to_port;
@@ -200,8 +194,6 @@ int explain_outbound(const struct explain_opts *o)
 		v = SHUNT_V_NOT_MESHED;
 		goto decided;
 	}
-	cfg = dcfg;
-	slot = dslot;
 	if ((wl.flags & SHUNT_WL_OWN_POLICY) && !owner_cfg(&m, cookie, &cfg, &slot)) {
 		owner = cookie;
 		policy = wl.flags & SHUNT_WL_POLICY_FROM_CONFIG ? "its own (workloads: in the config)"
@@ -250,24 +242,29 @@ int explain_outbound(const struct explain_opts *o)
 decided:
 	to_port = v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NOT_TCP || v == SHUNT_V_NO_POLICY ? 0 :
 		  shunt_verdict_port(&cfg, v);
-	ip_text(&dst, a, sizeof(a));
+	report_ipport_str(&dst, htons(port), orig, sizeof(orig));
 	if (o->json) {
+		char to[INET6_ADDRSTRLEN + 8];
+		struct shunt_ip lo = { .family = dst.family };
+
+		/* redirected: to 127.0.0.1 / ::1 on the proxy's port, like iptables REDIRECT */
+		if (dst.family == SHUNT_AF_INET)
+			lo.addr[0] = htonl(0x7f000001);
+		else
+			lo.addr[3] = htonl(1);
+		report_ipport_str(to_port ? &lo : &dst, htons(to_port ? to_port : port), to, sizeof(to));
 		printf("{\"pod\":");
 		report_json_str(pod, SIZE_MAX);
 		printf(",\"netns_cookie\":%llu,\"meshed\":%s,\"policy\":\"%s\","
-		       "\"verdict\":\"%s\",\"rule\":\"%s\",\"redirected\":%s,\"to\":\"%s%s%s:%u\"",
+		       "\"verdict\":\"%s\",\"rule\":\"%s\",\"redirected\":%s,\"to\":\"%s\"",
 		       (unsigned long long)cookie, v == SHUNT_V_NOT_MESHED ? "false" : "true",
 		       v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NO_POLICY ? "" : policy,
-		       report_counter_name(v), rule_text(v), to_port ? "true" : "false",
-		       dst.family == SHUNT_AF_INET6 ? "[" : "",
-		       to_port ? (dst.family == SHUNT_AF_INET ? "127.0.0.1" : "::1") : a,
-		       dst.family == SHUNT_AF_INET6 ? "]" : "", to_port ? to_port : port);
+		       report_counter_name(v), rule_text(v), to_port ? "true" : "false", to);
 		if (to_port)
-			printf(",\"original_dst\":\"%s%s%s:%u\"", dst.family == SHUNT_AF_INET6 ? "[" : "",
-			       a, dst.family == SHUNT_AF_INET6 ? "]" : "", port);
+			printf(",\"original_dst\":\"%s\"", orig);
 		printf("}\n");
 	} else {
-		printf("pod        %s%s\n", pod, cookie ? "" : "");
+		printf("pod        %s\n", pod);
 		if (cookie)
 			printf("netns      cookie %llu\n", (unsigned long long)cookie);
 		if (v != SHUNT_V_NOT_MESHED && v != SHUNT_V_NO_POLICY)
@@ -277,14 +274,10 @@ decided:
 			printf("goes to    %s:%u, the proxy's %s port\n",
 			       dst.family == SHUNT_AF_INET ? "127.0.0.1" : "[::1]", to_port,
 			       v == SHUNT_V_PROXY_TO_SELF ? "inbound" : v == SHUNT_V_DNS ? "DNS" : "outbound");
-			printf("the proxy  reads %s%s%s:%u as the original destination "
-			       "(SO_ORIGINAL_DST%s)\n", dst.family == SHUNT_AF_INET6 ? "[" : "", a,
-			       dst.family == SHUNT_AF_INET6 ? "]" : "", port,
-			       v == SHUNT_V_DNS ? "; the reply is shown from it" : "");
+			printf("the proxy  reads %s as the original destination (SO_ORIGINAL_DST%s)\n",
+			       orig, v == SHUNT_V_DNS ? "; the reply is shown from it" : "");
 		} else {
-			printf("goes to    %s%s%s:%u directly, untouched by shunt\n",
-			       dst.family == SHUNT_AF_INET6 ? "[" : "", a,
-			       dst.family == SHUNT_AF_INET6 ? "]" : "", port);
+			printf("goes to    %s directly, untouched by shunt\n", orig);
 		}
 	}
 	maps_close(&m);

@@ -75,19 +75,24 @@ const char *report_counter_name(unsigned idx)
 	return idx < SHUNT_COUNTERS && counter_names[idx] ? counter_names[idx] : "?";
 }
 
-static const char *ip_str(const struct shunt_ip *ip, char *buf, size_t len)
+const char *report_ip_str(const struct shunt_ip *ip, char *buf, size_t len)
 {
 	inet_ntop(ip->family == SHUNT_AF_INET ? AF_INET : AF_INET6, ip->addr, buf, (socklen_t)len);
 	return buf;
 }
 
-static const char *ipport_str(const struct shunt_ip *ip, __u16 port_n, char *buf, size_t len)
+const char *report_ipport_str(const struct shunt_ip *ip, __u16 port_n, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
-	ip_str(ip, a, sizeof(a));
+	report_ip_str(ip, a, sizeof(a));
 	snprintf(buf, len, ip->family == SHUNT_AF_INET ? "%s:%u" : "[%s]:%u", a, ntohs(port_n));
 	return buf;
+}
+
+bool report_ip_eq(const struct shunt_ip *a, const struct shunt_ip *b)
+{
+	return a->family == b->family && !memcmp(a->addr, b->addr, sizeof(a->addr));
 }
 
 static void time_str(__u64 realtime_ns, char *buf, size_t len)
@@ -607,11 +612,6 @@ static void wl_flags_str(__u32 f, char *buf, size_t len)
 		buf[strlen(buf) - 1] = '\0';
 }
 
-static bool ip_eq(const struct shunt_ip *a, const struct shunt_ip *b)
-{
-	return a->family == b->family && !memcmp(a->addr, b->addr, sizeof(a->addr));
-}
-
 /* Does the filter let a row about this netns / address+port pairs through? A row passes a
  * filter it has nothing to say about only when it is not a per-connection row. */
 static bool pass_netns(const struct report_filter *f, __u64 netns)
@@ -621,7 +621,7 @@ static bool pass_netns(const struct report_filter *f, __u64 netns)
 
 static bool pass_endpoint(const struct report_filter *f, const struct shunt_ip *ip, __u16 port_n)
 {
-	return (!f->addr || ip_eq(ip, &f->ip)) && (!f->port || ntohs(port_n) == f->port);
+	return (!f->addr || report_ip_eq(ip, &f->ip)) && (!f->port || ntohs(port_n) == f->port);
 }
 
 int report_dump(const char *pin_dir, const struct report_filter *f)
@@ -693,9 +693,9 @@ int report_dump(const char *pin_dir, const struct report_filter *f)
 		void *prev = NULL;
 
 		while (!bpf_map_get_next_key(m.fd[MAP_LOCAL], prev, &next)) {
-			if (pass_netns(f, next.netns_cookie) && (!f->addr || ip_eq(&next.ip, &f->ip)))
+			if (pass_netns(f, next.netns_cookie) && (!f->addr || report_ip_eq(&next.ip, &f->ip)))
 				printf("  netns %-12" PRIu64 " %s\n", (uint64_t)next.netns_cookie,
-				       ip_str(&next.ip, a, sizeof(a)));
+				       report_ip_str(&next.ip, a, sizeof(a)));
 			key = next;
 			prev = &key;
 		}
@@ -712,7 +712,7 @@ int report_dump(const char *pin_dir, const struct report_filter *f)
 			if (!bpf_map_lookup_elem(m.fd[MAP_ODST], &next, &v) &&
 			    pass_endpoint(f, &v.dst, v.dst_port))
 				printf("  socket %-12" PRIu64 " -> %s (%s, generation %u)\n",
-				       (uint64_t)next, ipport_str(&v.dst, v.dst_port, a, sizeof(a)),
+				       (uint64_t)next, report_ipport_str(&v.dst, v.dst_port, a, sizeof(a)),
 				       report_counter_name(v.verdict), v.generation);
 			key = next;
 			prev = &key;
@@ -732,9 +732,9 @@ int report_dump(const char *pin_dir, const struct report_filter *f)
 			     pass_endpoint(f, &v.dst, v.dst_port)))
 				printf("  netns %-12" PRIu64 " %s <- %s -> %s\n",
 				       (uint64_t)next.netns_cookie,
-				       ipport_str(&next.local, next.local_port, a, sizeof(a)),
-				       ipport_str(&next.remote, next.remote_port, b, sizeof(b)),
-				       ipport_str(&v.dst, v.dst_port, c, sizeof(c)));
+				       report_ipport_str(&next.local, next.local_port, a, sizeof(a)),
+				       report_ipport_str(&next.remote, next.remote_port, b, sizeof(b)),
+				       report_ipport_str(&v.dst, v.dst_port, c, sizeof(c)));
 			key = next;
 			prev = &key;
 		}

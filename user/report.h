@@ -24,6 +24,10 @@ struct report_filter {
 int report_dump(const char *pin_dir, const struct report_filter *f);
 /* Name of a verdict/counter index of shunt_stats_v2. */
 const char *report_counter_name(unsigned idx);
+/* An address as text; with its port (network order), bracketed for IPv6: [::1]:15001. */
+const char *report_ip_str(const struct shunt_ip *ip, char *buf, size_t len);
+const char *report_ipport_str(const struct shunt_ip *ip, __u16 port_n, char *buf, size_t len);
+bool report_ip_eq(const struct shunt_ip *a, const struct shunt_ip *b);
 /* s (at most max bytes) as a JSON string on stdout: quotes, backslashes, control bytes escaped. */
 void report_json_str(const char *s, size_t max);
 /* Does some verdict or counter name start with prefix? */

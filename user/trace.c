@@ -7,14 +7,12 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +22,7 @@
 #include "pins.h"
 #include "report.h"
 #include "trace.h"
+#include "workload.h"
 
 /* Field 22 of /proc/PID/stat: when the process started, to tell a reused PID. 0 if gone. */
 static __u64 proc_starttime(__u32 pid)
@@ -143,24 +142,6 @@ static const char *const kind_names[] = {
 	[SHUNT_EV_MESHED] = "meshed",
 };
 
-/* The cookie of the netns open at nsfd: enter it, ask a socket, come back home. */
-static int netns_cookie_of(int nsfd, int home, __u64 *cookie)
-{
-	socklen_t len = sizeof(*cookie);
-	int sock, err = 0;
-
-	if (setns(nsfd, CLONE_NEWNET))
-		return -errno;
-	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0 || getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
-		err = -errno;
-	if (sock >= 0)
-		close(sock);
-	if (setns(home, CLONE_NEWNET))
-		err = -errno;
-	return err;
-}
-
 static void name_add(struct tracer *t, __u64 cookie, const char *name)
 {
 	struct pod_name *g;
@@ -183,16 +164,14 @@ static void names_scan(struct tracer *t)
 {
 	struct timespec now;
 	struct dirent *de;
-	int home;
 	DIR *d;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (now.tv_sec == t->names_scanned)
 		return;
 	t->names_scanned = now.tv_sec;
-	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	d = opendir("/run/netns");
-	while (home >= 0 && d && (de = readdir(d))) {
+	while (d && (de = readdir(d))) {
 		char path[PATH_MAX];
 		__u64 cookie;
 		int fd;
@@ -201,15 +180,13 @@ static void names_scan(struct tracer *t)
 			continue;
 		snprintf(path, sizeof(path), "/run/netns/%s", de->d_name);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && !netns_cookie_of(fd, home, &cookie))
+		if (fd >= 0 && !workload_netns_cookie(fd, &cookie))
 			name_add(t, cookie, de->d_name);
 		if (fd >= 0)
 			close(fd);
 	}
 	if (d)
 		closedir(d);
-	if (home >= 0)
-		close(home);
 }
 
 /* The pod's name: its /run/netns entry, else netns:COOKIE. */
@@ -233,27 +210,16 @@ static bool ip_set(const struct shunt_ip *ip)
 	return ip->family != 0;
 }
 
+/* "-" when unknown, the address alone without a port */
 static const char *endpoint(const struct shunt_ip *ip, __u16 port, char *buf, size_t len)
 {
-	char a[INET6_ADDRSTRLEN];
-
-	if (!ip_set(ip)) {
+	if (!ip_set(ip))
 		snprintf(buf, len, "-");
-		return buf;
-	}
-	inet_ntop(ip->family == SHUNT_AF_INET ? AF_INET : AF_INET6, ip->addr, a, sizeof(a));
-	if (!port)
-		snprintf(buf, len, "%s", a);
-	else if (ip->family == SHUNT_AF_INET6)
-		snprintf(buf, len, "[%s]:%u", a, port);
+	else if (!port)
+		report_ip_str(ip, buf, len);
 	else
-		snprintf(buf, len, "%s:%u", a, port);
+		report_ipport_str(ip, htons(port), buf, len);
 	return buf;
-}
-
-static bool ip_eq(const struct shunt_ip *a, const struct shunt_ip *b)
-{
-	return a->family == b->family && !memcmp(a->addr, b->addr, sizeof(a->addr));
 }
 
 static bool wanted(const struct tracer *t, const struct shunt_trace_event *ev)
@@ -265,7 +231,8 @@ static bool wanted(const struct tracer *t, const struct shunt_trace_event *ev)
 		return false;
 	if (o->port && ev->src_port != o->port && ev->dst_port != o->port && ev->orig_port != o->port)
 		return false;
-	if (o->addr && !ip_eq(&ev->src, &o->ip) && !ip_eq(&ev->dst, &o->ip) && !ip_eq(&ev->orig, &o->ip))
+	if (o->addr && !report_ip_eq(&ev->src, &o->ip) && !report_ip_eq(&ev->dst, &o->ip) &&
+	    !report_ip_eq(&ev->orig, &o->ip))
 		return false;
 	if (o->verdict && strncmp(name, o->verdict, strlen(o->verdict)))
 		return false;

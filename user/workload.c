@@ -128,35 +128,65 @@ static int collect_addrs(struct netns_seen *ns)
 	return 0;
 }
 
-/* Enter the netns behind nsfd, learn what we need, come back to home_fd. */
-static int visit(int nsfd, int home_fd, const struct shunt_config *conf, struct netns_seen *ns)
+/* The cookie of the netns this thread is in. */
+static int cookie_here(__u64 *cookie)
 {
-	socklen_t len = sizeof(ns->cookie);
+	socklen_t len = sizeof(*cookie);
 	int sock, err = 0;
 
-	if (setns(nsfd, CLONE_NEWNET))
-		return -errno;
 	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0 || getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, &ns->cookie, &len))
+	if (sock < 0 || getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
 		err = -errno;
 	if (sock >= 0)
 		close(sock);
-	if (!err) {
-		scan_listeners(AF_INET, conf, ns);
-		scan_listeners(AF_INET6, conf, ns);
-		collect_addrs(ns);
-	}
+	return err;
+}
+
+static void return_home(int home_fd)
+{
 	if (setns(home_fd, CLONE_NEWNET)) {
 		/* Continuing in a foreign netns would be worse than stopping. */
 		log_err("cannot return to shunt's own network namespace: %s", strerror(errno));
 		abort();
 	}
+}
+
+/* Enter the netns behind nsfd, learn what we need, come back to home_fd. */
+static int visit(int nsfd, int home_fd, const struct shunt_config *conf, struct netns_seen *ns)
+{
+	int err;
+
+	if (setns(nsfd, CLONE_NEWNET))
+		return -errno;
+	err = cookie_here(&ns->cookie);
+	if (!err) {
+		scan_listeners(AF_INET, conf, ns);
+		scan_listeners(AF_INET6, conf, ns);
+		collect_addrs(ns);
+	}
+	return_home(home_fd);
 	return err;
 }
 
 static int open_home(void)
 {
 	return open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+}
+
+int workload_netns_cookie(int nsfd, __u64 *cookie)
+{
+	int home = open_home(), err;
+
+	if (home < 0)
+		return -errno;
+	if (setns(nsfd, CLONE_NEWNET)) {
+		err = -errno;
+	} else {
+		err = cookie_here(cookie);
+		return_home(home);
+	}
+	close(home);
+	return err;
 }
 
 /* Open path as a netns; -ENOTTY/-EINVAL when it is some other file. */

@@ -58,6 +58,8 @@ void workload_resolved_free(struct resolved_workload *wl, size_t n);
 
 /* What the census learns of one netns (cookie, addresses, listeners), from an open fd. */
 int workload_visit(int nsfd, const struct shunt_config *conf, struct netns_seen *ns);
+/* The cookie of the netns open at nsfd (entered and left again). */
+int workload_netns_cookie(int nsfd, __u64 *cookie);
 /* Does process pid live in the scope cgroup (or below)? */
 bool workload_pid_in_scope(const struct census_scope *sc, pid_t pid);
 
