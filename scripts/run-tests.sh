@@ -6,6 +6,8 @@
 #   unit tests   build/tests/test_*   cmocka, no root, ASan+UBSan
 #   kernel/e2e   tests/kernel/*.t tests/e2e/*.t   TAP, root (skipped without it)
 # Usage: scripts/run-tests.sh [--unit] [FILE.t ...]
+# A TAP file killed at its time limit (600 s, 1200 s in the emulated guest; SHUNT_TEST_TIMEOUT
+# sets it) fails with a line saying so.
 set -u
 cd "$(dirname "$0")/.."
 passed=0 failed=0 skipped=0 bad_files=()
@@ -34,8 +36,9 @@ run_tap() {
 	local t=$1 log p f s start secs
 	log="$logdir/$(echo "$t" | tr / _).log"
 	start=$(date +%s)
-	timeout 600 bash "$t" > "$log" 2>&1
+	timeout "$file_limit" bash "$t" > "$log" 2>&1
 	local rc=$?
+	[ "$rc" -eq 124 ] && printf 'not ok - %s: killed after its %d s limit\n' "$t" "$file_limit" >> "$log"
 	secs=$(($(date +%s) - start))
 	p=$(grep -c '^ok ' "$log")
 	f=$(grep -c '^not ok ' "$log")
@@ -58,6 +61,9 @@ run_tap() {
 	fi
 }
 
+# a test file's time limit: the emulated guest (SHUNT_VM, scripts/vmtest.sh) runs ~50x slower
+file_limit=${SHUNT_TEST_TIMEOUT:-600}
+[ -n "${SHUNT_VM:-}" ] && [ -z "${SHUNT_TEST_TIMEOUT:-}" ] && file_limit=1200
 unit_only=0
 files=()
 for a in "$@"; do
