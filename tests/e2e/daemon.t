@@ -120,9 +120,10 @@ echo "# ConfigMap swap -> applied: $ms ms"
 check_eq "..data swapped: the new policy is in force (generation $((gen0 + 1)))" "$((gen0 + 1))" \
 	"$(tb_counter "$(tb_status)" generation)"
 check "... within a second ($ms ms)" test "$ms" -lt 1000
-before=$(tb_sidecar_log a | grep -c .)
+# counted by the proxy at accept (its stats socket): a log line would wait for a session's end
+acc0=$(tb_sidecar_accepted a outbound)
 out=$(tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001)
-check_eq "... and decides: 7001 now goes direct" "$before" "$(tb_sidecar_log a | grep -c .)"
+check_eq "... and decides: 7001 now goes direct" "ok $acc0" "${out%% *} $(tb_sidecar_accepted a outbound)"
 
 # --- a bad ConfigMap: refused, logged, counted; the old policy stays --------------------------
 cm_write 2026_11_30_00_02_00.3 'outbound: {exclude_ports: [70001]}'
@@ -133,9 +134,10 @@ check_match "bad config: counted in /metrics" 'shunt_config_reloads_total\{resul
 	"$(curl -s "$URL/metrics")"
 check_match "... next to the good one" 'shunt_config_reloads_total\{result="applied"\} 1' \
 	"$(curl -s "$URL/metrics")"
-before=$(tb_sidecar_log a | grep -c .)
+acc0=$(tb_sidecar_accepted a outbound)
 out=$(tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001)
-check_eq "bad config: the old policy still decides (7001 direct)" "$before" "$(tb_sidecar_log a | grep -c .)"
+check_eq "bad config: the old policy still decides (7001 direct)" "ok $acc0" \
+	"${out%% *} $(tb_sidecar_accepted a outbound)"
 # an unrelated event in the directory is no reload
 touch "$CM/unrelated"
 sleep 0.3
