@@ -39,7 +39,7 @@ PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_co
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
-TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm
+TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfclose
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -113,10 +113,15 @@ $(OUT)/tools/bypass: tests/tools/bypass.c tests/tools/sockaddr.h | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -luring
 
-tools: $(addprefix $(OUT)/tools/,$(TOOLS)) $(OUT)/tools/foreign.bpf.o
+$(OUT)/tools/halfclose: tests/tools/halfclose.c | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lbpf -lpthread
 
-# Not shunt's: a do-nothing connect4 program doctor.t attaches beside shunt's.
-$(OUT)/tools/foreign.bpf.o: tests/tools/foreign.bpf.c | $(OUT)/tools
+tools: $(addprefix $(OUT)/tools/,$(TOOLS)) $(OUT)/tools/foreign.bpf.o $(OUT)/tools/halfclose.bpf.o
+
+# Not shunt's: a do-nothing connect4 program doctor.t attaches beside shunt's (foreign), the
+# least sk_msg fast path for halfclose (a kernel fact the README's known hazards cite).
+$(OUT)/tools/%.bpf.o: tests/tools/%.bpf.c | $(OUT)/tools
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -I/usr/include/$(shell $(CC) -dumpmachine) -c $< -o $@
 
