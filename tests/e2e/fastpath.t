@@ -120,6 +120,49 @@ check_match "splice() reader in a workload with acceleration: false gets every b
 check "its sockets were kept off the fast path" test "$(delta fastpath_switched_off "$s0" "$s1")" -ge 2
 check_eq "none of them added" "0" "$(delta fastpath_sockets_added "$s0" "$s1")"
 
+# --- half-close + blocking read against a slow server, acceleration off for its workload ------
+# The app writes 4 KiB, shutdown(SHUT_WR)s and waits in a blocking read(); the server answers
+# after 50 ms. On the fast path the kernel fails that read with EAGAIN (README, The fast path,
+# known hazards; tests/kernel/halfclose.t); the documented answer is acceleration: false.
+slow_server='
+import socket, sys, threading, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(16)
+def answer(c):
+    data = b""
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        data += b
+    time.sleep(0.05)
+    c.sendall(data)
+    c.close()
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=answer, args=(c,), daemon=True).start()'
+tb_bg d python3 -c "$slow_server" 9600
+tb_bg c python3 -c "$slow_server" 9600
+tb_wait_listen d 9600 && tb_wait_listen c 9600 || tap_bail "slow servers"
+halfclose_runs() { # POD: five exchanges; prints how many worked, then the last failure
+	local ok=0 out last= i
+	for i in 1 2 3 4 5; do
+		out=$(tb_run "$1" "$TOOLS/bypass" nonblock 127.0.0.1:9600 2>&1)
+		case $out in ok*) ok=$((ok + 1)) ;; *) last=$out ;; esac
+	done
+	echo "$ok $last"
+}
+s0=$(tb_status)
+out=$(halfclose_runs d)
+s1=$(tb_status)
+check_eq "write, half-close, blocking read, 50 ms server, acceleration: false: 5 of 5 answered" \
+	"5" "${out%% *}"
+check_eq "... none of those sockets on the fast path" "0" "$(delta fastpath_sockets_added "$s0" "$s1")"
+out=$(halfclose_runs c)
+echo "# the same in pod c, fast path on: ${out%% *} of 5 answered (${out#* })"
+
 # --- churn: the maps hold what is open, not what was ------------------------------------------
 tb_bg a "$SC" churn-server 127.0.0.1:9300
 tb_wait_listen a 9300
