@@ -131,12 +131,7 @@ l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", int(sys.argv[1])))
 l.listen(16)
 def answer(c):
-    data = b""
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        data += b
+    data = b"".join(iter(lambda: c.recv(65536), b""))   # to the end of the stream
     time.sleep(0.05)
     c.sendall(data)
     c.close()

@@ -11,7 +11,8 @@
  *             receive queue (halfclose.bpf.o), as shunt's does between an app and its proxy
  *   noshut    the same without the half-close (the server reads exactly 4 KiB)
  * Prints one line a way: "WAY ok=N eagain=N other=N" (eagain: recv() failed with EAGAIN
- * before the timeout; other: anything else wrong: short, different bytes, another error).
+ * well before the timeout; other: anything else wrong: short or different bytes, another
+ * error, or the 5 s timeout, i.e. a hang).
  * Usage: halfclose OBJ ROUNDS   (root: loads a BPF program)
  */
 #include <arpa/inet.h>
@@ -38,7 +39,7 @@ struct round {
 static void *echo_back(void *arg)
 {
 	struct round *r = arg;
-	static __thread unsigned char b[N];
+	unsigned char b[N];
 	size_t got = 0;
 	ssize_t n;
 
@@ -60,17 +61,19 @@ static int one_round(int lst, const struct sockaddr_in *a, int map, int half_clo
 	unsigned char out[N], in[N];
 	struct timeval tv = { 5, 0 };
 	struct round r = { .until_eof = half_close };
+	struct timespec t0, t1;
 	size_t got = 0;
 	ssize_t n = 0;
 	pthread_t t;
 	int c, e = 0;
 
 	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (c < 0 || connect(c, (const void *)a, sizeof(*a)))
+	if (c < 0)
 		return 2;
-	r.srv = accept(lst, NULL, NULL);
-	if (r.srv < 0)
+	if (connect(c, (const void *)a, sizeof(*a)) || (r.srv = accept(lst, NULL, NULL)) < 0) {
+		close(c);
 		return 2;
+	}
 	if (map >= 0) {
 		__u32 k0 = 0, k1 = 1;
 		__u64 f0 = (__u64)c, f1 = (__u64)r.srv;
@@ -85,6 +88,7 @@ static int one_round(int lst, const struct sockaddr_in *a, int map, int half_clo
 	for (size_t i = 0; i < N; i++)
 		out[i] = (unsigned char)rand();
 	pthread_create(&t, NULL, echo_back, &r);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (send(c, out, N, 0) != N)
 		e = -1;
 	if (half_close)
@@ -97,6 +101,7 @@ static int one_round(int lst, const struct sockaddr_in *a, int map, int half_clo
 		}
 		got += (size_t)n;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (e) {
 		/* unblock the echo thread whatever state the exchange is in */
 		shutdown(c, SHUT_RDWR);
@@ -106,7 +111,8 @@ static int one_round(int lst, const struct sockaddr_in *a, int map, int half_clo
 	close(r.srv);
 	if (!e && !memcmp(in, out, N))
 		return 0;
-	return e == EAGAIN ? 1 : 2;
+	/* EAGAIN at the receive timeout would be a hang: "other" */
+	return e == EAGAIN && t1.tv_sec - t0.tv_sec < tv.tv_sec - 1 ? 1 : 2;
 }
 
 int main(int argc, char **argv)
