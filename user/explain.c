@@ -136,7 +136,7 @@ int explain_outbound(const struct explain_opts *o)
 	__u64 cookie = 0, owner = SHUNT_OWNER_DEFAULT;
 	char path[PATH_MAX], orig[INET6_ADDRSTRLEN + 8], pod[PATH_MAX + 32];
 	const char *policy = "node default";
-	bool have_wl = false;
+	bool have_wl = false, tcp_meshed, fast;
 	__u16 port, to_port;
 	int err;
 
@@ -242,6 +242,9 @@ int explain_outbound(const struct explain_opts *o)
 decided:
 	to_port = v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NOT_TCP || v == SHUNT_V_NO_POLICY ? 0 :
 		  shunt_verdict_port(&cfg, v);
+	/* the sockops program's test (TCP only): the pod's policy and its workload switch */
+	tcp_meshed = v != SHUNT_V_NOT_MESHED && v != SHUNT_V_NO_POLICY && !o->udp;
+	fast = tcp_meshed && (cfg.flags & SHUNT_CFG_ACCELERATION) && !(wl.flags & SHUNT_WL_NO_ACCEL);
 	report_ipport_str(&dst, htons(port), orig, sizeof(orig));
 	if (o->json) {
 		char to[INET6_ADDRSTRLEN + 8];
@@ -262,6 +265,8 @@ decided:
 		       report_counter_name(v), rule_text(v), to_port ? "true" : "false", to);
 		if (to_port)
 			printf(",\"original_dst\":\"%s\"", orig);
+		if (tcp_meshed)
+			printf(",\"fast_path\":%s", fast ? "true" : "false");
 		printf("}\n");
 	} else {
 		printf("pod        %s\n", pod);
@@ -279,6 +284,10 @@ decided:
 		} else {
 			printf("goes to    %s directly, untouched by shunt\n", orig);
 		}
+		if (tcp_meshed)
+			printf("fast path  %s\n", fast ? "on: its bytes to a peer on this node skip TCP/IP "
+							  "(acceleration; README: its known hazards)"
+							: "off for this pod (acceleration: false)");
 	}
 	maps_close(&m);
 	return 0;

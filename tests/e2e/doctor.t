@@ -138,6 +138,7 @@ wait "$held" 2>/dev/null
 out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns a)" 198.18.0.100:7001 2>&1)
 check_match "explain: a -> world:7001 goes to the proxy" 'rule +redirect_include_cidr: the destination is in outbound.include_cidrs' "$out"
 check_match "... to the outbound port" 'goes to +127\.0\.0\.1:15001, the proxy.s outbound port' "$out"
+check_match "... and its bytes take the fast path (acceleration: true)" '^fast path +on: ' "$out"
 check_match "... and says what the proxy reads" 'the proxy +reads 198\.18\.0\.100:7001 as the original destination' "$out"
 out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns a)" --uid 1337 198.18.0.100:7001 2>&1)
 check_match "explain --uid 1337: the proxy's own connection goes direct" 'rule +direct_proxy_owner.*goes to +198\.18\.0\.100:7001 directly' "$(tr '\n' ' ' <<<"$out")"

@@ -155,6 +155,10 @@ s1=$(tb_status)
 check_eq "write, half-close, blocking read, 50 ms server, acceleration: false: 5 of 5 answered" \
 	"5" "${out%% *}"
 check_eq "... none of those sockets on the fast path" "0" "$(delta fastpath_sockets_added "$s0" "$s1")"
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns d)" 127.0.0.1:9600 2>&1)
+check_match "explain says so for pod d" '^fast path +off for this pod \(acceleration: false\)' "$out"
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns c)" --json 127.0.0.1:9600 2>&1)
+check_match "... and, in JSON, that pod c's connections take it" '"fast_path":true' "$out"
 out=$(halfclose_runs c)
 echo "# the same in pod c, fast path on: ${out%% *} of 5 answered (${out#* })"
 
