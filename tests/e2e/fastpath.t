@@ -90,9 +90,17 @@ sha=$(sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' <<<"$out")
 check_match "512 MiB, random writes, stalling reader: every byte in place" '^ok bytes=536870912' "$out"
 check_match "SHA-256 at the reader equals the writer's" "ok bytes=536870912 sha256=$sha" "$(tail -1 "$TB_TMP/order.log")"
 g=$(delta fallback_drain_gate "$s0" "$s1"); l=$(delta fallback_over_limit "$s0" "$s1"); r=$(delta fastpath_msgs "$s0" "$s1")
-# how often the limit is hit depends on the machine's speed (an emulated guest hits it less):
-# what matters is that both switches happened, and the SHA-256 above, not the count
-check "the path switched many times (redirected $r, over limit $l, drain gate $g)" test "$r" -ge 50 -a "$l" -ge 3 -a "$g" -gt 0
+# how often the limit is hit depends on the machine's speed: what matters is that both
+# switches happened, and the SHA-256 above, not the count. On the host the path switches
+# many times; in the emulated guest (SHUNT_VM) the reader seldom catches up, so after the
+# limit the stream mostly stays on TCP (one run: redirected 20, over limit 1, drain gate 3997)
+if [ -z "${SHUNT_VM:-}" ]; then
+	check "the path switched many times (redirected $r, over limit $l, drain gate $g)" \
+		test "$r" -ge 50 -a "$l" -ge 3 -a "$g" -gt 0
+else
+	check "the path switched both ways (redirected $r, over limit $l, drain gate $g)" \
+		test "$r" -gt 0 -a "$l" -gt 0 -a "$g" -gt 0
+fi
 
 # --- same loopback 4-tuple in two pods at once ----------------------------------------------
 tb_bg a "$SC" server 127.0.0.1:9400 "$TB_TMP/tuple-a.log" --echo
