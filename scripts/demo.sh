@@ -58,6 +58,13 @@ sed 's/^/  client: /' "$TB_TMP/stream.out"
 echo "web's sidecar:  $(tb_sidecar_log web | tail -1)"
 echo "api's sidecar:  $(tb_sidecar_log api | tail -1)"
 
+say "the fast path is off by default (its known hazards: README); opt in with acceleration: true"
+printf 'acceleration: true\n' > "$TB_TMP/accel.yaml"
+run "$SHUNT" apply --config "$TB_TMP/accel.yaml" --pin-dir "$TB_PIN"
+echo "16 MiB more over the same path, on new connections, now moved by sk_msg:"
+tb_run web "$TOOLS/streamcheck" client 198.18.0.20:8080 -n $((16 << 20)) -w 65536 -s 8 --echo \
+	| sed 's/^/  client: /'
+
 say "the short-circuit: bytes moved socket to socket by sk_msg instead of through TCP/IP"
 "$SHUNT" status --pin-dir "$TB_PIN" | sed -n '/^counters:/,$p'
 

@@ -1043,7 +1043,7 @@ static void set_defaults(struct shunt_config *cfg)
 		cfg->in_exclude_ports.v[2] = 15090;
 		cfg->in_exclude_ports.n = 3;
 	}
-	cfg->acceleration = true;
+	cfg->acceleration = false;   /* the fast path is opt-in (README: its known hazards) */
 	cfg->accel_queue_limit = 4u << 20;
 	cfg->dns_port = 15053;
 	cfg->auto_detect = true;

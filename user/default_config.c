@@ -19,7 +19,7 @@ const char config_default_yaml[] =
 	"inbound:\n"
 	"  include_ports: [\"*\"]\n"
 	"  exclude_ports: [15020, 15021, 15090]\n"
-	"acceleration: true\n"
+	"acceleration: false\n"
 	"acceleration_queue_limit: 4MiB\n"
 	"mesh:\n"
 	"  auto_detect: true\n"

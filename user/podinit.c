@@ -28,7 +28,7 @@ enum flag_id {
 	F_L_SUBNETS_IGNORE, F_L_SIMULATE, F_L_NETNS, F_L_WAIT, F_L_CLOSE_WAIT, F_L_LOG,
 	F_L_FIREWALL_BIN, F_L_IPV6, F_L_IPTABLES_MODE,
 	/* shunt's own */
-	F_SOCKET, F_TIMEOUT, F_HELP, F_RESOLV_CONF,
+	F_SOCKET, F_TIMEOUT, F_HELP, F_RESOLV_CONF, F_ACCELERATION,
 	F_COUNT,
 };
 
@@ -116,6 +116,7 @@ static const struct flag flags[F_COUNT] = {
 	[F_TIMEOUT] = { 0, "timeout", K_VALUE, FAM_SHUNT, NULL, NULL },
 	[F_HELP] = { 'h', "help", K_BOOL, FAM_SHUNT, NULL, NULL },
 	[F_RESOLV_CONF] = { 0, "resolv-conf", K_VALUE, FAM_SHUNT, NULL, NULL },
+	[F_ACCELERATION] = { 0, "acceleration", K_BOOL, FAM_SHUNT, "SHUNT_ACCELERATION", NULL },
 };
 
 /* Accepted and without effect here, with the reason --help gives: */
@@ -539,7 +540,7 @@ static void policy_defaults(struct shunt_config *p, bool linkerd)
 {
 	memset(p, 0, sizeof(*p));
 	p->source = strdup("pod-init");
-	p->acceleration = true;
+	p->acceleration = false;    /* the node's, unless --acceleration says */
 	p->accel_queue_limit = 4u << 20;
 	p->dns_port = 15053;        /* istio-agent's DNS listener */
 	if (linkerd) {
@@ -708,6 +709,11 @@ int podinit_parse(int argc, char **argv, char *(*getenv_fn)(const char *), struc
 		o->timeout_s = (unsigned)t;
 	}
 	policy_defaults(&o->policy, o->linkerd);
+	o->acceleration = -1;
+	if (s->set[F_ACCELERATION] && parse_bool(s->val[F_ACCELERATION], &on)) {
+		o->acceleration = on;
+		o->policy.acceleration = on;
+	}
 	r = o->linkerd ? build_linkerd(s, o, err, errlen) : build_istio(s, o, err, errlen);
 	if (!r && o->policy.inbound_port == o->policy.outbound_port)
 		r = errf(err, errlen, "the inbound port %u is also the outbound port",
@@ -777,7 +783,10 @@ void podinit_usage(FILE *f)
 "shunt's own:\n"
 "  --socket PATH      the daemon's socket ($SHUNT_SOCKET, default " PODINIT_SOCKET_DEFAULT ")\n"
 "  --timeout SECONDS  how long to wait for the daemon (10)\n"
-"  --resolv-conf PATH where --redirect-dns reads the pod's nameservers (/etc/resolv.conf)\n");
+"  --resolv-conf PATH where --redirect-dns reads the pod's nameservers (/etc/resolv.conf)\n"
+"  --acceleration[=false]  this pod's bytes take the sk_msg fast path (or not); without\n"
+"                     it the node's acceleration holds, off by default ($SHUNT_ACCELERATION;\n"
+"                     README: the fast path's known hazards)\n");
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -804,6 +813,15 @@ int podinit_run(const struct podinit_opts *o)
 	size_t got = 0;
 	int fd = -1, err;
 
+	/* the pod's own switch; without --acceleration the node's default holds */
+	if (yaml && o->acceleration >= 0) {
+		char *y = NULL;
+
+		if (asprintf(&y, "%sacceleration: %s\n", yaml, o->acceleration ? "true" : "false") < 0)
+			y = NULL;
+		free(yaml);
+		yaml = y;
+	}
 	if (!yaml) {
 		fprintf(stderr, "shunt pod-init: out of memory\n");
 		return 1;

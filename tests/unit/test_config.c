@@ -40,7 +40,7 @@ static void test_default_is_istio(void **state)
 	assert_int_equal(c.in_exclude_ports.v[0], 15020);
 	assert_int_equal(c.in_exclude_ports.v[1], 15021);
 	assert_int_equal(c.in_exclude_ports.v[2], 15090);
-	assert_true(c.acceleration);
+	assert_false(c.acceleration);   /* opt-in */
 	assert_true(c.auto_detect);
 	assert_string_equal(c.source, CONFIG_EMBEDDED_NAME);
 	config_free(&c);

@@ -321,8 +321,31 @@ static void test_dns_flags(void **state)
 
 	/* --capture-all-dns alone asks for nothing, as in istio-iptables */
 	assert_int_equal(podinit_parse(1, off, NULL, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.acceleration, -1);        /* no flag: the node's switch holds */
+	config_free(&o.policy);
+
+	assert_int_equal(podinit_parse(1, off, NULL, &o, err, sizeof(err)), 0);
 	assert_false(o.policy.dns_capture);
 	config_free(&o.policy);
+}
+
+/* --acceleration: the pod's own fast-path switch, sent only when given. */
+static void test_acceleration_flag(void **state)
+{
+	struct podinit_opts o;
+	char err[256] = "";
+	char *on[] = { "--acceleration" }, *off[] = { "--acceleration=false" };
+	char *bad[] = { "--acceleration=maybe" };
+
+	(void)state;
+	assert_int_equal(podinit_parse(1, on, NULL, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.acceleration, 1);
+	config_free(&o.policy);
+	assert_int_equal(podinit_parse(1, off, NULL, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.acceleration, 0);
+	config_free(&o.policy);
+	assert_int_equal(podinit_parse(1, bad, NULL, &o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not true or false"));
 }
 
 /* The node's workloads: entries take every policy key; a list replaces the default's. */
@@ -391,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_linkerd),
 		cmocka_unit_test(test_refusals_name_the_flag),
 		cmocka_unit_test(test_dns_flags),
+		cmocka_unit_test(test_acceleration_flag),
 		cmocka_unit_test(test_workload_overrides),
 	};
 

@@ -96,7 +96,8 @@ static void test_compile_entries(void **state)
 static void test_compile_flags(void **state)
 {
 	struct shunt_config c = parse("proxy: {gid: ~}\noutbound: {include_cidrs: [\"0.0.0.0/0\"]}\n"
-				      "inbound: {include_ports: [\"*\"]}\nmesh: {auto_detect: false}\n");
+				      "inbound: {include_ports: [\"*\"]}\nmesh: {auto_detect: false}\n"
+				      "acceleration: true\n");
 	struct shunt_policy p;
 
 	(void)state;
