@@ -24,7 +24,8 @@ SKEL      := $(OUT)/shunt.skel.h
 
 USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
              user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c \
-             user/podinit.c user/podreg.c user/httpd.c user/explain.c user/doctor.c user/trace.c
+             user/podinit.c user/podreg.c user/httpd.c user/explain.c user/doctor.c user/trace.c \
+             user/cni.c user/cni_decide.c user/kube.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h
 
@@ -32,20 +33,21 @@ WARN      := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS    ?= -O2 -g
 CPPFLAGS  := -D_GNU_SOURCE
 INCLUDES  := -Iinclude -Iuser -Ibpf -I$(OUT)
-LIBS      := -lbpf -lelf -lz -lyaml
+LIBS      := -lbpf -lelf -lz -lyaml -lcurl -ljson-c -lpthread
 
 # Pure logic (no libbpf, no kernel): what the unit tests link against.
-PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_config.c user/podinit.c
+PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_config.c user/podinit.c \
+             user/cni_decide.c
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit
+UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit test_cni
 TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfclose
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
 .PHONY: install all clean test unit kernel-test tools demo bench bench-pods bench-trace static vmtest fuzz modelcheck image
-all: $(OUT)/shunt tools
+all: $(OUT)/shunt $(OUT)/shunt-cni tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
 	$(Q)mkdir -p $@
@@ -77,6 +79,12 @@ $(OUT)/shunt: $(USER_OBJS) $(OUT)/user/main.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lmicrohttpd
 
+# The chained CNI plugin: installed onto the host and run there, so static (json-c and libc
+# only), whatever the node's OS offers.
+$(OUT)/shunt-cni: user/cni_plugin.c user/cni.h | $(OUT)/user
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(INCLUDES) -static -o $@ $< -ljson-c
+
 # The same shunt claiming the next ABI: faults.t rehearses an in-place upgrade with it.
 ABI_NEXT := $(shell sed -n 's/^\#define SHUNT_ABI_VERSION \([0-9]*\)$$/\1/p' include/shunt/abi.h)
 $(OUT)/tests/shunt-abinext: $(USER_SRCS) user/main.c $(USER_HDRS) $(SKEL) | $(OUT)/tests
@@ -98,12 +106,12 @@ static: $(filter-out $(OUT)/user/httpd.o,$(USER_OBJS)) $(OUT)/user/httpd-static.
 $(OUT)/tests/test_sk_lookup: tests/kernel/test_sk_lookup.c $(PURE_SRCS) user/maps.c user/pins.c $(USER_HDRS) $(SKEL) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(INCLUDES) -o $@ $< $(PURE_SRCS) user/maps.c \
-		user/pins.c -lcmocka -lyaml -lbpf -lelf -lz
+		user/pins.c -lcmocka -lyaml -lbpf -lelf -lz -ljson-c
 
 $(OUT)/tests/%: tests/unit/%.c $(PURE_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(INCLUDES) -DSHUNT_SOURCE_DIR='"$(CURDIR)"' \
-		-o $@ $< $(PURE_SRCS) -lcmocka -lyaml -lbpf -lelf -lz
+		-o $@ $< $(PURE_SRCS) -lcmocka -lyaml -lbpf -lelf -lz -ljson-c
 
 $(OUT)/tools/%: tests/tools/%.c tests/tools/sockaddr.h | $(OUT)/tools
 	$(call msg,CC,$@)
@@ -152,7 +160,7 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) $(USER_HDRS) | $(OUT)/tests
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(OUT)/fuzz
 	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		$(WARN) -Wno-unused-function $(INCLUDES) -o $@ $< $(PURE_SRCS) -lyaml
+		$(WARN) -Wno-unused-function $(INCLUDES) -o $@ $< $(PURE_SRCS) -lyaml -ljson-c
 
 fuzz: $(addprefix $(OUT)/fuzz/,$(FUZZ_TARGETS))
 	$(Q)for t in $(FUZZ_TARGETS); do \
@@ -176,8 +184,9 @@ bench-pods: all
 	$(Q)scripts/bench-pods.sh
 
 # build/shunt to $(PREFIX)/sbin, shunt(8) to $(PREFIX)/share/man/man8 (DESTDIR for staging).
-install: $(OUT)/shunt
+install: $(OUT)/shunt $(OUT)/shunt-cni
 	$(Q)install -D -m 0755 $(OUT)/shunt $(DESTDIR)$(PREFIX)/sbin/shunt
+	$(Q)install -D -m 0755 $(OUT)/shunt-cni $(DESTDIR)$(PREFIX)/lib/shunt/shunt-cni
 	$(Q)install -D -m 0644 man/shunt.8 $(DESTDIR)$(PREFIX)/share/man/man8/shunt.8
 
 bench-trace: all

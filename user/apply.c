@@ -309,6 +309,17 @@ int apply_register_pod(const struct apply_target *t, int nsfd, const struct netn
 	return 0;
 }
 
+int apply_unregister_pod(const struct apply_target *t, __u64 cookie)
+{
+	char path[PATH_MAX];
+	int err = maps_forget_pod(t->m, cookie);
+
+	link_pin_path(path, sizeof(path), t->pin_dir, cookie);
+	if (unlink(path) && errno != ENOENT && !err)
+		err = -errno;
+	return err;
+}
+
 bool apply_links_defunct(const struct apply_target *t)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 256];

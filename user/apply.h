@@ -32,6 +32,9 @@ int apply_refresh(const struct apply_target *t, const struct shunt_config *conf)
 struct netns_seen;
 int apply_register_pod(const struct apply_target *t, int nsfd, const struct netns_seen *ns,
 		       const struct shunt_config *policy, __u32 *generation);
+/* The pod of netns `cookie` leaves the mesh: entry, policy, addresses, sk_lookup link.
+ * Nothing there is fine (0). */
+int apply_unregister_pod(const struct apply_target *t, __u64 cookie);
 /* Has any pod's network namespace gone (its sk_lookup link is defunct)? Cheap: one
  * syscall per meshed pod, so the daemon can notice a deleted pod within a tick. */
 bool apply_links_defunct(const struct apply_target *t);

@@ -15,6 +15,8 @@
 #include <libgen.h>
 #include <limits.h>
 #include "apply.h"
+#include "cni.h"
+#include "kube.h"
 #include "daemon.h"
 #include "httpd.h"
 #include "log.h"
@@ -134,6 +136,10 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	struct report_daemon_stats ds = { .version = o->version };
 	struct config_watch cw = { .wd = -1 };
 	struct httpd *http = NULL;
+	struct kube_client *kube = NULL;
+	struct cni_service cni = { .t = &t, .pin_dir = o->pin_dir, .ok = &ds.cni_ok,
+				   .refused = &ds.cni_failed,
+				   .kube_timeout_s = o->kube_timeout_s ? o->kube_timeout_s : 30 };
 	uint64_t heartbeat = 0;
 	struct shunt_maps m;
 	sigset_t mask;
@@ -193,6 +199,17 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 			goto out;
 		}
 	}
+	if (o->kubeconfig || getenv("KUBERNETES_SERVICE_HOST")) {
+		char kerr[512];
+
+		err = kube_open(o->kubeconfig, &kube, kerr, sizeof(kerr));
+		if (err) {
+			log_err("%s", kerr);
+			goto out;
+		}
+		log_info("CNI mode: pods are looked up at %s", kube_server(kube));
+	}
+	cni.kube = kube;
 	if (o->socket_path) {
 		lfd = podreg_listen(o->socket_path, &sock_ino);
 		if (lfd < 0) {
@@ -213,7 +230,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		__atomic_store_n(&heartbeat, now_ms(), __ATOMIC_RELAXED);
 		if (p[2].revents & POLLIN) {
 			podreg_serve(lfd, &t, conf, o->pin_dir, &ds.registrations_ok,
-				     &ds.registrations_failed);
+				     &ds.registrations_failed, &cni);
 			/* a registration did what a refresh would for its pod: its own new
 			 * workload entry is no reason to rescan the node */
 			last_sum = workload_keys_sum(&m);
@@ -285,6 +302,8 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	err = 0;
 out:
 	httpd_stop(http);
+	/* CNI threads still answering use the client: it stays until exit */
+	(void)kube;
 	free(cw.bytes);
 	if (lfd >= 0)
 		podreg_close(lfd, o->socket_path, sock_ino);

@@ -21,6 +21,8 @@ struct daemon_opts {
 	const char *socket_path;   /* where pod-init registers pods */
 	const char *listen;        /* --listen ADDR:PORT for /healthz /readyz /metrics; NULL off */
 	const char *version;       /* for shunt_build_info */
+	const char *kubeconfig;    /* CNI mode's API server; NULL: in-cluster if there is one */
+	unsigned kube_timeout_s;   /* how long a CNI ADD retries the API server */
 };
 
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf);

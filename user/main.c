@@ -84,6 +84,12 @@ static const char usage_text[] =
 	"                     load, run: room for N connections at once in each per-connection\n"
 	"                     map (default 262144, 64..16777216); fixed until unload. A\n"
 	"                     meshed connect beyond it is refused (EPERM) and counted\n"
+	"      --kubeconfig FILE\n"
+	"                     run: the Kubernetes API server for CNI mode (server, CA, token;\n"
+	"                     http:// and insecure-skip-tls-verify accepted); default: in-cluster\n"
+	"                     (KUBERNETES_SERVICE_HOST and the ServiceAccount's token)\n"
+	"      --kube-timeout SECONDS\n"
+	"                     run: how long a CNI ADD retries the API server (default 30)\n"
 	"  -l, --listen ADDR:PORT\n"
 	"                     run: serve /healthz, /readyz and /metrics (Prometheus) over HTTP,\n"
 	"                     e.g. 127.0.0.1:9402 or [::1]:9402; off by default\n"
@@ -182,6 +188,8 @@ struct cli {
 	const char *socket;
 	unsigned long max_conns;   /* 0: not given */
 	const char *listen;        /* run --listen */
+	const char *kubeconfig;    /* run --kubeconfig */
+	unsigned kube_timeout;     /* run --kube-timeout, 0 = default */
 	bool json;
 	struct explain_opts ex;    /* explain's own options */
 };
@@ -391,7 +399,8 @@ out:
 static int cmd_run(const struct cli *c)
 {
 	struct daemon_opts d = { .pin_dir = c->pin_dir, .socket_path = c->socket,
-				 .listen = c->listen, .version = SHUNT_VERSION };
+				 .listen = c->listen, .version = SHUNT_VERSION,
+				 .kubeconfig = c->kubeconfig, .kube_timeout_s = c->kube_timeout };
 	struct shunt_config conf;
 	char *path;
 	bool file;
@@ -457,6 +466,8 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },      { "socket", required_argument, NULL, 's' },
 		{ "max-connections", required_argument, NULL, 'M' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "kubeconfig", required_argument, NULL, 'K' },
+		{ "kube-timeout", required_argument, NULL, 'T' },
 		{ "pod", required_argument, NULL, 'P' },    { "uid", required_argument, NULL, 'U' },
 		{ "gid", required_argument, NULL, 'G' },    { "proxy", no_argument, NULL, 'X' },
 		{ "udp", no_argument, NULL, 'D' },
@@ -512,6 +523,21 @@ int main(int argc, char **argv)
 				return usage_error("--listen takes ADDR:PORT (127.0.0.1:9402, [::1]:9402), "
 						   "not '%s'", optarg);
 			c.listen = optarg;
+			break;
+		}
+		case 'K':
+			c.kubeconfig = optarg;
+			break;
+		case 'T': {
+			char *end;
+			unsigned long t;
+
+			errno = 0;
+			t = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || t < 1 || t > 600)
+				return usage_error("--kube-timeout takes seconds from 1 to 600, not '%s'",
+						   optarg);
+			c.kube_timeout = (unsigned)t;
 			break;
 		}
 		case 'M': {
@@ -631,6 +657,8 @@ int main(int argc, char **argv)
 		return usage_error("--max-connections goes with 'load' or 'run'");
 	if (c.listen && strcmp(c.command, "run"))
 		return usage_error("--listen goes with 'run'");
+	if ((c.kubeconfig || c.kube_timeout) && strcmp(c.command, "run"))
+		return usage_error("--kubeconfig and --kube-timeout go with 'run'");
 	if (c.socket[0] != '/')
 		return usage_error("--socket must be an absolute path, not '%s'", c.socket);
 	libbpf_set_print(libbpf_print);

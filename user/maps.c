@@ -472,6 +472,36 @@ static bool netns_gone(const void *key, void *netns_fd)
 		    SHUNT_WL_EXPLICIT_SLOT(0) | SHUNT_WL_EXPLICIT_SLOT(1))
 #define WL_CONF_POLICY (SHUNT_WL_OWN_POLICY | SHUNT_WL_POLICY_FROM_CONFIG)
 
+static bool local_of(const void *key, void *cookie)
+{
+	return ((const struct shunt_local_key *)key)->netns_cookie == *(__u64 *)cookie;
+}
+
+int maps_forget_pod(const struct shunt_maps *m, __u64 cookie)
+{
+	__u64 k6 = cookie | SHUNT_LISTEN_V6, owner;
+	struct shunt_local_key *addrs;
+	size_t n;
+	int err = 0;
+
+	/* the entry first: from here its connections are not captured */
+	if (bpf_map_delete_elem(m->fd[MAP_NETNS], &cookie) && errno != ENOENT)
+		return -errno;
+	err = maps_delete_policy(m, cookie);
+	bpf_map_delete_elem(m->fd[MAP_LISTEN], &cookie);
+	bpf_map_delete_elem(m->fd[MAP_LISTEN], &k6);
+	addrs = collect_keys(m->fd[MAP_LOCAL], sizeof(*addrs), local_of, &cookie, &n);
+	if (!addrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		bpf_map_delete_elem(m->fd[MAP_LOCAL], &addrs[i]);
+		if (!bpf_map_lookup_elem(m->fd[MAP_PODIP], &addrs[i].ip, &owner) && owner == cookie)
+			bpf_map_delete_elem(m->fd[MAP_PODIP], &addrs[i].ip);
+	}
+	free(addrs);
+	return err;
+}
+
 int maps_record_addrs(const struct shunt_maps *m, __u64 cookie, const struct shunt_ip *addrs,
 		      size_t n)
 {

@@ -54,6 +54,9 @@ int maps_set_policy(const struct shunt_maps *m, __u64 owner, const struct shunt_
 		    __u32 *generation_out);
 /* Remove a pod's own policy: its state first (decisions fall back to the default), then
  * every entry of both slots. */
+/* A pod leaves the mesh: its workload entry, own policy, listener handles and local
+ * addresses (the CNI DEL of a pod whose netns still exists). */
+int maps_forget_pod(const struct shunt_maps *m, __u64 cookie);
 int maps_delete_policy(const struct shunt_maps *m, __u64 owner);
 /* Record a meshed pod's addresses: its own (shunt_local_v1) and whose they are
  * (shunt_podip_v1). The last -errno, after trying every address. */

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "cni.h"
 #include "log.h"
 #include "pins.h"
 #include "podinit.h"
@@ -116,8 +117,9 @@ static void reply(int fd, const char *fmt, ...)
 		log_warn("pod-init: cannot answer: %s", strerror(errno));
 }
 
-/* The request: magic line, then the policy YAML, up to EOF. NULL with *why set. */
-static char *read_request(int fd, size_t *len, const char **why)
+/* The request: magic line, then the policy YAML (or a CNI request: *cni), up to EOF. NULL
+ * with *why set. */
+static char *read_request(int fd, size_t *len, bool *cni, const char **why)
 {
 	size_t cap = 4096, n = 0, ml = strlen(PODINIT_MAGIC);
 	char *buf = malloc(cap + 1);
@@ -155,6 +157,13 @@ static char *read_request(int fd, size_t *len, const char **why)
 		n += (size_t)r;
 	}
 	buf[n] = '\0';
+	if (n >= strlen(CNI_MAGIC) && !memcmp(buf, CNI_MAGIC, strlen(CNI_MAGIC)) &&
+	    !memchr(buf, '\0', n)) {
+		*cni = true;
+		memmove(buf, buf + strlen(CNI_MAGIC), n - strlen(CNI_MAGIC) + 1);
+		*len = n - strlen(CNI_MAGIC);
+		return buf;
+	}
 	if (n < ml || memcmp(buf, PODINIT_MAGIC, ml)) {
 		*why = "not a shunt pod-init request (or another version of it)";
 		goto fail;
@@ -235,9 +244,9 @@ static int peer_netns(int conn, pid_t *pid_out, const char **why)
 	return nsfd;
 }
 
-/* 0 when the pod was meshed, -1 when refused. */
+/* 0 when the pod was meshed, -1 when refused, 1 when a CNI request took conn over. */
 static int handle(int conn, const struct apply_target *t, const struct shunt_config *node,
-		  const char *pin_dir)
+		  const char *pin_dir, const struct cni_service *cni_svc)
 {
 	struct timeval tv = { .tv_sec = REQUEST_TIMEOUT_S };
 	struct config_errors errs = { 0 };
@@ -250,12 +259,17 @@ static int handle(int conn, const struct apply_target *t, const struct shunt_con
 	pid_t pid = 0;
 	__u32 gen = 0;
 	int nsfd = -1, err, lock, ret = -1;
+	bool cni = false;
 
 	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	req = read_request(conn, &len, &why);
+	req = read_request(conn, &len, &cni, &why);
 	if (!req)
 		goto refuse;
+	if (cni) {
+		cni_serve(cni_svc, conn, req);   /* answers from its own thread */
+		return 1;
+	}
 	nsfd = peer_netns(conn, &pid, &why);
 	if (nsfd < 0)
 		goto refuse;
@@ -321,15 +335,18 @@ out:
 }
 
 void podreg_serve(int lfd, const struct apply_target *t, const struct shunt_config *node,
-		  const char *pin_dir, uint64_t *meshed, uint64_t *refused)
+		  const char *pin_dir, uint64_t *meshed, uint64_t *refused,
+		  const struct cni_service *cni)
 {
 	for (;;) {
-		int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), r;
 
 		if (conn < 0)
 			return;   /* EAGAIN: nothing more pending */
-		__atomic_add_fetch(handle(conn, t, node, pin_dir) ? refused : meshed, 1,
-				   __ATOMIC_RELAXED);
+		r = handle(conn, t, node, pin_dir, cni);
+		if (r == 1)
+			continue;  /* the CNI request's thread counts and closes it */
+		__atomic_add_fetch(r ? refused : meshed, 1, __ATOMIC_RELAXED);
 		close(conn);
 	}
 }

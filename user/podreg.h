@@ -21,7 +21,10 @@ void podreg_close(int fd, const char *path, ino_t ino);
 /* Serve every pending connection on the listening fd: read the request, find the caller's
  * netns, check it may be meshed, mesh it with the node policy `node` overlaid by the
  * request, answer (counted in *meshed or *refused). pin_dir is locked around the map writes. */
+struct cni_service;
+/* A CNI plugin's request (cni.h) on the same socket is handed to cni. */
 void podreg_serve(int lfd, const struct apply_target *t, const struct shunt_config *node,
-		  const char *pin_dir, uint64_t *meshed, uint64_t *refused);
+		  const char *pin_dir, uint64_t *meshed, uint64_t *refused,
+		  const struct cni_service *cni);
 
 #endif

@@ -848,6 +848,12 @@ int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stat
 		(uint64_t)__atomic_load_n(&ds->registrations_ok, __ATOMIC_RELAXED));
 	fprintf(f, "shunt_pod_registrations_total{result=\"refused\"} %" PRIu64 "\n",
 		(uint64_t)__atomic_load_n(&ds->registrations_failed, __ATOMIC_RELAXED));
+	metric_head(f, "shunt_cni_requests_total", "counter",
+		    "CNI plugin requests (ADD, DEL, CHECK) served by shunt run, by result.");
+	fprintf(f, "shunt_cni_requests_total{result=\"ok\"} %" PRIu64 "\n",
+		(uint64_t)__atomic_load_n(&ds->cni_ok, __ATOMIC_RELAXED));
+	fprintf(f, "shunt_cni_requests_total{result=\"failed\"} %" PRIu64 "\n",
+		(uint64_t)__atomic_load_n(&ds->cni_failed, __ATOMIC_RELAXED));
 
 	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
 	if (n_links > 0) {

@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* See cni.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/nsfs.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <json-c/json.h>
+#include "cni.h"
+#include "cni_decide.h"
+#include "kube.h"
+#include "log.h"
+#include "pins.h"
+#include "podinit.h"
+#include "workload.h"
+
+#define CNI_MAX_THREADS 64
+#define CNI_FIELD_MAX 256
+
+static int threads;   /* running requests (atomic) */
+
+struct cni_req {
+	const struct cni_service *svc;
+	int conn;
+	char command[16], netns[CNI_FIELD_MAX], container[CNI_FIELD_MAX];
+	char ns[CNI_FIELD_MAX], name[CNI_FIELD_MAX], uid[CNI_FIELD_MAX];
+	char label[2 * CNI_FIELD_MAX + 2];   /* ns/name, for logs */
+};
+
+static void answer(struct cni_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void answer(struct cni_req *r, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(r->conn, buf, (size_t)n) < 0)
+		log_warn("cni %s %s: cannot answer the plugin: %s", r->command, r->label,
+			 strerror(errno));
+}
+
+/* key=value lines into r; false with *why on anything unexpected. */
+static bool parse_fields(char *req, struct cni_req *r, const char **why)
+{
+	static const struct {
+		const char *key;
+		size_t off, len;
+	} keys[] = {
+#define K(k, f) { k, offsetof(struct cni_req, f), sizeof(((struct cni_req *)0)->f) }
+		K("command", command), K("netns", netns), K("container", container),
+		K("namespace", ns), K("name", name), K("uid", uid),
+#undef K
+	};
+	char *save = NULL;
+
+	for (char *line = strtok_r(req, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		size_t i;
+
+		if (!eq) {
+			*why = "a request line without '='";
+			return false;
+		}
+		*eq = '\0';
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			if (strcmp(line, keys[i].key))
+				continue;
+			if (strlen(eq + 1) >= keys[i].len) {
+				*why = "a request field is too long";
+				return false;
+			}
+			strcpy((char *)r + keys[i].off, eq + 1);
+			break;
+		}
+		if (i == sizeof(keys) / sizeof(keys[0])) {
+			*why = "an unknown request field";
+			return false;
+		}
+	}
+	if (strcmp(r->command, "ADD") && strcmp(r->command, "DEL") && strcmp(r->command, "CHECK")) {
+		*why = "the command is not ADD, DEL or CHECK";
+		return false;
+	}
+	snprintf(r->label, sizeof(r->label), "%s/%s", r->ns[0] ? r->ns : "-",
+		 r->name[0] ? r->name : "-");
+	return true;
+}
+
+static bool same_ns(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return !fstat(fd, &a) && !stat(path, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* The caller is root in the node's own network namespace: the container runtime running
+ * the plugin. A pod's process (its own netns) is refused whatever its uid. */
+static const char *caller_refused(int conn)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	char path[64];
+	int fd;
+	bool host;
+
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &len) || cr.pid <= 0)
+		return "cannot tell who is calling (no peer credentials)";
+	if (cr.uid != 0)
+		return "a CNI request must come from root (the container runtime)";
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)cr.pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return "the calling process is gone";
+	host = same_ns(fd, "/proc/self/ns/net") || same_ns(fd, "/proc/1/ns/net");
+	close(fd);
+	return host ? NULL : "a CNI request must come from the node's network namespace, not a pod's";
+}
+
+/* CNI_NETNS as an open network namespace that is not the node's own; -errno. */
+static int open_pod_netns(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+		close(fd);
+		return -ENOTTY;
+	}
+	if (same_ns(fd, "/proc/self/ns/net") || same_ns(fd, "/proc/1/ns/net")) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+static bool final_status(int err, long status)
+{
+	/* not there, not JSON, too big, not allowed: asking again will not help */
+	return err == -ENOENT || err == -EBADMSG || err == -EFBIG || status == 401 || status == 403;
+}
+
+/* GET with istio-cni's bounded retry (1 s apart) until the deadline. */
+static int get_retry(const struct cni_service *svc, const char *path, struct json_object **obj,
+		     char *err, size_t errlen)
+{
+	struct timespec start, now;
+	long status = 0;
+	int r, tries = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		r = kube_get(svc->kube, path, obj, &status, err, errlen);
+		tries++;
+		if (!r || final_status(r, status))
+			return r;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec + 1 > (time_t)svc->kube_timeout_s) {
+			size_t l = strlen(err);
+
+			snprintf(err + l, errlen - l, " (%d tries in %u s)", tries, svc->kube_timeout_s);
+			return r;
+		}
+		sleep(1);
+	}
+}
+
+/* The pod's decision and, for a meshed pod, its policy in o. 0 mesh, 1 skip (why), or
+ * -1 error (why). */
+static int decide(const struct cni_req *r, struct podinit_opts *o, char *why, size_t len)
+{
+	const struct cni_service *svc = r->svc;
+	struct json_object *pod = NULL, *nsobj = NULL;
+	struct cni_decision *d = calloc(1, sizeof(*d));
+	char path[1024], err[512] = "";
+	int ret = -1;
+
+	if (!d) {
+		snprintf(why, len, "out of memory");
+		return -1;
+	}
+	if (!svc->kube) {
+		snprintf(why, len, "no Kubernetes API server configured (shunt run --kubeconfig, "
+			 "or run in a cluster)");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", r->ns, r->name);
+	if (get_retry(svc, path, &pod, err, sizeof(err))) {
+		snprintf(why, len, "cannot get pod %s: %s", r->label, err);
+		goto out;
+	}
+	cni_decide(pod, NULL, d);
+	if (d->verdict == CNI_MESH && d->linkerd) {
+		/* linkerd-cni reads the namespace's config.linkerd.io annotations too */
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s", r->ns);
+		if (get_retry(svc, path, &nsobj, err, sizeof(err))) {
+			snprintf(why, len, "cannot get namespace %s: %s", r->ns, err);
+			goto out;
+		}
+		cni_decide(pod, nsobj, d);
+	}
+	if (d->verdict == CNI_SKIP) {
+		snprintf(why, len, "%s", d->why);
+		ret = 1;
+		goto out;
+	}
+	if (d->verdict == CNI_REFUSE) {
+		snprintf(why, len, "pod %s: %s", r->label, d->why);
+		goto out;
+	}
+	if (podinit_parse(d->argc, d->argv, NULL, o, err, sizeof(err))) {
+		snprintf(why, len, "pod %s: its annotations: %s", r->label, err);
+		goto out;
+	}
+	free(o->policy.source);
+	o->policy.source = strdup("cni");
+	snprintf(why, len, "%s", d->why);
+	ret = 0;
+out:
+	json_object_put(pod);
+	json_object_put(nsobj);
+	free(d);
+	return ret;
+}
+
+static int netns_cookie_of(const char *path, __u64 *cookie)
+{
+	int fd = open_pod_netns(path), err;
+
+	if (fd < 0)
+		return fd;
+	err = workload_netns_cookie(fd, cookie);
+	close(fd);
+	return err;
+}
+
+static bool meshed(const struct cni_service *svc, __u64 cookie)
+{
+	struct shunt_workload v;
+
+	return !bpf_map_lookup_elem(svc->t->m->fd[MAP_NETNS], &cookie, &v) &&
+	       (v.flags & SHUNT_WL_OWN_POLICY);
+}
+
+static int do_add(struct cni_req *r)
+{
+	const struct cni_service *svc = r->svc;
+	struct podinit_opts o;
+	struct netns_seen seen = { 0 };
+	char why[2048];
+	__u32 gen = 0;
+	int nsfd = -1, lock, err, d;
+
+	memset(&o, 0, sizeof(o));
+	d = decide(r, &o, why, sizeof(why));
+	if (d == 1) {
+		answer(r, "skip %s", why);
+		log_info("cni ADD %s: not meshed: %s", r->label, why);
+		return 0;
+	}
+	if (d < 0)
+		goto refuse;
+	nsfd = open_pod_netns(r->netns);
+	if (nsfd < 0) {
+		snprintf(why, sizeof(why), "pod %s: netns %s: %s", r->label, r->netns,
+			 nsfd == -EPERM ? "the node's own network namespace: refusing to mesh the host"
+					: strerror(-nsfd));
+		goto refuse;
+	}
+	err = workload_visit(nsfd, &o.policy, &seen);
+	if (err) {
+		snprintf(why, sizeof(why), "pod %s: cannot enter netns %s: %s", r->label, r->netns,
+			 strerror(-err));
+		goto refuse;
+	}
+	lock = pins_lock(svc->pin_dir, false);
+	if (lock < 0) {
+		snprintf(why, sizeof(why), "shunt is not loaded at %s", svc->pin_dir);
+		goto refuse;
+	}
+	err = apply_register_pod(svc->t, nsfd, &seen, &o.policy, &gen);
+	if (err)
+		apply_unregister_pod(svc->t, seen.cookie);   /* nothing half-meshed */
+	pins_unlock(lock);
+	if (err) {
+		snprintf(why, sizeof(why), "pod %s: cannot mesh netns %s: %s", r->label, r->netns,
+			 err == -ENOENT ? "the inbound capture program is not loaded" : strerror(-err));
+		goto refuse;
+	}
+	log_info("cni ADD %s: meshed netns cookie %" PRIu64 " (%s, container %.12s): outbound "
+		 "port %u, inbound port %u, generation %u", r->label, (uint64_t)seen.cookie, why,
+		 r->container, o.policy.outbound_port, o.policy.inbound_port, gen);
+	answer(r, "ok pod %s meshed fail-closed (%s): netns cookie %" PRIu64 ", outbound to port "
+	       "%u, inbound to port %u", r->label, why, (uint64_t)seen.cookie,
+	       o.policy.outbound_port, o.policy.inbound_port);
+	free(seen.addrs);
+	close(nsfd);
+	config_free(&o.policy);
+	return 0;
+refuse:
+	answer(r, "error: %s", why);
+	log_warn("cni ADD %s refused: %s", r->label, why);
+	free(seen.addrs);
+	if (nsfd >= 0)
+		close(nsfd);
+	config_free(&o.policy);
+	return -1;
+}
+
+static int do_del(struct cni_req *r)
+{
+	__u64 cookie;
+	int lock, err;
+
+	/* No netns (already gone) or none of ours: nothing to do. The daemon's check of the
+	 * pods' links removes what a gone netns leaves behind. */
+	if (!r->netns[0] || netns_cookie_of(r->netns, &cookie)) {
+		answer(r, "ok nothing to remove for %s", r->label);
+		return 0;
+	}
+	lock = pins_lock(r->svc->pin_dir, false);
+	if (lock < 0) {
+		answer(r, "ok shunt is not loaded: nothing to remove");
+		return 0;
+	}
+	err = apply_unregister_pod(r->svc->t, cookie);
+	pins_unlock(lock);
+	if (err) {
+		answer(r, "error: pod %s: cannot remove netns cookie %" PRIu64 ": %s", r->label,
+		       (uint64_t)cookie, strerror(-err));
+		return -1;
+	}
+	log_info("cni DEL %s: netns cookie %" PRIu64 " left the mesh", r->label, (uint64_t)cookie);
+	answer(r, "ok pod %s unmeshed (netns cookie %" PRIu64 ")", r->label, (uint64_t)cookie);
+	return 0;
+}
+
+static int do_check(struct cni_req *r)
+{
+	struct podinit_opts o;
+	char why[2048];
+	__u64 cookie;
+	int d, err = netns_cookie_of(r->netns, &cookie);
+
+	if (err) {
+		answer(r, "error: netns %s: %s", r->netns, strerror(-err));
+		return -1;
+	}
+	memset(&o, 0, sizeof(o));
+	d = decide(r, &o, why, sizeof(why));
+	config_free(&o.policy);
+	if (d < 0) {
+		answer(r, "error: %s", why);
+		return -1;
+	}
+	if (d == 0 && !meshed(r->svc, cookie)) {
+		answer(r, "error: pod %s should be meshed (%s) and is not", r->label, why);
+		return -1;
+	}
+	if (d == 1 && meshed(r->svc, cookie)) {
+		answer(r, "error: pod %s is meshed but should not be (%s)", r->label, why);
+		return -1;
+	}
+	answer(r, "ok pod %s is %s", r->label, d ? "not meshed, as asked" : "meshed, as asked");
+	return 0;
+}
+
+static void *serve_thread(void *arg)
+{
+	struct cni_req *r = arg;
+	int ret;
+
+	if (!strcmp(r->command, "ADD"))
+		ret = do_add(r);
+	else if (!strcmp(r->command, "DEL"))
+		ret = do_del(r);
+	else
+		ret = do_check(r);
+	__atomic_add_fetch(ret ? r->svc->refused : r->svc->ok, 1, __ATOMIC_RELAXED);
+	close(r->conn);
+	free(r);
+	__atomic_sub_fetch(&threads, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+void cni_serve(const struct cni_service *svc, int conn, char *req)
+{
+	struct cni_req *r = calloc(1, sizeof(*r));
+	const char *why = NULL;
+	pthread_attr_t attr;
+	pthread_t tid;
+
+	if (!r) {
+		why = "out of memory";
+	} else {
+		r->svc = svc;
+		r->conn = conn;
+		why = caller_refused(conn);
+		if (!why && !parse_fields(req, r, &why))
+			;
+		else if (!why && __atomic_add_fetch(&threads, 1, __ATOMIC_RELAXED) > CNI_MAX_THREADS) {
+			__atomic_sub_fetch(&threads, 1, __ATOMIC_RELAXED);
+			why = "too many CNI requests at once: try again";
+		}
+	}
+	free(req);
+	if (!why) {
+		struct timeval tv = { .tv_sec = 5 };
+
+		/* the plugin waits for the verdict; the answer itself must not block */
+		setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (!pthread_create(&tid, &attr, serve_thread, r)) {
+			pthread_attr_destroy(&attr);
+			return;
+		}
+		pthread_attr_destroy(&attr);
+		__atomic_sub_fetch(&threads, 1, __ATOMIC_RELAXED);
+		why = "cannot start a thread for the request";
+	}
+	if (r) {
+		answer(r, "error: %s", why);
+		log_warn("cni request refused: %s", why);
+	} else if (write(conn, "error: out of memory\n", 21) < 0) {
+		/* nothing more to say */
+	}
+	__atomic_add_fetch(svc->refused, 1, __ATOMIC_RELAXED);
+	free(r);
+	close(conn);
+}
