@@ -179,7 +179,10 @@ static __always_inline int shunt_addr6(struct bpf_sock_addr *ctx)
 		passthrough = src[3] == SHUNT_IP4_PASSTHROUGH && src[2] == bpf_htonl(0x0000ffff);
 	} else {
 		localhost = !a[0] && !a[1] && !a[2] && a[3] == bpf_htonl(1);
-		loopback = localhost;
+		/* ::6, the inbound passthrough address, is on lo in an Istio pod (istio-iptables
+		 * adds it there): a connect to it leaves through lo, as 127.0.0.6 does, so the
+		 * proxy's own connection to it is "to lo, not ::1" (istio-validation's IPv6 check) */
+		loopback = localhost || (!a[0] && !a[1] && !a[2] && a[3] == bpf_htonl(6));
 		passthrough = !src[0] && !src[1] && !src[2] && src[3] == bpf_htonl(6);
 	}
 	port = shunt_outbound(ctx, &dst, (__u16)ctx->user_port, passthrough, loopback, localhost);

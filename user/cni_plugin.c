@@ -273,6 +273,11 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "ADD") && (!netns || !*netns))
 		return fail(E_ENV, NULL, "CNI_NETNS is not set");
+	/* everything that can fail ADD after the daemon answered is checked before asking it:
+	 * a pod is never left meshed behind a failed ADD */
+	if (!strcmp(cmd, "ADD") && (!json_object_object_get_ex(conf, "prevResult", &v) ||
+				    !json_object_is_type(v, json_type_object)))
+		return pass_through(conf);
 	if (!valid_field(ns) || !valid_field(name) || !valid_field(uid) ||
 	    !valid_field(netns ? netns : "") || !valid_field(cid ? cid : ""))
 		return fail(E_ENV, NULL, "CNI_ARGS, CNI_NETNS or CNI_CONTAINERID holds a newline or '='");
