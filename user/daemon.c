@@ -16,6 +16,7 @@
 #include <limits.h>
 #include "apply.h"
 #include "cni.h"
+#include "cni_install.h"
 #include "kube.h"
 #include "daemon.h"
 #include "httpd.h"
@@ -59,6 +60,27 @@ struct config_watch {
 	char *bytes;
 	size_t len;
 };
+
+/* run --cni-install: put the plugin in place, or back when another agent rewrote the
+ * network configuration. Cheap when it is there (one directory read, one file parse). */
+static void keep_cni_installed(const struct daemon_opts *o, struct report_daemon_stats *ds)
+{
+	char path[4096], msg[1024];
+	int err;
+
+	if (!o->cni || cni_installed(o->cni, path, sizeof(path)))
+		return;
+	err = cni_install(o->cni, msg, sizeof(msg));
+	if (err < 0) {
+		/* said once per state change: the conf dir may stay empty for a while */
+		if (__atomic_load_n(&ds->cni_plugin, __ATOMIC_RELAXED) != 1)
+			log_warn("CNI plugin not installed yet: %s", msg);
+		__atomic_store_n(&ds->cni_plugin, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	log_info("CNI plugin: %s", msg);
+	__atomic_store_n(&ds->cni_plugin, 2, __ATOMIC_RELAXED);
+}
 
 /* Read the configuration once and apply what was read. With only_if_changed, a file whose
  * bytes are those last read is left alone (1). */
@@ -219,6 +241,10 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		}
 		log_info("pod-init registers pods at %s", o->socket_path);
 	}
+	if (o->cni) {
+		ds.cni_plugin = 1;
+		keep_cni_installed(o, &ds);
+	}
 	log_info("running: watching network namespaces for meshed pods (pin dir %s)", o->pin_dir);
 
 	for (;;) {
@@ -270,8 +296,10 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 			dirty |= netns;
 		}
 		sum = workload_keys_sum(&m);
-		if (sum != last_sum || now_ms() - last_full >= FULL_SCAN_MS)
+		if (sum != last_sum || now_ms() - last_full >= FULL_SCAN_MS) {
 			dirty = true;
+			keep_cni_installed(o, &ds);
+		}
 		/* a deleted pod: its policy and entries go within a second */
 		if (!dirty && now_ms() - last_gone >= GONE_CHECK_MS) {
 			last_gone = now_ms();

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include "config.h"
 
+struct cni_install_opts;
+
 struct daemon_opts {
 	const char *pin_dir;
 	const char *config_path;   /* re-read on SIGHUP; NULL = the embedded default */
@@ -23,6 +25,7 @@ struct daemon_opts {
 	const char *version;       /* for shunt_build_info */
 	const char *kubeconfig;    /* CNI mode's API server; NULL: in-cluster if there is one */
 	unsigned kube_timeout_s;   /* how long a CNI ADD retries the API server */
+	const struct cni_install_opts *cni;  /* --cni-install: keep the plugin installed */
 };
 
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf);

@@ -139,6 +139,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		if (!alive)
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					  "not ready: the daemon loop has not turned for 10 s");
+		if (__atomic_load_n(&h->ds->cni_plugin, __ATOMIC_RELAXED) == 1)
+			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					  "not ready: the CNI plugin is not installed yet");
 		if (!report_ready(h->pin_dir, why, sizeof(why)))
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, why);
 		return reply_text(c, MHD_HTTP_OK, why);

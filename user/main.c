@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "apply.h"
+#include "cni_install.h"
 #include "config.h"
 #include "daemon.h"
 #include "doctor.h"
@@ -68,6 +69,10 @@ static const char usage_text[] =
 	"                     proxy reads as the original destination, whether the fast path\n"
 	"                     carries it. SRC: the address the socket is bound to (127.0.0.6 is\n"
 	"                     the proxy's passthrough)\n"
+	"  cni-install        put the CNI plugin in place on this node, as istio-cni's installer\n"
+	"                     does: shunt-cni into --cni-bin-dir (atomically), appended to the\n"
+	"                     first network configuration of --cni-conf-dir (a .conf wrapped into\n"
+	"                     a .conflist); with --uninstall, remove both\n"
 	"  pod-init [FLAGS]   in a pod's init container: mesh this pod fail-closed with the policy\n"
 	"                     of istio-iptables' (or Linkerd proxy-init's) flags, through the\n"
 	"                     node's `shunt run`; 'shunt pod-init --help' lists the flags\n"
@@ -79,7 +84,17 @@ static const char usage_text[] =
 	"                     bpffs is mounted at /sys/fs/bpf when missing\n"
 	"  -g, --cgroup DIR   cgroup v2 directory to attach to (default: the cgroup2 root\n"
 	"                     from /proc/mounts); it must contain the apps and the proxies\n"
-	"  -s, --socket PATH  run: where pod-init registers pods (default " PODINIT_SOCKET_DEFAULT ")\n"
+	"  -s, --socket PATH  run, cni-install: where pod-init and the CNI plugin reach shunt run\n"
+	"                     (default " PODINIT_SOCKET_DEFAULT ")\n"
+	"      --cni-bin-dir DIR\n"
+	"                     run, cni-install: where the container runtime finds CNI plugins\n"
+	"                     (default " CNI_BIN_DIR_DEFAULT ")\n"
+	"      --cni-conf-dir DIR\n"
+	"                     run, cni-install: the runtime's CNI network configurations (default\n"
+	"                     " CNI_CONF_DIR_DEFAULT ")\n"
+	"      --cni-install  run: install the CNI plugin and keep it installed (appended again\n"
+	"                     when another agent rewrites the file); /readyz is false until it is\n"
+	"      --uninstall    cni-install: remove the plugin's entry and binary instead\n"
 	"      --max-connections N\n"
 	"                     load, run: room for N connections at once in each per-connection\n"
 	"                     map (default 262144, 64..16777216); fixed until unload. A\n"
@@ -189,6 +204,8 @@ struct cli {
 	unsigned long max_conns;   /* 0: not given */
 	const char *listen;        /* run --listen */
 	const char *kubeconfig;    /* run --kubeconfig */
+	struct cni_install_opts cni;  /* cni-install, run --cni-install */
+	bool cni_install, uninstall;
 	unsigned kube_timeout;     /* run --kube-timeout, 0 = default */
 	bool json;
 	struct explain_opts ex;    /* explain's own options */
@@ -400,7 +417,8 @@ static int cmd_run(const struct cli *c)
 {
 	struct daemon_opts d = { .pin_dir = c->pin_dir, .socket_path = c->socket,
 				 .listen = c->listen, .version = SHUNT_VERSION,
-				 .kubeconfig = c->kubeconfig, .kube_timeout_s = c->kube_timeout };
+				 .kubeconfig = c->kubeconfig, .kube_timeout_s = c->kube_timeout,
+				 .cni = c->cni_install ? &c->cni : NULL };
 	struct shunt_config conf;
 	char *path;
 	bool file;
@@ -467,6 +485,10 @@ int main(int argc, char **argv)
 		{ "max-connections", required_argument, NULL, 'M' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "kubeconfig", required_argument, NULL, 'K' },
+		{ "cni-bin-dir", required_argument, NULL, 'B' },
+		{ "cni-conf-dir", required_argument, NULL, 'N' },
+		{ "cni-install", no_argument, NULL, 'I' },
+		{ "uninstall", no_argument, NULL, 'Z' },
 		{ "kube-timeout", required_argument, NULL, 'T' },
 		{ "pod", required_argument, NULL, 'P' },    { "uid", required_argument, NULL, 'U' },
 		{ "gid", required_argument, NULL, 'G' },    { "proxy", no_argument, NULL, 'X' },
@@ -527,6 +549,18 @@ int main(int argc, char **argv)
 		}
 		case 'K':
 			c.kubeconfig = optarg;
+			break;
+		case 'B':
+			c.cni.bin_dir = optarg;
+			break;
+		case 'N':
+			c.cni.conf_dir = optarg;
+			break;
+		case 'I':
+			c.cni_install = true;
+			break;
+		case 'Z':
+			c.uninstall = true;
 			break;
 		case 'T': {
 			char *end;
@@ -659,6 +693,18 @@ int main(int argc, char **argv)
 		return usage_error("--listen goes with 'run'");
 	if ((c.kubeconfig || c.kube_timeout) && strcmp(c.command, "run"))
 		return usage_error("--kubeconfig and --kube-timeout go with 'run'");
+	if (c.cni_install && strcmp(c.command, "run"))
+		return usage_error("--cni-install goes with 'run' (or use 'shunt cni-install')");
+	if (c.uninstall && strcmp(c.command, "cni-install"))
+		return usage_error("--uninstall goes with 'cni-install'");
+	if ((c.cni.bin_dir || c.cni.conf_dir) && !c.cni_install && strcmp(c.command, "cni-install"))
+		return usage_error("--cni-bin-dir and --cni-conf-dir go with 'cni-install' or 'run "
+				   "--cni-install'");
+	if (!c.cni.bin_dir)
+		c.cni.bin_dir = CNI_BIN_DIR_DEFAULT;
+	if (!c.cni.conf_dir)
+		c.cni.conf_dir = CNI_CONF_DIR_DEFAULT;
+	c.cni.socket = c.socket;
 	if (c.socket[0] != '/')
 		return usage_error("--socket must be an absolute path, not '%s'", c.socket);
 	libbpf_set_print(libbpf_print);
@@ -673,6 +719,18 @@ int main(int argc, char **argv)
 		return cmd_unload(&c);
 	if (!strcmp(c.command, "run"))
 		return cmd_run(&c);
+	if (!strcmp(c.command, "cni-install")) {
+		char msg[1024];
+
+		err = c.uninstall ? cni_uninstall(&c.cni, msg, sizeof(msg))
+				  : cni_install(&c.cni, msg, sizeof(msg));
+		if (err < 0) {
+			fprintf(stderr, "shunt: %s\n", msg);
+			return EXIT_FAIL;
+		}
+		printf("%s\n", msg);
+		return EXIT_OK;
+	}
 	if (!strcmp(c.command, "status")) {
 		err = report_status(c.pin_dir, c.json);
 		return err ? EXIT_FAIL : EXIT_OK;

@@ -39,6 +39,7 @@ struct report_daemon_stats {
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t registrations_ok, registrations_failed;
 	uint64_t cni_ok, cni_failed;     /* CNI requests served (ADD, DEL, CHECK) */
+	int cni_plugin;                  /* run --cni-install: 1 waiting for it, 2 installed */
 };
 /* The Prometheus text exposition of a loaded shunt into f. 0, or -errno (nothing useful
  * written: the scrape should fail). */

@@ -250,7 +250,6 @@ NET=shunt-$TB_ID
 CGREL=${TB_CG#"$TB_CGROOT"}/pods
 export CONTAINERS_CONF=$TB_TMP/containers.conf
 mkdir -p "$TB_TMP/net.d" "$TB_TMP/cnibin" "$TB_TMP/ctx/rootfs/tools" "$TB_TMP/cfg"
-cp "$PLUGIN" "$TB_TMP/cnibin/shunt-cni"
 cat > "$CONTAINERS_CONF" <<EOF
 [network]
 network_backend = "cni"
@@ -263,10 +262,12 @@ cat > "$TB_TMP/net.d/$NET.conflist" <<EOF
 {"cniVersion": "1.0.0", "name": "$NET", "plugins": [
   {"type": "bridge", "bridge": "sb$TB_ID", "isGateway": true, "ipMasq": false,
    "ipam": {"type": "host-local", "ranges": [[{"subnet": "198.18.64.0/24"}]],
-            "routes": [{"dst": "198.18.64.0/24"}], "dataDir": "$TB_TMP/ipam"}},
-  {"type": "shunt-cni", "socket": "$SOCK", "exclude_namespaces": ["kube-system"], "log_level": "info"}
+            "routes": [{"dst": "198.18.64.0/24"}], "dataDir": "$TB_TMP/ipam"}}
 ]}
 EOF
+# the chain as the installer leaves it (shunt-cni appended last, the binary in place)
+out=$("$SHUNT" cni-install --cni-bin-dir "$TB_TMP/cnibin" --cni-conf-dir "$TB_TMP/net.d" --socket "$SOCK" 2>&1)
+check_match "shunt cni-install appends shunt-cni to the pod network's conflist" 'shunt-cni appended' "$out"
 # The pod image: HAProxy and the test tools with exactly the libraries they load
 for f in "$(command -v haproxy)" "$TOOLS/tcpclient" "$TOOLS/tcpecho"; do
 	cp "$f" "$TB_TMP/ctx/rootfs/tools/"
