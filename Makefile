@@ -134,7 +134,7 @@ $(OUT)/tools/%.bpf.o: tests/tools/%.bpf.c | $(OUT)/tools
 	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -I/usr/include/$(shell $(CC) -dumpmachine) -c $< -o $@
 
 # The DaemonSet's image, offline, with podman (scripts/image.sh).
-image: $(OUT)/shunt
+image: $(OUT)/shunt $(OUT)/shunt-cni
 	$(Q)scripts/image.sh
 
 UNIT_BINS := $(addprefix $(OUT)/tests/,$(UNIT_TESTS))

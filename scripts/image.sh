@@ -19,6 +19,9 @@ trap 'rm -rf "$ctx"' EXIT
 mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/etc/shunt" "$ctx/rootfs/var/run/shunt" \
 	"$ctx/rootfs/tmp"
 cp "$bin" "$ctx/rootfs/usr/local/bin/shunt"
+# the CNI plugin (static) that `shunt run --cni-install` copies onto the host
+[ -x "$top/build/shunt-cni" ] || { echo "image: build/shunt-cni is missing (run make first)" >&2; exit 1; }
+cp "$top/build/shunt-cni" "$ctx/rootfs/usr/local/bin/shunt-cni"
 for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
 	mkdir -p "$ctx/rootfs$(dirname "$lib")"
 	cp -L "$lib" "$ctx/rootfs$lib"

@@ -24,7 +24,7 @@ tmp=$(mktemp /tmp/shunt-deploy.XXXXXX.yaml)
 trap 'rm -f "$tmp"' EXIT
 # the ConfigMap's shunt.yaml, unindented
 awk '/^  shunt.yaml: \|/ { on = 1; next } on && /^[^ ]/ { on = 0 } on { sub(/^    /, ""); print }' \
-	"$top/deploy/configmap.yaml" > "$tmp"
+	"$top/deploy/base/configmap.yaml" > "$tmp"
 out=$("$top/build/shunt" check --config "$tmp" 2>&1)
 check_eq "the shipped configuration passes 'shunt check'" "0" "$?"
 check_match "... and is Istio's defaults" 'inbound.exclude_ports    15020,15021,15090' "$out"
@@ -42,6 +42,20 @@ check_eq "the example's pod-init arguments are accepted" "0" "$?"
 check_match "... -o 5432 (excludeOutboundPorts)" 'exclude_ports: \[5432\]' "$out"
 check_match "... -x 10.0.0.0/24 (excludeOutboundIPRanges)" 'exclude_cidrs: \["10\.0\.0\.0/24"\]' "$out"
 check_match "... -b 8080 (includeInboundPorts)" 'include_ports: \[8080\]' "$out"
+# CNI mode (deploy/cni): the same DaemonSet, installing the plugin, with a ServiceAccount
+# whose role reads pods and namespaces and nothing else
+cni=$(kubectl kustomize "$top/deploy/cni" 2>&1)
+check_eq "kubectl kustomize deploy/cni renders" "0" "$?"
+flat=$(tr '\n' ' ' <<<"$cni" | tr -s ' ')
+check_match "... the DaemonSet runs shunt run --cni-install into the host's CNI directories" \
+	'- --cni-install - --cni-bin-dir - /host/opt/cni/bin - --cni-conf-dir - /host/etc/cni/net.d ' "$flat"
+check_match "... mounting /opt/cni/bin and /etc/cni/net.d from the host" \
+	'hostPath: path: /opt/cni/bin .*hostPath: path: /etc/cni/net.d ' "$flat"
+check_match "... with its own ServiceAccount, its token mounted" \
+	'automountServiceAccountToken: true .*serviceAccountName: shunt ' "$flat"
+check_eq "... the ClusterRole: get pods and namespaces, no more" \
+	"rules: - apiGroups: - \"\" resources: - pods - namespaces verbs: - get " \
+	"$(sed -n '/^kind: ClusterRole$/,/^---$/p' <<<"$cni" | sed -n '/^rules:/,/^---$/p' | grep -v '^---' | tr '\n' ' ' | tr -s ' ')"
 # Every object kustomize renders, and the example, against the Kubernetes API schema
 # (kubernetes-models: types, required fields, formats; unknown fields by TypeScript's
 # excess-property check). A broken copy proves the check would see a typo and a wrong type.
@@ -55,6 +69,8 @@ else
 	check_match "every rendered object and the example match the API schema" "^0:.*3 objects, 0 problems" \
 		"$?:$(tail -1 <<<"$out")"
 	[ "${out##*0 problems}" = "" ] || printf '# %s\n' "$out"
+	out=$(node "$schema/check.mjs" <<<"$cni" 2>&1)
+	check_match "... and every object of deploy/cni" "^0:.*5 objects, 0 problems" "$?:$(tail -1 <<<"$out")"
 	bad=$(sed 's/hostNetwork: true/hostNetwrk: true/' <<<"$rendered" | node "$schema/check.mjs" 2>&1)
 	check_match "an unknown field is named with its path" '^DaemonSet/shunt: /spec/template/spec/hostNetwrk: .*known properties' "$bad"
 	bad=$(sed '0,/periodSeconds: [0-9]*/s//periodSeconds: ten/' <<<"$rendered" | node "$schema/check.mjs" 2>&1)
