@@ -46,7 +46,7 @@ TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfcl
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: install all clean test unit kernel-test tools demo bench bench-pods bench-trace static vmtest fuzz modelcheck image
+.PHONY: install all clean test unit kernel-test tools demo bench bench-pods bench-cni bench-trace static vmtest fuzz modelcheck image
 all: $(OUT)/shunt $(OUT)/shunt-cni tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -154,7 +154,7 @@ vmtest: all $(UNIT_BINS) $(OUT)/tests/shunt-abinext
 
 # libFuzzer (clang) with ASan + UBSan on the config parser and the CIDR list files, each for
 # FUZZ_SECONDS, from the seed corpus in tests/fuzz/corpus (new finds go to $(OUT)/fuzz/).
-FUZZ_TARGETS := fuzz_config fuzz_cidrs
+FUZZ_TARGETS := fuzz_config fuzz_cidrs fuzz_pod
 FUZZ_SECONDS ?= 60
 $(OUT)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) $(USER_HDRS) | $(OUT)/tests
 	$(call msg,FUZZ,$@)
@@ -182,6 +182,9 @@ bench: all
 
 bench-pods: all
 	$(Q)scripts/bench-pods.sh
+
+bench-cni: all
+	$(Q)scripts/bench-cni.sh
 
 # build/shunt to $(PREFIX)/sbin, shunt(8) to $(PREFIX)/share/man/man8 (DESTDIR for staging).
 install: $(OUT)/shunt $(OUT)/shunt-cni

@@ -33,6 +33,8 @@ static int threads;   /* running requests (atomic) */
 struct cni_req {
 	const struct cni_service *svc;
 	int conn;
+	struct timespec start;       /* the request read */
+	double api_ms;               /* spent waiting for the API server */
 	char command[16], netns[CNI_FIELD_MAX], container[CNI_FIELD_MAX];
 	char ns[CNI_FIELD_MAX], name[CNI_FIELD_MAX], uid[CNI_FIELD_MAX];
 	char label[2 * CNI_FIELD_MAX + 2];   /* ns/name, for logs */
@@ -153,6 +155,14 @@ static int open_pod_netns(const char *path)
 	return fd;
 }
 
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 static bool final_status(int err, long status)
 {
 	/* not there, not JSON, too big, not allowed: asking again will not help */
@@ -186,12 +196,13 @@ static int get_retry(const struct cni_service *svc, const char *path, struct jso
 
 /* The pod's decision and, for a meshed pod, its policy in o. 0 mesh, 1 skip (why), or
  * -1 error (why). */
-static int decide(const struct cni_req *r, struct podinit_opts *o, char *why, size_t len)
+static int decide(struct cni_req *r, struct podinit_opts *o, char *why, size_t len)
 {
 	const struct cni_service *svc = r->svc;
 	struct json_object *pod = NULL, *nsobj = NULL;
 	struct cni_decision *d = calloc(1, sizeof(*d));
 	char path[1024], err[512] = "";
+	struct timespec t0;
 	int ret = -1;
 
 	if (!d) {
@@ -204,7 +215,10 @@ static int decide(const struct cni_req *r, struct podinit_opts *o, char *why, si
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", r->ns, r->name);
-	if (get_retry(svc, path, &pod, err, sizeof(err))) {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	get_retry(svc, path, &pod, err, sizeof(err));
+	r->api_ms += ms_since(&t0);
+	if (!pod) {
 		snprintf(why, len, "cannot get pod %s: %s", r->label, err);
 		goto out;
 	}
@@ -212,7 +226,10 @@ static int decide(const struct cni_req *r, struct podinit_opts *o, char *why, si
 	if (d->verdict == CNI_MESH && d->linkerd) {
 		/* linkerd-cni reads the namespace's config.linkerd.io annotations too */
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s", r->ns);
-		if (get_retry(svc, path, &nsobj, err, sizeof(err))) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		get_retry(svc, path, &nsobj, err, sizeof(err));
+		r->api_ms += ms_since(&t0);
+		if (!nsobj) {
 			snprintf(why, len, "cannot get namespace %s: %s", r->ns, err);
 			goto out;
 		}
@@ -307,8 +324,9 @@ static int do_add(struct cni_req *r)
 		goto refuse;
 	}
 	log_info("cni ADD %s: meshed netns cookie %" PRIu64 " (%s, container %.12s): outbound "
-		 "port %u, inbound port %u, generation %u", r->label, (uint64_t)seen.cookie, why,
-		 r->container, o.policy.outbound_port, o.policy.inbound_port, gen);
+		 "port %u, inbound port %u, generation %u; %.1f ms, %.1f of them the API server",
+		 r->label, (uint64_t)seen.cookie, why, r->container, o.policy.outbound_port,
+		 o.policy.inbound_port, gen, ms_since(&r->start), r->api_ms);
 	answer(r, "ok pod %s meshed fail-closed (%s): netns cookie %" PRIu64 ", outbound to port "
 	       "%u, inbound to port %u", r->label, why, (uint64_t)seen.cookie,
 	       o.policy.outbound_port, o.policy.inbound_port);
@@ -349,7 +367,8 @@ static int do_del(struct cni_req *r)
 		       (uint64_t)cookie, strerror(-err));
 		return -1;
 	}
-	log_info("cni DEL %s: netns cookie %" PRIu64 " left the mesh", r->label, (uint64_t)cookie);
+	log_info("cni DEL %s: netns cookie %" PRIu64 " left the mesh; %.1f ms", r->label,
+		 (uint64_t)cookie, ms_since(&r->start));
 	answer(r, "ok pod %s unmeshed (netns cookie %" PRIu64 ")", r->label, (uint64_t)cookie);
 	return 0;
 }
@@ -414,6 +433,7 @@ void cni_serve(const struct cni_service *svc, int conn, char *req)
 	} else {
 		r->svc = svc;
 		r->conn = conn;
+		clock_gettime(CLOCK_MONOTONIC, &r->start);
 		why = caller_refused(conn);
 		if (!why && !parse_fields(req, r, &why))
 			;

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "config.h"
 
 #define PODINIT_SOCKET_DEFAULT "/var/run/shunt/shunt.sock"

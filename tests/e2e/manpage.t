@@ -34,7 +34,7 @@ for cmd in $(sed -n '/^COMMANDS/,/^OPTIONS/p' <<<"$page" | sed -n 's/^       \([
 done
 check_eq "every command of the page is in --help" "" "$missing"
 missing=""
-for cmd in check load apply run status dump trace explain doctor unload; do
+for cmd in check load apply run status dump trace explain doctor unload cni-install; do
 	out=$("$top/build/shunt" "$cmd" --help 2>&1) && grep -q "^Usage: shunt \[OPTIONS\] $cmd" <<<"$out" &&
 		grep -q "^  $cmd\b" <<<"$out" || missing+=" $cmd"
 done
