@@ -238,6 +238,35 @@ check_match "... its app now goes direct" '^ok local=198.18.0.10:' "$out"
 out=$(cni CHECK a web)
 check_match "CHECK after DEL: says the pod should be meshed and is not" 'should be meshed' "$(errmsg "$out")"
 
+# --- scale: 100 pods added and deleted, 8 at a time, while the daemon reloads its config -----------
+workloads() { "$SHUNT" status --json --pin-dir "$TB_PIN" | grep -o '"workloads":[0-9]*' | cut -d: -f2; }
+base=$(workloads)
+for i in $(seq 100); do
+	sed "s/\"name\": \"web\",/\"name\": \"s$i\",/" "$FIX/istio-web.json" > "$API/pods/shop/s$i.json"
+	ip netns add "shunt-$TB_ID-s$i"
+	TB_NS+=("shunt-$TB_ID-s$i")
+done
+run_pid=$(pgrep -f -- "--socket $SOCK" | head -1)
+( for i in $(seq 20); do kill -HUP "$run_pid" 2>/dev/null; sleep 0.1; done ) &
+hup=$!
+export SOCK PLUGIN TB_ID
+one() { # one COMMAND N: the plugin for scale pod N; prints "N exit RC"
+	printf '{"cniVersion":"1.0.0","name":"n","type":"shunt-cni","socket":"%s","prevResult":{"cniVersion":"1.0.0"}}' "$SOCK" |
+		CNI_COMMAND=$1 CNI_NETNS="/run/netns/shunt-$TB_ID-s$2" CNI_CONTAINERID="s$2" CNI_IFNAME=eth0 \
+		CNI_ARGS="K8S_POD_NAMESPACE=shop;K8S_POD_NAME=s$2" "$PLUGIN" > /dev/null 2>&1
+	echo "$2 exit $?"
+}
+export -f one
+out=$(seq 100 | xargs -P 8 -I{} bash -c 'one ADD {}')
+wait "$hup"
+check_eq "100 ADDs, 8 at a time, during 20 config reloads: all exit 0" "100" "$(grep -c ' exit 0$' <<<"$out")"
+check_eq "... 100 more pods meshed" "$((base + 100))" "$(workloads)"
+out=$(seq 100 | xargs -P 8 -I{} bash -c 'one DEL {}')
+check_eq "100 DELs, 8 at a time: all exit 0" "100" "$(grep -c ' exit 0$' <<<"$out")"
+check_eq "... every one of them gone from the mesh" "$base" "$(workloads)"
+check_eq "... and their sk_lookup links" "$base" "$(ls "$TB_PIN/links" | grep -c '^sk_lookup_')"
+check_match "the daemon reloaded meanwhile" 'SIGHUP: applied' "$(cat "$TB_TMP/run.log")"
+
 # --- the real chain: podman's CNI backend, bridge + host-local + shunt-cni --------------------------
 if [ -n "${SHUNT_VM:-}" ]; then
 	tap_skip "podman needs a writable container store (not in the VM guest)"
