@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* See cni.h. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -401,6 +402,128 @@ static int do_check(struct cni_req *r)
 	}
 	answer(r, "ok pod %s is %s", r->label, d ? "not meshed, as asked" : "meshed, as asked");
 	return 0;
+}
+
+/* One pod of the node's list: mesh it from its netns if it should be meshed and is not. */
+static void repair_pod(const struct cni_service *svc, struct json_object *pod,
+		       const struct netns_census *census, int *meshed_n)
+{
+	struct json_object *meta, *status, *ips, *v;
+	struct cni_decision *d;
+	struct podinit_opts o;
+	const char *ns = "", *name = "";
+	char err[256];
+
+	if (json_object_object_get_ex(pod, "metadata", &meta)) {
+		if (json_object_object_get_ex(meta, "namespace", &v))
+			ns = json_object_get_string(v);
+		if (json_object_object_get_ex(meta, "name", &v))
+			name = json_object_get_string(v);
+	}
+	if (!json_object_object_get_ex(pod, "status", &status) ||
+	    !json_object_object_get_ex(status, "podIPs", &ips) ||
+	    !json_object_is_type(ips, json_type_array))
+		return;   /* no address yet (or host network): nothing to find it by */
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return;
+	cni_decide(pod, NULL, d);
+	if (d->verdict != CNI_MESH || d->linkerd) {
+		/* Linkerd's namespace fallback needs another GET: those pods are left to a restart */
+		free(d);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	if (podinit_parse(d->argc, d->argv, NULL, &o, err, sizeof(err))) {
+		log_warn("cni repair: pod %s/%s: %s", ns, name, err);
+		free(d);
+		return;
+	}
+	free(d);
+	for (size_t i = 0; i < json_object_array_length(ips); i++) {
+		struct json_object *ipo = json_object_array_get_idx(ips, i), *ipv;
+		struct shunt_ip want = { 0 };
+		const char *ip;
+
+		if (!json_object_object_get_ex(ipo, "ip", &ipv) || !(ip = json_object_get_string(ipv)))
+			continue;
+		if (inet_pton(AF_INET, ip, &want.addr[0]) == 1)
+			want.family = SHUNT_AF_INET;
+		else if (inet_pton(AF_INET6, ip, want.addr) == 1)
+			want.family = SHUNT_AF_INET6;
+		else
+			continue;
+		for (size_t c = 0; c < census->n; c++) {
+			const struct netns_seen *seen = &census->v[c];
+			bool has = false;
+			__u32 gen = 0;
+			int fd, lock, e;
+
+			for (size_t a = 0; a < seen->n_addrs && !has; a++)
+				has = seen->addrs[a].family == want.family &&
+				      !memcmp(seen->addrs[a].addr, want.addr, sizeof(want.addr));
+			if (!has)
+				continue;
+			if (meshed(svc, seen->cookie))
+				goto done;
+			fd = open(seen->path, O_RDONLY | O_CLOEXEC);
+			lock = fd >= 0 ? pins_lock(svc->pin_dir, false) : -1;
+			e = lock < 0 ? -EBUSY : apply_register_pod(svc->t, fd, seen, &o.policy, &gen);
+			if (e && lock >= 0)
+				apply_unregister_pod(svc->t, seen->cookie);
+			if (lock >= 0)
+				pins_unlock(lock);
+			if (fd >= 0)
+				close(fd);
+			if (e) {
+				log_warn("cni repair: pod %s/%s (%s): cannot mesh it: %s", ns, name, ip,
+					 strerror(-e));
+			} else {
+				log_info("cni repair: pod %s/%s (%s) started before the plugin: meshed "
+					 "netns cookie %" PRIu64 " (its connections from now on)", ns,
+					 name, ip, (uint64_t)seen->cookie);
+				(*meshed_n)++;
+			}
+			goto done;
+		}
+	}
+done:
+	config_free(&o.policy);
+}
+
+int cni_repair(const struct cni_service *svc, const char *node, const struct shunt_config *conf)
+{
+	struct netns_census census = { 0 };
+	struct census_scope scope;
+	struct json_object *list = NULL, *items;
+	char path[512], err[512];
+	long status = 0;
+	int n = 0, e;
+
+	if (!svc->kube || !node)
+		return 0;
+	snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", node);
+	e = kube_get(svc->kube, path, &list, &status, err, sizeof(err));
+	if (e) {
+		log_warn("cni repair: cannot list this node's pods: %s", err);
+		return e;
+	}
+	if (!json_object_object_get_ex(list, "items", &items) ||
+	    !json_object_is_type(items, json_type_array)) {
+		json_object_put(list);
+		log_warn("cni repair: the pod list has no items");
+		return -EBADMSG;
+	}
+	workload_scope(svc->t->cgroup_id, &scope);
+	e = workload_census(conf, &scope, &census);
+	if (!e)
+		for (size_t i = 0; i < json_object_array_length(items); i++)
+			repair_pod(svc, json_object_array_get_idx(items, i), &census, &n);
+	log_info("cni repair: %zu pods on node %s looked at, %d meshed that started before the "
+		 "plugin", json_object_array_length(items), node, n);
+	workload_census_free(&census);
+	json_object_put(list);
+	return n;
 }
 
 static void *serve_thread(void *arg)

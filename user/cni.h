@@ -40,4 +40,12 @@ struct cni_service {
  * answers from a thread of its own. */
 void cni_serve(const struct cni_service *svc, int conn, char *req);
 
+/* Pods of this node that started before the plugin was in place (node boot, first
+ * install): list them from the API (spec.nodeName), find each one's netns by its pod IP
+ * among the node's namespaces, and mesh those that should be and are not, from now on.
+ * Istio pods only (Linkerd's need their namespace too: a restart does it). Returns how many
+ * were meshed, or -errno. */
+struct shunt_config;
+int cni_repair(const struct cni_service *svc, const char *node, const struct shunt_config *conf);
+
 #endif

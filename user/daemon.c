@@ -168,7 +168,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	int sfd, ifd, lfd = -1, err, meshed = -1;
 	ino_t sock_ino = 0;
 	__u64 last_full = 0, last_sum = 0, last_gone = 0;
-	bool dirty = true;
+	bool dirty = true, repair_due = false;
 
 	err = maps_open_pinned(&m, o->pin_dir);
 	if (err)
@@ -232,6 +232,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		log_info("CNI mode: pods are looked up at %s", kube_server(kube));
 	}
 	cni.kube = kube;
+	repair_due = kube && o->node_name && *o->node_name;
 	if (o->socket_path) {
 		lfd = podreg_listen(o->socket_path, &sock_ino);
 		if (lfd < 0) {
@@ -299,6 +300,11 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		if (sum != last_sum || now_ms() - last_full >= FULL_SCAN_MS) {
 			dirty = true;
 			keep_cni_installed(o, &ds);
+		}
+		/* once the plugin is in place, the pods that started before it */
+		if (repair_due && (!o->cni || __atomic_load_n(&ds.cni_plugin, __ATOMIC_RELAXED) == 2)) {
+			repair_due = false;
+			cni_repair(&cni, o->node_name, conf);
 		}
 		/* a deleted pod: its policy and entries go within a second */
 		if (!dirty && now_ms() - last_gone >= GONE_CHECK_MS) {

@@ -26,6 +26,7 @@ struct daemon_opts {
 	const char *kubeconfig;    /* CNI mode's API server; NULL: in-cluster if there is one */
 	unsigned kube_timeout_s;   /* how long a CNI ADD retries the API server */
 	const struct cni_install_opts *cni;  /* --cni-install: keep the plugin installed */
+	const char *node_name;     /* this node (--node-name, $NODE_NAME): CNI repair lists its pods */
 };
 
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf);

@@ -105,6 +105,9 @@ static const char usage_text[] =
 	"                     (KUBERNETES_SERVICE_HOST and the ServiceAccount's token)\n"
 	"      --kube-timeout SECONDS\n"
 	"                     run: how long a CNI ADD retries the API server (default 30)\n"
+	"      --node-name NAME\n"
+	"                     run: this node's name in the cluster (default $NODE_NAME); with it,\n"
+	"                     CNI mode meshes the node's pods that started before the plugin\n"
 	"  -l, --listen ADDR:PORT\n"
 	"                     run: serve /healthz, /readyz and /metrics (Prometheus) over HTTP,\n"
 	"                     e.g. 127.0.0.1:9402 or [::1]:9402; off by default\n"
@@ -204,6 +207,7 @@ struct cli {
 	unsigned long max_conns;   /* 0: not given */
 	const char *listen;        /* run --listen */
 	const char *kubeconfig;    /* run --kubeconfig */
+	const char *node_name;     /* run --node-name */
 	struct cni_install_opts cni;  /* cni-install, run --cni-install */
 	bool cni_install, uninstall;
 	unsigned kube_timeout;     /* run --kube-timeout, 0 = default */
@@ -418,7 +422,8 @@ static int cmd_run(const struct cli *c)
 	struct daemon_opts d = { .pin_dir = c->pin_dir, .socket_path = c->socket,
 				 .listen = c->listen, .version = SHUNT_VERSION,
 				 .kubeconfig = c->kubeconfig, .kube_timeout_s = c->kube_timeout,
-				 .cni = c->cni_install ? &c->cni : NULL };
+				 .cni = c->cni_install ? &c->cni : NULL,
+				 .node_name = c->node_name ? c->node_name : getenv("NODE_NAME") };
 	struct shunt_config conf;
 	char *path;
 	bool file;
@@ -490,6 +495,7 @@ int main(int argc, char **argv)
 		{ "cni-install", no_argument, NULL, 'I' },
 		{ "uninstall", no_argument, NULL, 'Z' },
 		{ "kube-timeout", required_argument, NULL, 'T' },
+		{ "node-name", required_argument, NULL, 'W' },
 		{ "pod", required_argument, NULL, 'P' },    { "uid", required_argument, NULL, 'U' },
 		{ "gid", required_argument, NULL, 'G' },    { "proxy", no_argument, NULL, 'X' },
 		{ "udp", no_argument, NULL, 'D' },
@@ -549,6 +555,9 @@ int main(int argc, char **argv)
 		}
 		case 'K':
 			c.kubeconfig = optarg;
+			break;
+		case 'W':
+			c.node_name = optarg;
 			break;
 		case 'B':
 			c.cni.bin_dir = optarg;
@@ -691,8 +700,8 @@ int main(int argc, char **argv)
 		return usage_error("--max-connections goes with 'load' or 'run'");
 	if (c.listen && strcmp(c.command, "run"))
 		return usage_error("--listen goes with 'run'");
-	if ((c.kubeconfig || c.kube_timeout) && strcmp(c.command, "run"))
-		return usage_error("--kubeconfig and --kube-timeout go with 'run'");
+	if ((c.kubeconfig || c.kube_timeout || c.node_name) && strcmp(c.command, "run"))
+		return usage_error("--kubeconfig, --kube-timeout and --node-name go with 'run'");
 	if (c.cni_install && strcmp(c.command, "run"))
 		return usage_error("--cni-install goes with 'run' (or use 'shunt cni-install')");
 	if (c.uninstall && strcmp(c.command, "cni-install"))

@@ -26,6 +26,7 @@ tb_pod l 198.18.0.40     # shop/api: Linkerd
 tb_pod p 198.18.0.50     # the same policy through pod-init, for parity
 tb_pod v 198.18.0.60     # shop/val: istio-validation's steps
 tb_pod e 198.18.0.70     # the failures: must stay unmeshed
+tb_pod r 198.18.0.80     # shop/early: started before the plugin (repaired at start)
 tb_pod w 198.18.0.100    # the world
 tb_echo w 0.0.0.0:7000 || tap_bail "world"
 
@@ -47,6 +48,8 @@ json.dump(p, open(sys.argv[2], "w"))
 PY
 }
 pod_variant val 'pass'
+pod_variant early 'p["status"]["podIPs"] = [{"ip": "198.18.0.80"}]; p["status"]["podIP"] = "198.18.0.80"'
+pod_variant elsewhere 'p["spec"]["nodeName"] = "node-2"; p["status"]["podIPs"] = [{"ip": "198.18.0.20"}]'
 pod_variant slow 'pass'
 pod_variant tproxy 'a["sidecar.istio.io/interceptionMode"] = "TPROXY"'
 pod_variant badcidr 'a["traffic.sidecar.istio.io/excludeOutboundIPRanges"] = "10.0.0.1/8"'
@@ -81,7 +84,7 @@ out=$("$SHUNT" load --config "$TB_TMP/node.yaml" --pin-dir "$TB_PIN" --cgroup "$
 	tap_bail "load: $out"
 SOCK=$TB_TMP/shunt.sock
 "$SHUNT" run --config "$TB_TMP/node.yaml" --pin-dir "$TB_PIN" --socket "$SOCK" \
-	--kubeconfig "$TB_TMP/kubeconfig" --kube-timeout 2 > "$TB_TMP/run.log" 2>&1 &
+	--kubeconfig "$TB_TMP/kubeconfig" --kube-timeout 2 --node-name node-1 > "$TB_TMP/run.log" 2>&1 &
 TB_PIDS+=($!)
 for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || tap_bail "shunt run did not listen: $(cat "$TB_TMP/run.log")"
@@ -109,6 +112,13 @@ errmsg() { sed -n '1p' <<<"$1" | /usr/bin/python3 -c 'import json,sys; e=json.lo
 out=$(printf '{}' | CNI_COMMAND=VERSION "$PLUGIN")
 check_match "VERSION: CNI 1.0.0 and 0.4.0" '"supportedVersions":\[.*"0.4.0".*"1.0.0"\]' "$out"
 check_match "a static binary (no host library)" 'not a dynamic executable|statically linked' "$(ldd "$PLUGIN" 2>&1)"
+
+# --- repair: a pod that started before the plugin, found by its IP among the node's netns ------
+for i in $(seq 50); do grep -q 'cni repair:.*looked at' "$TB_TMP/run.log" && break; sleep 0.1; done
+check "a pod of this node that started before the plugin is meshed at start (repair)" meshed r
+check_match "... the daemon says which, and why" \
+	'cni repair: pod shop/early \(198.18.0.80\) started before the plugin: meshed' "$(cat "$TB_TMP/run.log")"
+check "... a pod of another node with a local address is not touched" not_meshed b
 
 # --- an Istio-injected pod ---------------------------------------------------------------------
 out=$(cni ADD a web)

@@ -53,8 +53,8 @@ check_match "... mounting /opt/cni/bin and /etc/cni/net.d from the host" \
 	'hostPath: path: /opt/cni/bin .*hostPath: path: /etc/cni/net.d ' "$flat"
 check_match "... with its own ServiceAccount, its token mounted" \
 	'automountServiceAccountToken: true .*serviceAccountName: shunt ' "$flat"
-check_eq "... the ClusterRole: get pods and namespaces, no more" \
-	"rules: - apiGroups: - \"\" resources: - pods - namespaces verbs: - get " \
+check_eq "... the ClusterRole: get and list pods, get namespaces, no more" \
+	"rules: - apiGroups: - \"\" resources: - pods verbs: - get - list - apiGroups: - \"\" resources: - namespaces verbs: - get " \
 	"$(sed -n '/^kind: ClusterRole$/,/^---$/p' <<<"$cni" | sed -n '/^rules:/,/^---$/p' | grep -v '^---' | tr '\n' ' ' | tr -s ' ')"
 # Every object kustomize renders, and the example, against the Kubernetes API schema
 # (kubernetes-models: types, required fields, formats; unknown fields by TypeScript's

@@ -7,6 +7,7 @@ objects as a real one returns them, for GET only.
 
   DIR/pods/NS/NAME.json        GET /api/v1/namespaces/NS/pods/NAME
   DIR/namespaces/NS.json       GET /api/v1/namespaces/NS
+  every DIR/pods/*/*.json      GET /api/v1/pods?fieldSelector=spec.nodeName=NODE (a PodList)
   DIR/pods/NS/NAME.behave      one of: "500" (HTTP 500), "garbage" (200, not JSON),
                                "huge" (200, a 6 MiB object), "slow N" (answers after N s),
                                "hang" (never answers)
@@ -24,6 +25,7 @@ import socketserver
 import ssl
 import sys
 import time
+import urllib.parse
 
 ROOT = sys.argv[1]
 
@@ -32,6 +34,28 @@ def status(code, reason, message):
     return json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
                        "status": "Failure", "message": message, "reason": reason,
                        "code": code}).encode()
+
+
+def pod_list(query):
+    """GET /api/v1/pods[?fieldSelector=spec.nodeName=NODE]: a PodList of every recorded pod."""
+    node = None
+    for kv in urllib.parse.parse_qs(query).get("fieldSelector", []):
+        if kv.startswith("spec.nodeName="):
+            node = kv.split("=", 1)[1]
+    items = []
+    base = os.path.join(ROOT, "pods")
+    for ns in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        for f in sorted(os.listdir(os.path.join(base, ns))):
+            if not f.endswith(".json"):
+                continue
+            try:
+                pod = json.load(open(os.path.join(base, ns, f)))
+            except ValueError:
+                continue
+            if node is None or pod.get("spec", {}).get("nodeName") == node:
+                items.append(pod)
+    return {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+            "items": items}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,6 +80,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != want:
                 return self.send(401, status(401, "Unauthorized", "Unauthorized"))
         parts = self.path.split("?")[0].strip("/").split("/")
+        query = self.path.split("?")[1] if "?" in self.path else ""
+        if parts == ["api", "v1", "pods"]:
+            return self.send(200, json.dumps(pod_list(query)).encode())
         if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "pods":
             base = os.path.join(ROOT, "pods", parts[3], parts[5])
             kind = 'pods "%s" not found' % parts[5]
