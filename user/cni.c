@@ -156,6 +156,18 @@ static int open_pod_netns(const char *path)
 	return fd;
 }
 
+/* The pin directory's lock for a CNI request: pins_lock's 10 s, tried again for up to 40 s
+ * (the plugin waits 60): a burst of config reloads may hold it back to back, and a pod's
+ * sandbox should wait for it rather than fail. */
+static int lock_pins(const char *pin_dir)
+{
+	int lock = -EBUSY;
+
+	for (int i = 0; i < 4 && lock == -EBUSY; i++)
+		lock = pins_lock(pin_dir, false);
+	return lock;
+}
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -310,9 +322,10 @@ static int do_add(struct cni_req *r)
 			 strerror(-err));
 		goto refuse;
 	}
-	lock = pins_lock(svc->pin_dir, false);
+	lock = lock_pins(svc->pin_dir);
 	if (lock < 0) {
-		snprintf(why, sizeof(why), "shunt is not loaded at %s", svc->pin_dir);
+		snprintf(why, sizeof(why), lock == -EBUSY ? "the pin directory %s stayed locked for 40 s"
+			 : "shunt is not loaded at %s", svc->pin_dir);
 		goto refuse;
 	}
 	err = apply_register_pod(svc->t, nsfd, &seen, &o.policy, &gen);
@@ -356,7 +369,11 @@ static int do_del(struct cni_req *r)
 		answer(r, "ok nothing to remove for %s", r->label);
 		return 0;
 	}
-	lock = pins_lock(r->svc->pin_dir, false);
+	lock = lock_pins(r->svc->pin_dir);
+	if (lock == -EBUSY) {
+		answer(r, "error: the pin directory %s stayed locked for 40 s", r->svc->pin_dir);
+		return -1;
+	}
 	if (lock < 0) {
 		answer(r, "ok shunt is not loaded: nothing to remove");
 		return 0;
