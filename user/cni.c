@@ -24,6 +24,7 @@
 #include "log.h"
 #include "pins.h"
 #include "podinit.h"
+#include "podreg.h"
 #include "workload.h"
 
 #define CNI_MAX_THREADS 64
@@ -44,21 +45,15 @@ struct cni_req {
 static void answer(struct cni_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void answer(struct cni_req *r, const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
-	int n;
+	int err;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	err = podreg_vanswer(r->conn, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	if (write(r->conn, buf, (size_t)n) < 0)
+	if (err)
 		log_warn("cni %s %s: cannot answer the plugin: %s", r->command, r->label,
-			 strerror(errno));
+			 strerror(-err));
 }
 
 /* key=value lines into r; false with *why on anything unexpected. */
@@ -108,16 +103,29 @@ static bool parse_fields(char *req, struct cni_req *r, const char **why)
 	return true;
 }
 
-static bool same_ns(int fd, const char *path)
+int cni_service_init(struct cni_service *svc)
 {
-	struct stat a, b;
+	struct stat st;
 
-	return !fstat(fd, &a) && !stat(path, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	if (stat("/proc/thread-self/ns/net", &st))
+		return -errno;
+	svc->host_dev = st.st_dev;
+	svc->host_ino = st.st_ino;
+	return 0;
+}
+
+/* fd is the node's own network namespace. Not /proc/self/ns/net: that is the main thread's,
+ * which visits pods' namespaces (setns) while requests are served on other threads. */
+static bool host_ns(const struct cni_service *svc, int fd)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && st.st_dev == svc->host_dev && st.st_ino == svc->host_ino;
 }
 
 /* The caller is root in the node's own network namespace: the container runtime running
  * the plugin. A pod's process (its own netns) is refused whatever its uid. */
-static const char *caller_refused(int conn)
+static const char *caller_refused(const struct cni_service *svc, int conn)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
@@ -133,13 +141,13 @@ static const char *caller_refused(int conn)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return "the calling process is gone";
-	host = same_ns(fd, "/proc/self/ns/net") || same_ns(fd, "/proc/1/ns/net");
+	host = host_ns(svc, fd);
 	close(fd);
 	return host ? NULL : "a CNI request must come from the node's network namespace, not a pod's";
 }
 
 /* CNI_NETNS as an open network namespace that is not the node's own; -errno. */
-static int open_pod_netns(const char *path)
+static int open_pod_netns(const struct cni_service *svc, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -149,7 +157,7 @@ static int open_pod_netns(const char *path)
 		close(fd);
 		return -ENOTTY;
 	}
-	if (same_ns(fd, "/proc/self/ns/net") || same_ns(fd, "/proc/1/ns/net")) {
+	if (host_ns(svc, fd)) {
 		close(fd);
 		return -EPERM;
 	}
@@ -272,9 +280,9 @@ out:
 	return ret;
 }
 
-static int netns_cookie_of(const char *path, __u64 *cookie)
+static int netns_cookie_of(const struct cni_service *svc, const char *path, __u64 *cookie)
 {
-	int fd = open_pod_netns(path), err;
+	int fd = open_pod_netns(svc, path), err;
 
 	if (fd < 0)
 		return fd;
@@ -309,7 +317,7 @@ static int do_add(struct cni_req *r)
 	}
 	if (d < 0)
 		goto refuse;
-	nsfd = open_pod_netns(r->netns);
+	nsfd = open_pod_netns(svc, r->netns);
 	if (nsfd < 0) {
 		snprintf(why, sizeof(why), "pod %s: netns %s: %s", r->label, r->netns,
 			 nsfd == -EPERM ? "the node's own network namespace: refusing to mesh the host"
@@ -365,7 +373,7 @@ static int do_del(struct cni_req *r)
 
 	/* No netns (already gone) or none of ours: nothing to do. The daemon's check of the
 	 * pods' links removes what a gone netns leaves behind. */
-	if (!r->netns[0] || netns_cookie_of(r->netns, &cookie)) {
+	if (!r->netns[0] || netns_cookie_of(r->svc, r->netns, &cookie)) {
 		answer(r, "ok nothing to remove for %s", r->label);
 		return 0;
 	}
@@ -396,7 +404,7 @@ static int do_check(struct cni_req *r)
 	struct podinit_opts o;
 	char why[2048];
 	__u64 cookie;
-	int d, err = netns_cookie_of(r->netns, &cookie);
+	int d, err = netns_cookie_of(r->svc, r->netns, &cookie);
 
 	if (err) {
 		answer(r, "error: netns %s: %s", r->netns, strerror(-err));
@@ -574,7 +582,7 @@ void cni_serve(const struct cni_service *svc, int conn, char *req)
 		r->svc = svc;
 		r->conn = conn;
 		clock_gettime(CLOCK_MONOTONIC, &r->start);
-		why = caller_refused(conn);
+		why = caller_refused(svc, conn);
 		if (!why && !parse_fields(req, r, &why))
 			;
 		else if (!why && __atomic_add_fetch(&threads, 1, __ATOMIC_RELAXED) > CNI_MAX_THREADS) {

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "apply.h"
 
 #define CNI_MAGIC "shunt-cni 1\n"
@@ -34,8 +35,12 @@ struct cni_service {
 	struct kube_client *kube;     /* NULL: no API server configured (ADD of a pod fails) */
 	unsigned kube_timeout_s;      /* how long ADD retries the API server */
 	uint64_t *ok, *refused;       /* the daemon's counters (atomic adds) */
+	dev_t host_dev;               /* the node's netns, taken before any thread enters a pod's: */
+	ino_t host_ino;               /* /proc/self/ns/net follows the main thread's setns() */
 };
 
+/* Record the node's network namespace (the calling thread's, now) in svc. 0 or -errno. */
+int cni_service_init(struct cni_service *svc);
 /* Serve one CNI request whose bytes (after the magic) are req; takes conn and req and
  * answers from a thread of its own. */
 void cni_serve(const struct cni_service *svc, int conn, char *req);

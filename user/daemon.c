@@ -231,6 +231,11 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		}
 		log_info("CNI mode: pods are looked up at %s", kube_server(kube));
 	}
+	err = cni_service_init(&cni);
+	if (err) {
+		log_err("cannot tell the node's network namespace: %s", strerror(-err));
+		goto out;
+	}
 	cni.kube = kube;
 	repair_due = kube && o->node_name && *o->node_name;
 	if (o->socket_path) {

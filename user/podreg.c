@@ -98,23 +98,30 @@ void podreg_close(int fd, const char *path, ino_t ino)
 	close(fd);
 }
 
-static void reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void reply(int fd, const char *fmt, ...)
+int podreg_vanswer(int fd, const char *fmt, va_list ap)
 {
 	char buf[1024];
-	va_list ap;
-	int n;
+	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
 
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
 	if (n < 0)
-		return;
+		return -EINVAL;
 	if (n > (int)sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	if (write(fd, buf, (size_t)n) < 0)
-		log_warn("pod-init: cannot answer: %s", strerror(errno));
+	return write(fd, buf, (size_t)n) < 0 ? -errno : 0;
+}
+
+static void reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = podreg_vanswer(fd, fmt, ap);
+	va_end(ap);
+	if (err)
+		log_warn("pod-init: cannot answer: %s", strerror(-err));
 }
 
 /* The request: magic line, then the policy YAML (or a CNI request: *cni), up to EOF. NULL

@@ -8,6 +8,7 @@
 #ifndef SHUNT_PODREG_H
 #define SHUNT_PODREG_H
 
+#include <stdarg.h>
 #include <sys/types.h>
 #include "apply.h"
 #include "config.h"
@@ -21,6 +22,9 @@ void podreg_close(int fd, const char *path, ino_t ino);
 /* Serve every pending connection on the listening fd: read the request, find the caller's
  * netns, check it may be meshed, mesh it with the node policy `node` overlaid by the
  * request, answer (counted in *meshed or *refused). pin_dir is locked around the map writes. */
+/* The one answer line of the socket's protocols (pod-init's and CNI's): fmt, a newline.
+ * 0 or -errno. */
+int podreg_vanswer(int fd, const char *fmt, va_list ap);
 struct cni_service;
 /* A CNI plugin's request (cni.h) on the same socket is handed to cni. */
 void podreg_serve(int lfd, const struct apply_target *t, const struct shunt_config *node,
