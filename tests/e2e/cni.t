@@ -309,7 +309,7 @@ EOF
 out=$("$SHUNT" cni-install --cni-bin-dir "$TB_TMP/cnibin" --cni-conf-dir "$TB_TMP/net.d" --socket "$SOCK" 2>&1)
 check_match "shunt cni-install appends shunt-cni to the pod network's conflist" 'shunt-cni appended' "$out"
 # The pod image: HAProxy and the test tools with exactly the libraries they load
-for f in "$(command -v haproxy)" "$TOOLS/tcpclient" "$TOOLS/tcpecho"; do
+for f in "$(command -v haproxy)" "$TOOLS/tcpclient" "$TOOLS/tcpecho" "$TOOLS/validate"; do
 	cp "$f" "$TB_TMP/ctx/rootfs/tools/"
 	for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
 		mkdir -p "$TB_TMP/ctx/rootfs$(dirname "$lib")"
@@ -359,6 +359,10 @@ out=$(podpod web 2>&1)
 check_eq "podman: pod shop/web (Istio-injected) created through the chain" "" "$out"
 cookie=$(sed -n 's/.*cni ADD shop\/web: meshed netns cookie \([0-9]*\).*/\1/p' "$TB_TMP/run.log" | tail -1)
 check_match "... meshed at sandbox creation, before any container" '^[0-9]+$' "$cookie"
+# istio-validation runs first, as the injector orders it, unprivileged (uid 1337, no capability)
+out=$(prun web --rm --user 1337:1337 --cap-drop ALL "$IMG" /tools/validate 2>&1)
+check_match "istio-validation's steps in the pod's first container pass" \
+	'^ok accepted on 15006, original destination port 15002$' "$out"
 prun web -d --name "shunt-$TB_ID-web-proxy" --user 1337:1337 -v "$TB_TMP/cfg:/cfg:ro" "$IMG" \
 	/tools/haproxy -db -f /cfg/haproxy.cfg > /dev/null
 infra=$(podman pod inspect "shunt-$TB_ID-web" --format '{{.InfraContainerID}}' | xargs podman inspect --format '{{.State.Pid}}')

@@ -93,7 +93,8 @@ fi
 kubectl kustomize "$top/deploy" > "$TB_TMP/rendered.yaml"
 cat > "$TB_TMP/topod.py" <<'PY'
 import sys, yaml
-rendered, image, pin, cg, sock, port, name, out_pod, out_cm = sys.argv[1:]
+rendered, image, pin, cg, sock, port, name, out_pod, out_cm = sys.argv[1:10]
+remap = dict(a.split("=", 1) for a in sys.argv[10:])   # hostPath volume name -> scratch path
 docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
 ds = next(d for d in docs if d["kind"] == "DaemonSet")
 cm = next(d for d in docs if d["kind"] == "ConfigMap")
@@ -106,6 +107,13 @@ for probe in ("livenessProbe", "readinessProbe"):
 for v in spec["volumes"]:
     if v["name"] == "socket":
         v["hostPath"]["path"] = sock
+    if v["name"] in remap:
+        v["hostPath"]["path"] = remap[v["name"]]
+# podman 4.3 refuses fieldRef spec.nodeName (a kubelet fills it in): the value, literally
+for e in c.get("env", []):
+    if e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName":
+        e.pop("valueFrom")
+        e["value"] = "node-1"
 pod = {"apiVersion": "v1", "kind": "Pod",
        "metadata": {"name": name, "labels": ds["spec"]["template"]["metadata"]["labels"]},
        "spec": spec}
@@ -144,6 +152,29 @@ check_match "... the ConfigMap's file (Istio's defaults) in force" 'exclude_port
 # podman 4.3's kube play ignores hostPID (the container gets a PID namespace of its own), so
 # this shunt cannot see pods' processes: meshing is checked with podman run --pid host above.
 echo "# podman kube play: PID namespace '$(podman inspect -f '{{.HostConfig.PidMode}}' "$ctr")' (hostPID ignored by podman $(podman version -f '{{.Client.Version}}'))"
+kube_down
+"$SHUNT" unload --pin-dir "$TB_PIN" > /dev/null 2>&1
+
+# --- CNI mode: deploy/cni's template played the same way, the host's CNI dirs a scratch copy --
+# As README's "Installing on a cluster" has it (kubectl apply -k deploy/cni): the plugin lands
+# in the host's bin dir, is appended to the network configuration, and only then is the pod
+# ready. (No API server here: the in-cluster lookup is cni.t's, against a stand-in.)
+kubectl kustomize "$top/deploy/cni" > "$TB_TMP/rendered.yaml"
+mkdir -p "$TB_TMP/hostcni/bin" "$TB_TMP/hostcni/net.d"
+printf '{"cniVersion":"1.0.0","name":"podnet","plugins":[{"type":"bridge","bridge":"cni0","ipam":{"type":"host-local","subnet":"198.18.90.0/24"}}]}\n' \
+	> "$TB_TMP/hostcni/net.d/10-podnet.conflist"
+python3 "$TB_TMP/topod.py" "$TB_TMP/rendered.yaml" "$IMAGE" "$TB_PIN" "$TB_CG" "$TB_TMP/socket" \
+	"$HTTP" "$name" "$TB_TMP/pod.yaml" "$TB_TMP/cm.yaml" "cni-bin=$TB_TMP/hostcni/bin" \
+	"cni-conf=$TB_TMP/hostcni/net.d" || tap_bail "pod template (cni)"
+out=$(CONTAINERS_CONF=$TB_TMP/containers.conf podman --runtime runc kube play \
+	--configmap "$TB_TMP/cm.yaml" "$TB_TMP/pod.yaml" 2>&1)
+check_eq "deploy/cni's pod template played: started" "0" "$?"
+[ "${out#*Error}" = "$out" ] || echo "# $out"
+check "... /readyz answers 200" ready
+check "... the plugin is in the host's CNI bin dir" cmp -s "$TB_TMP/hostcni/bin/shunt-cni" "$top/build/shunt-cni"
+check_eq "... and appended to the host's network configuration" "bridge shunt-cni" \
+	"$(python3 -c 'import json,sys; print(" ".join(p["type"] for p in json.load(open(sys.argv[1]))["plugins"]))' \
+	"$TB_TMP/hostcni/net.d/10-podnet.conflist")"
 kube_down
 "$SHUNT" unload --pin-dir "$TB_PIN" > /dev/null 2>&1
 
