@@ -29,12 +29,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
 	echo "\`make bench\` (\`QUICK=1\` for one short round); raw samples in latest.csv."
 	echo
 	echo "Modes: direct = no proxies; proxies = both sidecars addressed explicitly, nothing"
-	echo "intercepted; iptables = Istio's rules in both pods; shunt = acceleration off; shunt+acc ="
-	echo "acceleration on; xnode = the server pod treated as remote (its inbound on iptables, shunt"
+	echo "intercepted; iptables = Istio's rules in both pods; shunt = the default configuration"
+	echo "(acceleration off); shunt+acc = acceleration: true; xnode = the server pod treated as remote (its inbound on iptables, shunt"
 	echo "meshes the client pod only, so only the client's app<->sidecar leg is accelerated)."
 	echo
-	echo "| figure | direct | proxies | iptables | shunt | shunt+acc | xnode | shunt+acc / iptables | shunt+acc / direct | xnode / iptables |"
-	echo "|---|---|---|---|---|---|---|---|---|---|"
+	echo "| figure | direct | proxies | iptables | shunt | shunt+acc | xnode | shunt / iptables | shunt+acc / iptables | shunt+acc / direct | xnode / iptables |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for k in rtt_p50_us_64B rtt_p99_us_64B rtt_p50_us_16384B rtt_p99_us_16384B tput_gbps_1s tput_gbps_4s \
 		http_rps_1c http_rps_16c http_rps_128c http_p50_ms_16c http_p99_ms_16c http_p99_ms_128c conns_per_s; do
 		row="| $k |"
@@ -42,7 +42,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
 			med=$(get "$m" "$k"); lo=$(get "$m" "$k" 4); hi=$(get "$m" "$k" 5)
 			if [ -z "$med" ]; then row="$row - |"; elif [ "$rounds" -gt 1 ]; then row="$row $med ($lo..$hi) |"; else row="$row $med |"; fi
 		done
-		row="$row $(ratio "$(get shunt+acc "$k")" "$(get iptables "$k")") | $(ratio "$(get shunt+acc "$k")" "$(get direct "$k")") | $(ratio "$(get xnode "$k")" "$(get iptables "$k")") |"
+		row="$row $(ratio "$(get shunt "$k")" "$(get iptables "$k")") | $(ratio "$(get shunt+acc "$k")" "$(get iptables "$k")") | $(ratio "$(get shunt+acc "$k")" "$(get direct "$k")") | $(ratio "$(get xnode "$k")" "$(get iptables "$k")") |"
 		echo "$row"
 	done
 	echo

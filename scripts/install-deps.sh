@@ -8,7 +8,7 @@ set -eu
 pkgs=(make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libyaml-dev bpftool
       libcmocka-dev libmicrohttpd-dev haproxy iproute2 util-linux procps iptables liburing-dev
       dnsmasq-base bind9-dnsutils prometheus curl podman runc catatonit python3-yaml
-      libcurl4-openssl-dev libjson-c-dev containernetworking-plugins)
+      libcurl4-openssl-dev libjson-c-dev containernetworking-plugins openssl)
 for a in "$@"; do
 	case $a in
 	--bench) pkgs+=(iperf3 sockperf wrk nginx-light gnuplot-nox time) ;;

@@ -15,7 +15,7 @@ top=$here/../..
 . "$top/scripts/testbed.sh"
 . "$here/../tap.sh"
 
-tap_require_root haproxy
+tap_require_root haproxy openssl
 PLUGIN=$top/build/shunt-cni
 FIX=$top/tests/fixtures/pods
 
@@ -59,7 +59,12 @@ for b in err500:500 garbage:garbage huge:huge hang:hang slow:"slow 1"; do
 done
 printf 'first-token\n' > "$API/token"
 printf 'first-token\n' > "$TB_TMP/token"
-/usr/bin/python3 "$top/tests/tools/kube-api.py" "$API" "$TB_TMP/api.port" > "$TB_TMP/api.log" 2>&1 &
+# over HTTPS with a CA of its own, as a real API server: the kubeconfig carries the CA's data
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TB_TMP/api.key" -out "$TB_TMP/api.crt" -days 1 \
+	-subj /CN=kube-apiserver-stand-in -addext subjectAltName=IP:127.0.0.1 > /dev/null 2>&1 ||
+	tap_bail "openssl cannot make the stand-in's certificate"
+/usr/bin/python3 "$top/tests/tools/kube-api.py" "$API" "$TB_TMP/api.port" --tls "$TB_TMP/api.crt" \
+	"$TB_TMP/api.key" > "$TB_TMP/api.log" 2>&1 &
 TB_PIDS+=($!)
 for i in $(seq 50); do [ -s "$TB_TMP/api.port" ] && break; sleep 0.1; done
 [ -s "$TB_TMP/api.port" ] || tap_bail "the API stand-in did not start: $(cat "$TB_TMP/api.log")"
@@ -72,7 +77,9 @@ contexts:
   context: {cluster: stand-in, user: shunt}
 clusters:
 - name: stand-in
-  cluster: {server: "http://127.0.0.1:$(cat "$TB_TMP/api.port")"}
+  cluster:
+    server: "https://127.0.0.1:$(cat "$TB_TMP/api.port")"
+    certificate-authority-data: $(base64 -w0 "$TB_TMP/api.crt")
 users:
 - name: shunt
   user: {tokenFile: "$TB_TMP/token"}
