@@ -583,9 +583,9 @@ void cni_serve(const struct cni_service *svc, int conn, char *req)
 		r->conn = conn;
 		clock_gettime(CLOCK_MONOTONIC, &r->start);
 		why = caller_refused(svc, conn);
-		if (!why && !parse_fields(req, r, &why))
-			;
-		else if (!why && __atomic_add_fetch(&threads, 1, __ATOMIC_RELAXED) > CNI_MAX_THREADS) {
+		if (!why)
+			parse_fields(req, r, &why);
+		if (!why && __atomic_add_fetch(&threads, 1, __ATOMIC_RELAXED) > CNI_MAX_THREADS) {
 			__atomic_sub_fetch(&threads, 1, __ATOMIC_RELAXED);
 			why = "too many CNI requests at once: try again";
 		}
