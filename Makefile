@@ -41,7 +41,7 @@ PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_co
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit test_cni
-TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfclose validate
+TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfclose validate twoqueue
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -125,7 +125,12 @@ $(OUT)/tools/halfclose: tests/tools/halfclose.c | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lbpf -lpthread
 
-tools: $(addprefix $(OUT)/tools/,$(TOOLS)) $(OUT)/tools/foreign.bpf.o $(OUT)/tools/halfclose.bpf.o
+$(OUT)/tools/twoqueue: tests/tools/twoqueue.c | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lbpf
+
+tools: $(addprefix $(OUT)/tools/,$(TOOLS)) $(OUT)/tools/foreign.bpf.o $(OUT)/tools/halfclose.bpf.o \
+       $(OUT)/tools/twoqueue.bpf.o
 
 # Not shunt's: a do-nothing connect4 program doctor.t attaches beside shunt's (foreign), the
 # least sk_msg fast path for halfclose (a kernel fact the README's known hazards cite).
