@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# The app-compatibility matrix: the ways real apps read and write a socket (tests/tools/compat:
+# a blocking read after a half-close, an edge-triggered reader that stops at a short read,
+# FIONREAD-sized reads, MSG_PEEK first, SO_RCVLOWAT, splice(), sendfile(), MSG_MORE, TCP_CORK,
+# a long idle keep-alive, an abortive close mid-transfer), each through the mesh path app a
+# -> a's HAProxy sidecar -> b's HAProxy sidecar -> app b, each byte checked, nothing waiting
+# more than 5 s. With the default configuration (no fast path) every row must work. Then the
+# same rows with `acceleration: true` (queue limit 64 KiB, so fallbacks happen): reported, not
+# asserted, and printed as a table row per line ("# matrix ..."): README keeps the table.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/testbed.sh"
+. "$here/../tap.sh"
+
+tap_require_root haproxy
+tb_init c
+tb_pod a 198.18.0.10
+tb_pod b 198.18.0.20
+# b's apps: one server per way of reading the request
+declare -A SRV=([8081]=plain [8082]=splice [8083]=peek [8084]=fionread [8085]=rcvlowat)
+for p in "${!SRV[@]}"; do
+	tb_bg b "$TOOLS/compat" server "0.0.0.0:$p" -r "${SRV[$p]}"
+done
+tb_bg b "$TOOLS/compat" server 0.0.0.0:8086 -r plain -d 50    # answers after 50 ms
+for p in "${!SRV[@]}" 8086; do tb_wait_listen b "$p" || tap_bail "app b on $p"; done
+tb_sidecar a || tap_bail "sidecar a"
+tb_sidecar b || tap_bail "sidecar b"
+
+printf 'mesh: {auto_detect: true}\n' > "$TB_TMP/off.yaml"     # the default: no acceleration key
+printf 'acceleration: true\nacceleration_queue_limit: 64KiB\n' > "$TB_TMP/on.yaml"
+out=$("$SHUNT" load --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" 2>&1) || tap_bail "load: $out"
+"$SHUNT" run --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" --socket "$TB_TMP/shunt.sock" > "$TB_TMP/run.log" 2>&1 &
+TB_PIDS+=($!)
+for i in $(seq 50); do
+	[ "$("$SHUNT" status --json --pin-dir "$TB_PIN" | grep -o '"workloads":[0-9]*')" = '"workloads":2' ] && break
+	sleep 0.1
+done
+
+# ROW|PORT|CLIENT ARGS|what the app is
+ROWS='halfclose-block|8086|-r block|writes, half-closes, blocking read of an answer that comes after 50 ms
+et-short-read|8081|-r et -n 1048576|edge-triggered reader, a short read taken for drained (tokio, HAProxy, nginx)
+fionread|8081|-r fionread -n 1048576|reads what FIONREAD says
+peek|8083|-r peek|MSG_PEEK first on both ends (Envoy listener filters)
+rcvlowat|8085|-r rcvlowat -n 1048576|SO_RCVLOWAT 16 KiB on both ends
+splice|8082|-r splice -n 1048576|splice() through a pipe on both ends
+server-fionread|8084|-n 1048576|the server reads what FIONREAD says
+sendfile|8081|-w sendfile -n 1048576|sendfile() writer
+msgmore|8081|-w msgmore -n 262144|MSG_MORE writer, 1 KiB pieces
+cork|8081|-w cork -n 262144|TCP_CORK around 1 KiB writes
+idle-keepalive|8081|-i 3000|a connection idle 3 s before its exchange
+rst-midway|8081|--rst -n 4194304|abortive close (RST) halfway, then a new exchange'
+row() { # row ARGS...: one client run in pod a, its one line
+	tb_run a "$TOOLS/compat" client "$@" 2>&1 | tail -1
+}
+declare -A OFF ON
+accepted0=$(tb_sidecar_accepted a outbound)
+while IFS='|' read -r name port args what; do
+	# shellcheck disable=SC2086
+	OFF[$name]=$(row "198.18.0.20:$port" $args)
+	check_match "default (no fast path): $name ($what)" '^ok ' "${OFF[$name]}"
+done <<<"$ROWS"
+accepted1=$(tb_sidecar_accepted a outbound)
+check "... every row went through a's sidecar (its proxy accepted them)" \
+	test "$((accepted1 - accepted0))" -ge "$(grep -c . <<<"$ROWS")"
+s=$("$SHUNT" status --json --pin-dir "$TB_PIN")
+check_match "... and none took the fast path" '"fastpath_sockets_added":0,' "$s"
+
+out=$("$SHUNT" apply --config "$TB_TMP/on.yaml" --pin-dir "$TB_PIN" 2>&1)
+check_eq "apply acceleration: true (queue limit 64 KiB)" "0" "$?"
+while IFS='|' read -r name port args what; do
+	# shellcheck disable=SC2086
+	ON[$name]=$(row "198.18.0.20:$port" $args)
+done <<<"$ROWS"
+s=$("$SHUNT" status --json --pin-dir "$TB_PIN")
+check_match "with acceleration the rows took the fast path" '"fastpath_sockets_added":[1-9]' "$s"
+kver=$(uname -r | cut -d. -f1,2)
+while IFS='|' read -r name port args what; do
+	echo "# matrix $kver | $name | off: ${OFF[$name]} | acceleration: ${ON[$name]}"
+done <<<"$ROWS"
+tap_done
