@@ -345,6 +345,7 @@ static int do_add(struct cni_req *r)
 			 err == -ENOENT ? "the inbound capture program is not loaded" : strerror(-err));
 		goto refuse;
 	}
+	__atomic_add_fetch((uint64_t *)&svc->changes, 1, __ATOMIC_RELAXED);
 	log_info("cni ADD %s: meshed netns cookie %" PRIu64 " (%s, container %.12s): outbound "
 		 "port %u, inbound port %u, generation %u; %.1f ms, %.1f of them the API server",
 		 r->label, (uint64_t)seen.cookie, why, r->container, o.policy.outbound_port,
@@ -393,6 +394,7 @@ static int do_del(struct cni_req *r)
 		       (uint64_t)cookie, strerror(-err));
 		return -1;
 	}
+	__atomic_add_fetch((uint64_t *)&r->svc->changes, 1, __ATOMIC_RELAXED);
 	log_info("cni DEL %s: netns cookie %" PRIu64 " left the mesh; %.1f ms", r->label,
 		 (uint64_t)cookie, ms_since(&r->start));
 	answer(r, "ok pod %s unmeshed (netns cookie %" PRIu64 ")", r->label, (uint64_t)cookie);

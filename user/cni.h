@@ -35,6 +35,8 @@ struct cni_service {
 	struct kube_client *kube;     /* NULL: no API server configured (ADD of a pod fails) */
 	unsigned kube_timeout_s;      /* how long ADD retries the API server */
 	uint64_t *ok, *refused;       /* the daemon's counters (atomic adds) */
+	uint64_t changes;             /* pods meshed or unmeshed by CNI requests (atomic): the
+	                               * daemon's loop does not rescan the node for those */
 	dev_t host_dev;               /* the node's netns, taken before any thread enters a pod's: */
 	ino_t host_ino;               /* /proc/self/ns/net follows the main thread's setns() */
 };

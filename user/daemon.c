@@ -167,7 +167,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	sigset_t mask;
 	int sfd, ifd, lfd = -1, err, meshed = -1;
 	ino_t sock_ino = 0;
-	__u64 last_full = 0, last_sum = 0, last_gone = 0;
+	__u64 last_full = 0, last_sum = 0, last_gone = 0, last_cni = 0;
 	bool dirty = true, repair_due = false;
 
 	err = maps_open_pinned(&m, o->pin_dir);
@@ -302,6 +302,14 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 			dirty |= netns;
 		}
 		sum = workload_keys_sum(&m);
+		if (sum != last_sum &&
+		    __atomic_load_n(&cni.changes, __ATOMIC_RELAXED) != last_cni) {
+			/* a CNI request meshed or unmeshed a pod: it did what a refresh would for
+			 * it (as a pod-init registration does). A kernel detection in the same
+			 * tick waits for the next full scan. */
+			last_cni = __atomic_load_n(&cni.changes, __ATOMIC_RELAXED);
+			last_sum = sum;
+		}
 		if (sum != last_sum || now_ms() - last_full >= FULL_SCAN_MS) {
 			dirty = true;
 			keep_cni_installed(o, &ds);
