@@ -56,6 +56,16 @@ static void answer(struct cni_req *r, const char *fmt, ...)
 			 strerror(-err));
 }
 
+static bool k8s_name(const char *s)
+{
+	if (!*s || strlen(s) > 253)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '.'))
+			return false;
+	return true;
+}
+
 /* key=value lines into r; false with *why on anything unexpected. */
 static bool parse_fields(char *req, struct cni_req *r, const char **why)
 {
@@ -93,6 +103,11 @@ static bool parse_fields(char *req, struct cni_req *r, const char **why)
 			*why = "an unknown request field";
 			return false;
 		}
+	}
+	/* they go into an API path: Kubernetes names only (DNS-1123: a-z, 0-9, '-', '.') */
+	if (!k8s_name(r->ns) || !k8s_name(r->name)) {
+		*why = "the pod's namespace or name is not a Kubernetes name";
+		return false;
 	}
 	if (strcmp(r->command, "ADD") && strcmp(r->command, "DEL") && strcmp(r->command, "CHECK")) {
 		*why = "the command is not ADD, DEL or CHECK";
@@ -527,7 +542,7 @@ int cni_repair(const struct cni_service *svc, const char *node, const struct shu
 	long status = 0;
 	int n = 0, e;
 
-	if (!svc->kube || !node)
+	if (!svc->kube || !node || !k8s_name(node))
 		return 0;
 	snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", node);
 	e = kube_get(svc->kube, path, &list, &status, err, sizeof(err));

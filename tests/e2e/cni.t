@@ -207,6 +207,8 @@ fails "malformed JSON" garbage '^100 .*not a JSON object'
 fails "a 6 MiB object" huge '^100 .*larger than 4194304 bytes'
 fails "a server that never answers" hang '^100 .*(timed out|Timeout)'
 fails "interceptionMode TPROXY" tproxy '^100 .*TPROXY.*REDIRECT'
+fails "a pod name that is not a Kubernetes name (it would go into the API path)" 'web/../../x' \
+	'^100 .*not a Kubernetes name'
 fails "an annotation with garbage (10.0.0.1/8)" badcidr '^100 .*10.0.0.1/8'
 fails "no prevResult (not chained)" web '^7 .*chained' \
 	"{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"type\":\"shunt-cni\",\"socket\":\"$SOCK\"}"
