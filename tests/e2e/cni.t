@@ -334,6 +334,8 @@ podman_cleanup() {
 		podman pod rm -f "$p" > /dev/null 2>&1
 	done
 	podman rmi -f "$IMG" > /dev/null 2>&1
+	# the infra containers' pause image, if podman built it for this test (as image.t does)
+	[ -n "${pause_made:-}" ] && podman rmi -f $(podman images -q --filter reference=localhost/podman-pause) > /dev/null 2>&1
 	ip link del "sb$TB_ID" 2>/dev/null
 	# the runtime's cgroups in the v1 hierarchies (podman on a hybrid host), ours by name
 	for d in /sys/fs/cgroup/*/"$(basename "$TB_CG")"; do
@@ -343,6 +345,7 @@ podman_cleanup() {
 	tb_cleanup
 }
 trap podman_cleanup EXIT
+pause_made=$(podman images -q --filter reference=localhost/podman-pause | grep -q . || echo yes)
 sed 's/^    stats socket.*//; s/^    maxconn .*/    maxconn 200/' "$TB_TMP/haproxy-a.cfg" > "$TB_TMP/cfg/haproxy.cfg"
 chmod 644 "$TB_TMP/cfg/haproxy.cfg"
 # podpod NAME: a pod sandbox through the CNI chain, as a kubelet's runtime names it
