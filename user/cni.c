@@ -191,6 +191,25 @@ static int lock_pins(const char *pin_dir)
 	return lock;
 }
 
+/* Mesh the netns behind nsfd with policy under the pin lock, as pod-init's registration
+ * does; on any failure nothing of the pod stays. 0, or -errno (-EBUSY: the lock stayed
+ * taken; -ENOENT: shunt or its inbound program is not loaded). */
+static int mesh_pod(const struct cni_service *svc, int nsfd, const struct netns_seen *seen,
+		    const struct shunt_config *policy, __u32 *gen)
+{
+	int lock = lock_pins(svc->pin_dir), err;
+
+	if (lock < 0)
+		return lock == -EBUSY ? lock : -ENOENT;
+	err = apply_register_pod(svc->t, nsfd, seen, policy, gen);
+	if (err)
+		apply_unregister_pod(svc->t, seen->cookie);
+	pins_unlock(lock);
+	if (!err)   /* the daemon's loop need not rescan the node for it */
+		__atomic_add_fetch((uint64_t *)&svc->changes, 1, __ATOMIC_RELAXED);
+	return err;
+}
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -321,7 +340,7 @@ static int do_add(struct cni_req *r)
 	struct netns_seen seen = { 0 };
 	char why[2048];
 	__u32 gen = 0;
-	int nsfd = -1, lock, err, d;
+	int nsfd = -1, err, d;
 
 	memset(&o, 0, sizeof(o));
 	d = decide(r, &o, why, sizeof(why));
@@ -345,22 +364,14 @@ static int do_add(struct cni_req *r)
 			 strerror(-err));
 		goto refuse;
 	}
-	lock = lock_pins(svc->pin_dir);
-	if (lock < 0) {
-		snprintf(why, sizeof(why), lock == -EBUSY ? "the pin directory %s stayed locked for 40 s"
-			 : "shunt is not loaded at %s", svc->pin_dir);
-		goto refuse;
-	}
-	err = apply_register_pod(svc->t, nsfd, &seen, &o.policy, &gen);
-	if (err)
-		apply_unregister_pod(svc->t, seen.cookie);   /* nothing half-meshed */
-	pins_unlock(lock);
+	err = mesh_pod(svc, nsfd, &seen, &o.policy, &gen);
 	if (err) {
 		snprintf(why, sizeof(why), "pod %s: cannot mesh netns %s: %s", r->label, r->netns,
-			 err == -ENOENT ? "the inbound capture program is not loaded" : strerror(-err));
+			 err == -EBUSY ? "the pin directory stayed locked for 40 s" :
+			 err == -ENOENT ? "shunt or its inbound capture program is not loaded" :
+			 strerror(-err));
 		goto refuse;
 	}
-	__atomic_add_fetch((uint64_t *)&svc->changes, 1, __ATOMIC_RELAXED);
 	log_info("cni ADD %s: meshed netns cookie %" PRIu64 " (%s, container %.12s): outbound "
 		 "port %u, inbound port %u, generation %u; %.1f ms, %.1f of them the API server",
 		 r->label, (uint64_t)seen.cookie, why, r->container, o.policy.outbound_port,
@@ -499,7 +510,7 @@ static void repair_pod(const struct cni_service *svc, struct json_object *pod,
 			const struct netns_seen *seen = &census->v[c];
 			bool has = false;
 			__u32 gen = 0;
-			int fd, lock, e;
+			int fd, e;
 
 			for (size_t a = 0; a < seen->n_addrs && !has; a++)
 				has = seen->addrs[a].family == want.family &&
@@ -509,12 +520,7 @@ static void repair_pod(const struct cni_service *svc, struct json_object *pod,
 			if (meshed(svc, seen->cookie))
 				goto done;
 			fd = open(seen->path, O_RDONLY | O_CLOEXEC);
-			lock = fd >= 0 ? pins_lock(svc->pin_dir, false) : -1;
-			e = lock < 0 ? -EBUSY : apply_register_pod(svc->t, fd, seen, &o.policy, &gen);
-			if (e && lock >= 0)
-				apply_unregister_pod(svc->t, seen->cookie);
-			if (lock >= 0)
-				pins_unlock(lock);
+			e = fd < 0 ? -errno : mesh_pod(svc, fd, seen, &o.policy, &gen);
 			if (fd >= 0)
 				close(fd);
 			if (e) {

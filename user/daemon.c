@@ -349,8 +349,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	err = 0;
 out:
 	httpd_stop(http);
-	/* CNI threads still answering use the client: it stays until exit */
-	(void)kube;
+	/* kube is not closed: CNI threads still answering use it until the process exits */
 	free(cw.bytes);
 	if (lfd >= 0)
 		podreg_close(lfd, o->socket_path, sock_ino);

@@ -540,7 +540,7 @@ static void policy_defaults(struct shunt_config *p, bool linkerd)
 {
 	memset(p, 0, sizeof(*p));
 	p->source = strdup("pod-init");
-	p->acceleration = false;    /* the node's, unless --acceleration says */
+	p->acceleration = false;    /* never sent: the node's holds, or --acceleration's line */
 	p->accel_queue_limit = 4u << 20;
 	p->dns_port = 15053;        /* istio-agent's DNS listener */
 	if (linkerd) {
@@ -710,10 +710,8 @@ int podinit_parse(int argc, char **argv, char *(*getenv_fn)(const char *), struc
 	}
 	policy_defaults(&o->policy, o->linkerd);
 	o->acceleration = -1;
-	if (s->set[F_ACCELERATION] && parse_bool(s->val[F_ACCELERATION], &on)) {
-		o->acceleration = on;
-		o->policy.acceleration = on;
-	}
+	if (s->set[F_ACCELERATION] && parse_bool(s->val[F_ACCELERATION], &on))
+		o->acceleration = on;   /* sent as its own line: config_policy_yaml() has no switch */
 	r = o->linkerd ? build_linkerd(s, o, err, errlen) : build_istio(s, o, err, errlen);
 	if (!r && o->policy.inbound_port == o->policy.outbound_port)
 		r = errf(err, errlen, "the inbound port %u is also the outbound port",
