@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * sockops, two jobs on the same callbacks:
+ * sockops, three jobs on the same callbacks:
  * - original destinations: carries a redirected connect's destination from the app socket
  *   (keyed by cookie; its source port is unknown at connect time) to the connection's tuple,
  *   where the getsockopt program finds it from the proxy's accepted socket;
@@ -44,6 +44,36 @@ static __always_inline void shunt_sock_key(struct bpf_sock_ops *skops, __u64 net
 	key->netns_cookie = shunt_ip_is_loopback(&key->remote) ? netns : 0;
 }
 
+/* acceleration: proxy takes a socket only when both ends are proxies of two meshed pods of
+ * this node: the proxy owns it (sk_uid, inherited by accepted sockets from the listener),
+ * its peer is another meshed pod's address, and on the accepting side the connecting
+ * socket is already in (its ACTIVE_ESTABLISHED ran first). App sockets never get a psock,
+ * so no app reads a redirected byte (README: the known hazards are all the reader's). */
+static __always_inline bool shunt_accel_proxy_leg(struct bpf_sock_ops *skops, struct bpf_sock *sk,
+						  const struct shunt_cfg *cfg, __u64 netns,
+						  const struct shunt_tuple *key)
+{
+	struct shunt_tuple peer = {};
+	struct tcp_sock *tp;
+	__u64 *peer_ns;
+
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp || tp->inet_conn.icsk_inet.sk.sk_uid.val != cfg->proxy_uid)
+		return false;
+	if (key->netns_cookie)
+		return false;           /* loopback: the proxy and an app of its own pod */
+	peer_ns = bpf_map_lookup_elem(&shunt_podip_v1, &key->remote);
+	if (!peer_ns || *peer_ns == netns)
+		return false;           /* not a meshed pod of this node, or its own pod */
+	if (skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return true;
+	peer.local = key->remote;
+	peer.local_port = key->remote_port;
+	peer.remote = key->local;
+	peer.remote_port = key->local_port;
+	return bpf_map_lookup_elem(&shunt_skaddr_v1, &peer) != NULL;
+}
+
 static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops)
 {
 	const struct shunt_cfg *cfg;
@@ -63,18 +93,24 @@ static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops)
 		shunt_count(SHUNT_C_ACCEL_SWITCHED_OFF);
 		return;
 	}
-	shunt_sock_key(skops, netns, &key);
-	/* A peer elsewhere would never be found: keep such sockets off the sockmap's
-	 * hooks entirely. Local peers are loopback ones and meshed pods' addresses. */
-	if (!key.netns_cookie && !bpf_map_lookup_elem(&shunt_podip_v1, &key.remote))
+	sk = skops->sk;             /* read once: a second read trips the verifier */
+	if (!sk)
 		return;
+	shunt_sock_key(skops, netns, &key);
+	if (cfg->flags & SHUNT_CFG_ACCEL_PROXY) {
+		if (!shunt_accel_proxy_leg(skops, sk, cfg, netns, &key)) {
+			shunt_count(SHUNT_C_ACCEL_SWITCHED_OFF);
+			return;
+		}
+	} else if (!key.netns_cookie && !bpf_map_lookup_elem(&shunt_podip_v1, &key.remote)) {
+		/* A peer elsewhere would never be found: keep such sockets off the sockmap's
+		 * hooks entirely. Local peers are loopback ones and meshed pods' addresses. */
+		return;
+	}
 	if (bpf_sock_hash_update(skops, &shunt_socks_v1, &key, BPF_ANY)) {
 		shunt_count(SHUNT_C_ACCEL_INSERT_FAIL);
 		return;
 	}
-	sk = skops->sk;             /* read once: a second read trips the verifier */
-	if (!sk)
-		return;
 	kaddr = (__u64)sk;
 	bpf_map_update_elem(&shunt_skaddr_v1, &key, &kaddr, BPF_ANY);
 	shunt_want_state_cb(skops);

@@ -190,7 +190,7 @@ defaults
     timeout connect 2s
     timeout client ${TB_PROXY_IDLE_S}s
     timeout server ${TB_PROXY_IDLE_S}s
-    log-format "client=%ci:%cp fe=%ft origdst=%fi:%fp via=%bi:%bp server=%si:%sp bytes=%B"
+    log-format "client=%ci:%cp fe=%ft origdst=%fi:%fp via=%bi:%bp server=%si:%sp bytes=%B up=%U term=%ts"
 frontend outbound
     bind 127.0.0.1:15001
     default_backend passthrough

@@ -152,27 +152,58 @@ static bool get_port(struct parse_ctx *c, const struct ynode *n, const char *pat
 	return true;
 }
 
-static bool get_bool(struct parse_ctx *c, const struct ynode *n, const char *path, bool *out)
+/* YAML's booleans as the config takes them: true/True/TRUE, false/False/FALSE, plain. */
+static bool scalar_bool(const struct ynode *n, bool *out)
 {
 	static const char *const t[] = { "true", "True", "TRUE" };
 	static const char *const f[] = { "false", "False", "FALSE" };
 
-	if (n->type == YN_SCALAR && n->plain) {
-		for (size_t i = 0; i < 3; i++) {
-			if (!strcmp(scalar(n), t[i])) {
-				*out = true;
-				return true;
-			}
-			if (!strcmp(scalar(n), f[i])) {
-				*out = false;
-				return true;
-			}
+	if (n->type != YN_SCALAR || !n->plain)
+		return false;
+	for (size_t i = 0; i < 3; i++) {
+		if (!strcmp(scalar(n), t[i]) || !strcmp(scalar(n), f[i])) {
+			*out = !strcmp(scalar(n), t[i]);
+			return true;
 		}
 	}
-	perr(c, n, "'%s' must be true or false, got %s%s%s", path,
+	return false;
+}
+
+static void perr_not(struct parse_ctx *c, const struct ynode *n, const char *path, const char *what)
+{
+	perr(c, n, "'%s' must be %s, got %s%s%s", path, what,
 	     n->type == YN_SCALAR ? "'" : node_kind(n),
 	     n->type == YN_SCALAR ? scalar(n) : "",
 	     n->type == YN_SCALAR ? "'" : "");
+}
+
+static bool get_bool(struct parse_ctx *c, const struct ynode *n, const char *path, bool *out)
+{
+	if (scalar_bool(n, out))
+		return true;
+	perr_not(c, n, path, "true or false");
+	return false;
+}
+
+const char *config_accel_name(int mode)
+{
+	return mode == CONFIG_ACCEL_ALL ? "true" : mode == CONFIG_ACCEL_PROXY ? "proxy" : "false";
+}
+
+/* acceleration: true, false, or proxy (only connections between two proxies). */
+static bool get_accel(struct parse_ctx *c, const struct ynode *n, const char *path, int *out)
+{
+	bool b;
+
+	if (n->type == YN_SCALAR && n->plain && !strcmp(scalar(n), "proxy")) {
+		*out = CONFIG_ACCEL_PROXY;
+		return true;
+	}
+	if (scalar_bool(n, &b)) {
+		*out = b ? CONFIG_ACCEL_ALL : CONFIG_ACCEL_OFF;
+		return true;
+	}
+	perr_not(c, n, path, "true, false or proxy");
 	return false;
 }
 
@@ -753,7 +784,6 @@ static void on_workload(struct parse_ctx *c, int key, const struct ynode *v, voi
 {
 	struct wl_parse *wp = arg;
 	struct config_workload *wl = wp->wl;
-	bool b;
 
 	if (key >= WL_FIRST_POLICY_KEY) {
 		wp->has_policy = true;    /* read in the policy pass, over the node's policy */
@@ -769,8 +799,11 @@ static void on_workload(struct parse_ctx *c, int key, const struct ynode *v, voi
 			perr(c, v, "'workloads[].netns' must be an absolute path, got '%s'", wl->netns);
 		break;
 	case 2:
-		if (get_bool(c, v, "workloads[].acceleration", &b))
-			wl->acceleration = b;
+		/* on: the pod needs a policy of its own with the switch on (the node's may be
+		 * off); off is the workload's no-accel flag over the node's policy */
+		if (get_accel(c, v, "workloads[].acceleration", &wl->acceleration) &&
+		    wl->acceleration != CONFIG_ACCEL_OFF)
+			wp->has_policy = true;
 		break;
 	}
 }
@@ -863,7 +896,8 @@ static void on_top(struct parse_ctx *c, int key, const struct ynode *v, void *ar
 		walk_mapping(c, v, "inbound", inbound_keys, on_inbound, cfg);
 		break;
 	case 3:
-		get_bool(c, v, "acceleration", &cfg->acceleration);
+		if (get_accel(c, v, "acceleration", &cfg->acceleration))
+			cfg->acceleration_pos = node_pos(v);
 		break;
 	case 4:
 		walk_mapping(c, v, "mesh", mesh_keys, on_mesh, cfg);
@@ -960,6 +994,16 @@ static int port_list_has(const struct config_port_list *l, uint16_t port, struct
 	return 0;
 }
 
+/* acceleration: proxy knows the proxy's sockets by their owner, the proxy's uid. */
+static void validate_accel(struct parse_ctx *c, const struct shunt_config *cfg, int mode,
+			   struct config_pos pos)
+{
+	if (mode == CONFIG_ACCEL_PROXY && cfg->proxy_identity == CONFIG_IDENTITY_CGROUP)
+		config_error(c->errs, c->name, pos,
+			     "'acceleration: proxy' knows the proxy's sockets by the proxy's uid, "
+			     "but 'proxy.identity: cgroup' says the uid does not identify it");
+}
+
 /* Checks across keys, once everything is read. */
 static void validate(struct parse_ctx *c, struct shunt_config *cfg)
 {
@@ -972,6 +1016,7 @@ static void validate(struct parse_ctx *c, struct shunt_config *cfg)
 	/* a cgroup given without an identity: both must match */
 	if (cfg->proxy_cgroup && !cfg->proxy_identity_pos.line)
 		cfg->proxy_identity = CONFIG_IDENTITY_UID_CGROUP;
+	validate_accel(c, cfg, cfg->acceleration, cfg->acceleration_pos);
 
 	if (cfg->outbound_port == cfg->inbound_port)
 		config_error(c->errs, c->name, cfg->inbound_port_pos,
@@ -1043,7 +1088,7 @@ static void set_defaults(struct shunt_config *cfg)
 		cfg->in_exclude_ports.v[2] = 15090;
 		cfg->in_exclude_ports.n = 3;
 	}
-	cfg->acceleration = false;   /* the fast path is opt-in (README: its known hazards) */
+	cfg->acceleration = CONFIG_ACCEL_OFF; /* the fast path is opt-in (README: its known hazards) */
 	cfg->accel_queue_limit = 4u << 20;
 	cfg->dns_port = 15053;
 	cfg->auto_detect = true;
@@ -1109,8 +1154,10 @@ int config_parse(const char *name, const char *text, size_t len, struct shunt_co
 				config_error(errs, name, wl->pos, "out of memory");
 				break;
 			}
-			if (wl->acceleration >= 0)
+			if (wl->acceleration >= 0) {
 				wl->policy->acceleration = wl->acceleration;
+				validate_accel(&c, wl->policy, wl->acceleration, wl->pos);
+			}
 		}
 	}
 	free(c.wl_items);

@@ -45,7 +45,7 @@ struct shunt_config;
 struct config_workload {
 	char *name;
 	char *netns;           /* path of a network namespace file (/run/netns/X, /proc/PID/ns/net) */
-	int acceleration;      /* -1 = inherit the global switch, else 0/1 */
+	int acceleration;      /* -1 = inherit the node's mode, else enum config_accel */
 	/* Its own policy: the node's with this entry's policy keys over it; NULL when the
 	 * entry sets none (acceleration alone is a workload flag, not a policy). */
 	struct shunt_config *policy;
@@ -71,6 +71,16 @@ enum config_identity {
 	CONFIG_IDENTITY_CGROUP,     /* running in proxy.cgroup, whatever the uid */
 };
 
+/* acceleration: which sockets of a meshed pod the sk_msg fast path takes */
+enum config_accel {
+	CONFIG_ACCEL_OFF = 0,       /* false: none (the default) */
+	CONFIG_ACCEL_PROXY,         /* proxy: a connection between two proxies of this node */
+	CONFIG_ACCEL_ALL,           /* true: every connection to a peer on this node */
+};
+
+/* The config's spelling of a mode: "false", "proxy", "true". */
+const char *config_accel_name(int mode);
+
 struct shunt_config {
 	char *source;          /* file name, or CONFIG_EMBEDDED_NAME; a workload's name */
 	char *proxy_cgroup;    /* proxy.cgroup: the proxy container's cgroup v2 directory */
@@ -89,7 +99,8 @@ struct shunt_config {
 	struct config_port_list out_include_ports, out_exclude_ports;
 	struct config_port_list in_include_ports, in_exclude_ports;
 	struct config_cidr_list in_exclude_src_cidrs; /* inbound.exclude_source_cidrs */
-	bool acceleration;
+	int acceleration;      /* enum config_accel */
+	struct config_pos acceleration_pos;
 	uint32_t accel_queue_limit;   /* bytes; acceleration_queue_limit */
 	bool auto_detect;
 	int flavor;            /* enum config_flavor */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
+#include "policy.h"
 #include "report.h"
 #include "shunt_decide.h"
 
@@ -137,6 +138,7 @@ int explain_outbound(const struct explain_opts *o)
 	char path[PATH_MAX], orig[INET6_ADDRSTRLEN + 8], pod[PATH_MAX + 32];
 	const char *policy = "node default";
 	bool have_wl = false, tcp_meshed, fast;
+	int accel;
 	__u16 port, to_port;
 	int err;
 
@@ -244,7 +246,15 @@ decided:
 		  shunt_verdict_port(&cfg, v);
 	/* the sockops program's test (TCP only): the pod's policy and its workload switch */
 	tcp_meshed = v != SHUNT_V_NOT_MESHED && v != SHUNT_V_NO_POLICY && !o->udp;
-	fast = tcp_meshed && (cfg.flags & SHUNT_CFG_ACCELERATION) && !(wl.flags & SHUNT_WL_NO_ACCEL);
+	accel = wl.flags & SHUNT_WL_NO_ACCEL ? CONFIG_ACCEL_OFF : policy_accel_mode(cfg.flags);
+	fast = tcp_meshed && accel != CONFIG_ACCEL_OFF;
+	if (fast && accel == CONFIG_ACCEL_PROXY) {
+		/* sockops' rule: a socket the proxy owns, to another meshed pod of this node */
+		__u64 peer_ns = 0;
+
+		fast = (o->proxy || (o->uid >= 0 && (__u32)o->uid == cfg.proxy_uid)) &&
+		       !bpf_map_lookup_elem(m.fd[MAP_PODIP], &dst, &peer_ns) && peer_ns != cookie;
+	}
 	report_ipport_str(&dst, htons(port), orig, sizeof(orig));
 	if (o->json) {
 		char to[INET6_ADDRSTRLEN + 8];
@@ -266,7 +276,8 @@ decided:
 		if (to_port)
 			printf(",\"original_dst\":\"%s\"", orig);
 		if (tcp_meshed)
-			printf(",\"fast_path\":%s", fast ? "true" : "false");
+			printf(",\"fast_path\":%s,\"acceleration_mode\":\"%s\"", fast ? "true" : "false",
+			       config_accel_name(accel));
 		printf("}\n");
 	} else {
 		printf("pod        %s\n", pod);
@@ -285,9 +296,14 @@ decided:
 			printf("goes to    %s directly, untouched by shunt\n", orig);
 		}
 		if (tcp_meshed)
-			printf("fast path  %s\n", fast ? "on: its bytes to a peer on this node skip TCP/IP "
-							  "(acceleration; README: its known hazards)"
-							: "off for this pod (acceleration: false)");
+			printf("fast path  %s\n",
+			       accel == CONFIG_ACCEL_OFF ? "off for this pod (acceleration: false)" :
+			       accel == CONFIG_ACCEL_ALL ? "on: its bytes to a peer on this node skip "
+							   "TCP/IP (acceleration; README: its known hazards)" :
+			       fast ? "on: the proxy's connection to another meshed pod of this node "
+				      "skips TCP/IP (acceleration: proxy)" :
+				      "off: acceleration: proxy takes only the proxy's connections to "
+				      "another meshed pod of this node");
 	}
 	maps_close(&m);
 	return 0;

@@ -308,7 +308,7 @@ static int cmd_check(const struct cli *c)
 	print_ports("inbound.include_ports", &conf.in_include_ports);
 	print_ports("inbound.exclude_ports", &conf.in_exclude_ports);
 	print_cidrs("inbound.exclude_source_cidrs", &conf.in_exclude_src_cidrs);
-	printf("  %-24s %s\n  %-24s %s\n", "acceleration", conf.acceleration ? "true" : "false",
+	printf("  %-24s %s\n  %-24s %s\n", "acceleration", config_accel_name(conf.acceleration),
 	       "mesh.auto_detect", conf.auto_detect ? "true" : "false");
 	if (conf.dns_capture) {
 		printf("  %-24s true, to port %u\n", "dns.capture", conf.dns_port);

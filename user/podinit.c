@@ -540,7 +540,7 @@ static void policy_defaults(struct shunt_config *p, bool linkerd)
 {
 	memset(p, 0, sizeof(*p));
 	p->source = strdup("pod-init");
-	p->acceleration = false;    /* never sent: the node's holds, or --acceleration's line */
+	p->acceleration = CONFIG_ACCEL_OFF; /* never sent: the node's holds, or --acceleration's line */
 	p->accel_queue_limit = 4u << 20;
 	p->dns_port = 15053;        /* istio-agent's DNS listener */
 	if (linkerd) {
@@ -678,6 +678,8 @@ int podinit_parse(int argc, char **argv, char *(*getenv_fn)(const char *), struc
 		goto out;
 	}
 	for (int i = 0; i < F_COUNT; i++) {
+		if (i == F_ACCELERATION && s->set[i] && !strcmp(s->val[i], "proxy"))
+			continue;   /* the one switch with a third value */
 		if (s->set[i] && flags[i].kind == K_BOOL && !parse_bool(s->val[i], &on)) {
 			r = errf(err, errlen, "%s: '%s' is not true or false", s->name[i], s->val[i]);
 			goto out;
@@ -710,8 +712,11 @@ int podinit_parse(int argc, char **argv, char *(*getenv_fn)(const char *), struc
 	}
 	policy_defaults(&o->policy, o->linkerd);
 	o->acceleration = -1;
-	if (s->set[F_ACCELERATION] && parse_bool(s->val[F_ACCELERATION], &on))
-		o->acceleration = on;   /* sent as its own line: config_policy_yaml() has no switch */
+	if (s->set[F_ACCELERATION] && !strcmp(s->val[F_ACCELERATION], "proxy"))
+		o->acceleration = CONFIG_ACCEL_PROXY;
+	else if (s->set[F_ACCELERATION] && parse_bool(s->val[F_ACCELERATION], &on))
+		o->acceleration = on ? CONFIG_ACCEL_ALL : CONFIG_ACCEL_OFF;
+	/* sent as its own line: config_policy_yaml() has no switch */
 	r = o->linkerd ? build_linkerd(s, o, err, errlen) : build_istio(s, o, err, errlen);
 	if (!r && o->policy.inbound_port == o->policy.outbound_port)
 		r = errf(err, errlen, "the inbound port %u is also the outbound port",
@@ -782,9 +787,10 @@ void podinit_usage(FILE *f)
 "  --socket PATH      the daemon's socket ($SHUNT_SOCKET, default " PODINIT_SOCKET_DEFAULT ")\n"
 "  --timeout SECONDS  how long to wait for the daemon (10)\n"
 "  --resolv-conf PATH where --redirect-dns reads the pod's nameservers (/etc/resolv.conf)\n"
-"  --acceleration[=false]  this pod's bytes take the sk_msg fast path (or not); without\n"
-"                     it the node's acceleration holds, off by default ($SHUNT_ACCELERATION;\n"
-"                     README: the fast path's known hazards)\n");
+"  --acceleration[=false|proxy]  this pod's bytes take the sk_msg fast path (or not;\n"
+"                     proxy: only its proxy's connections to another meshed pod of the\n"
+"                     node); without it the node's acceleration holds, off by default\n"
+"                     ($SHUNT_ACCELERATION; README: the fast path's known hazards)\n");
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -815,7 +821,7 @@ int podinit_run(const struct podinit_opts *o)
 	if (yaml && o->acceleration >= 0) {
 		char *y = NULL;
 
-		if (asprintf(&y, "%sacceleration: %s\n", yaml, o->acceleration ? "true" : "false") < 0)
+		if (asprintf(&y, "%sacceleration: %s\n", yaml, config_accel_name(o->acceleration)) < 0)
 			y = NULL;
 		free(yaml);
 		yaml = y;

@@ -27,7 +27,7 @@ struct podinit_opts {
 	bool dry_run;              /* -n / --dry-run / --simulate: print the policy, send nothing */
 	bool help;
 	bool linkerd;              /* the arguments are proxy-init's */
-	int acceleration;          /* --acceleration: 1 on, 0 off, -1 the node's */
+	int acceleration;          /* --acceleration: enum config_accel, -1 the node's */
 	const char *resolv_conf;   /* --resolv-conf: the pod's nameservers (/etc/resolv.conf) */
 	char note[256];            /* a warning for the user (DNS asked for but no nameserver) */
 	struct shunt_config policy;/* what the flags mean (policy keys only) */

@@ -99,8 +99,10 @@ int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u
 		cfg->flags |= SHUNT_CFG_OUT_ALL_CIDRS;
 	if (conf->in_include_ports.all)
 		cfg->flags |= SHUNT_CFG_IN_ALL_PORTS;
-	if (conf->acceleration)
+	if (conf->acceleration != CONFIG_ACCEL_OFF)
 		cfg->flags |= SHUNT_CFG_ACCELERATION;
+	if (conf->acceleration == CONFIG_ACCEL_PROXY)
+		cfg->flags |= SHUNT_CFG_ACCEL_PROXY;
 	if (conf->auto_detect)
 		cfg->flags |= SHUNT_CFG_AUTO_DETECT;
 	if (conf->flavor == CONFIG_FLAVOR_LINKERD)

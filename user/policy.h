@@ -23,6 +23,14 @@ struct shunt_policy {
 	size_t n_cidrs;
 };
 
+/* The acceleration mode (enum config_accel) a compiled policy's SHUNT_CFG_* flags carry. */
+static inline int policy_accel_mode(__u32 cfg_flags)
+{
+	if (!(cfg_flags & SHUNT_CFG_ACCELERATION))
+		return CONFIG_ACCEL_OFF;
+	return cfg_flags & SHUNT_CFG_ACCEL_PROXY ? CONFIG_ACCEL_PROXY : CONFIG_ACCEL_ALL;
+}
+
 /* Build the entries of owner's slot `slot` for generation `generation`. 0 or -ENOMEM. */
 int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u32 generation,
 		   struct shunt_policy *out);

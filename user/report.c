@@ -18,6 +18,7 @@
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
+#include "policy.h"
 #include "report.h"
 
 static const char *const counter_names[SHUNT_COUNTERS] = {
@@ -395,8 +396,9 @@ int report_status(const char *pin_dir, bool json)
 		else
 			printf("\"proxy_gid\":null,");
 		printf("\"outbound_port\":%u,\"inbound_port\":%u,\"acceleration\":%s,"
-		       "\"auto_detect\":%s},", cfg.outbound_port, cfg.inbound_port,
-		       cfg.flags & SHUNT_CFG_ACCELERATION ? "true" : "false",
+		       "\"acceleration_mode\":\"%s\",\"auto_detect\":%s},", cfg.outbound_port,
+		       cfg.inbound_port, cfg.flags & SHUNT_CFG_ACCELERATION ? "true" : "false",
+		       config_accel_name(policy_accel_mode(cfg.flags)),
 		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");
 		printf("\"programs\":[");
 		for (int i = 0; i < n_links; i++)
@@ -411,10 +413,11 @@ int report_status(const char *pin_dir, bool json)
 		for (size_t i = 0; i < n_own; i++)
 			printf("%s{\"netns_cookie\":%" PRIu64 ",\"netns_ino\":%" PRIu64
 			       ",\"source\":\"%s\",\"generation\":%u,\"proxy_uid\":%u,"
-			       "\"outbound_port\":%u,\"inbound_port\":%u}", i ? "," : "",
-			       (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino,
+			       "\"outbound_port\":%u,\"inbound_port\":%u,\"acceleration_mode\":\"%s\"}",
+			       i ? "," : "", (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino,
 			       policy_source(own[i].wl.flags), own[i].st.generation,
-			       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port);
+			       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port,
+			       config_accel_name(policy_accel_mode(own[i].cfg.flags)));
 		printf("]");
 		printf(",\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
 		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld,"
@@ -436,7 +439,8 @@ int report_status(const char *pin_dir, bool json)
 		printf(", outbound port %u, inbound port %u\n", cfg.outbound_port, cfg.inbound_port);
 		printf("mesh:      %ld workloads meshed (auto-detect %s), acceleration %s\n", n_wl,
 		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
-		       cfg.flags & SHUNT_CFG_ACCELERATION ? "on" : "off");
+		       !(cfg.flags & SHUNT_CFG_ACCELERATION) ? "off" :
+		       cfg.flags & SHUNT_CFG_ACCEL_PROXY ? "proxy (between proxies only)" : "on");
 		{
 			struct shunt_trace_ctl tc;
 			__u32 tk = 0;
@@ -454,10 +458,11 @@ int report_status(const char *pin_dir, bool json)
 		printf("own policy: %zu pods (the others follow the node policy)\n", n_own);
 		for (size_t i = 0; i < n_own; i++)
 			printf("  netns %-10" PRIu64 " ino %-11" PRIu64 " from %-8s generation %u: "
-			       "uid %u, outbound port %u, inbound port %u\n", (uint64_t)own[i].cookie,
-			       (uint64_t)own[i].wl.netns_ino, policy_source(own[i].wl.flags),
-			       own[i].st.generation, own[i].cfg.proxy_uid, own[i].cfg.outbound_port,
-			       own[i].cfg.inbound_port);
+			       "uid %u, outbound port %u, inbound port %u, acceleration %s\n",
+			       (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino,
+			       policy_source(own[i].wl.flags), own[i].st.generation,
+			       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port,
+			       config_accel_name(policy_accel_mode(own[i].cfg.flags)));
 		printf("tracking:  %ld connections, %ld redirected sockets, %ld fast-path sockets "
 		       "(room for %u each), %ld CIDR entries\n", n_conn, n_odst, n_socks, max_conns,
 		       n_cidr);
@@ -576,7 +581,7 @@ static void dump_policy(const struct shunt_maps *m, __u64 owner, const struct sh
 	dump_cidrs(m->fd[MAP_CIDRS], owner, slot, SHUNT_CIDRS_IN_EXCLUDE_SRC,
 		   "inbound.exclude_source_cidrs", false);
 	printf("  %-24s %s\n  %-24s %s\n", "acceleration",
-	       cfg->flags & SHUNT_CFG_ACCELERATION ? "true" : "false", "mesh.flavor",
+	       config_accel_name(policy_accel_mode(cfg->flags)), "mesh.flavor",
 	       cfg->flags & SHUNT_CFG_LINKERD ? "linkerd" : "istio");
 	if (cfg->flags & SHUNT_CFG_DNS) {
 		printf("  %-24s true, to port %u\n", "dns.capture", cfg->dns_port);

@@ -453,7 +453,7 @@ int workload_resolve(const struct shunt_config *conf, const struct netns_census 
 			}
 		}
 		wl[n].cookie = ns.cookie;
-		wl[n].flags = SHUNT_WL_EXPLICIT_SLOT(slot) | (cw->acceleration == 0 ? SHUNT_WL_NO_ACCEL : 0);
+		wl[n].flags = SHUNT_WL_EXPLICIT_SLOT(slot) | (cw->acceleration == CONFIG_ACCEL_OFF ? SHUNT_WL_NO_ACCEL : 0);
 		wl[n].workload_id = (__u32)i + 1;
 		wl[n].policy = cw->policy;
 		wl[n].addrs = ns.addrs;

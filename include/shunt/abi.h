@@ -71,6 +71,9 @@ enum shunt_cidr_list {
 #define SHUNT_CFG_PORTS(list)       (1u << (12 + (list)))
 #define SHUNT_CFG_DNS               (1u << 16)/* dns.capture: port 53 to dns_port */
 #define SHUNT_CFG_DNS_ALL           (1u << 17)/* ... to any server, not only dns.servers */
+#define SHUNT_CFG_ACCEL_PROXY       (1u << 18)/* with SHUNT_CFG_ACCELERATION: only connections
+					       * between two proxies of this node (acceleration:
+					       * proxy); app sockets stay off the sockhash */
 
 /* Key of shunt_cfg_v2: one slot of one owner's policy. */
 struct shunt_pol_key {

@@ -30,6 +30,7 @@ tb_sidecar b || tap_bail "sidecar b"
 
 printf 'mesh: {auto_detect: true}\n' > "$TB_TMP/off.yaml"     # the default: no acceleration key
 printf 'acceleration: true\nacceleration_queue_limit: 64KiB\n' > "$TB_TMP/on.yaml"
+printf 'acceleration: proxy\nacceleration_queue_limit: 64KiB\n' > "$TB_TMP/proxy.yaml"
 out=$("$SHUNT" load --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" 2>&1) || tap_bail "load: $out"
 "$SHUNT" run --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" --socket "$TB_TMP/shunt.sock" > "$TB_TMP/run.log" 2>&1 &
 TB_PIDS+=($!)
@@ -54,7 +55,7 @@ rst-midway|8081|--rst -n 4194304|abortive close (RST) halfway, then a new exchan
 row() { # row ARGS...: one client run in pod a, its one line
 	tb_run a "$TOOLS/compat" client "$@" 2>&1 | tail -1
 }
-declare -A OFF ON
+declare -A OFF ON PROXY
 accepted0=$(tb_sidecar_accepted a outbound)
 while IFS='|' read -r name port args what; do
 	# shellcheck disable=SC2086
@@ -75,8 +76,26 @@ while IFS='|' read -r name port args what; do
 done <<<"$ROWS"
 s=$("$SHUNT" status --json --pin-dir "$TB_PIN")
 check_match "with acceleration the rows took the fast path" '"fastpath_sockets_added":[1-9]' "$s"
+
+# acceleration: proxy: only the sidecar-to-sidecar leg, app sockets never on the sockhash
+out=$("$SHUNT" apply --config "$TB_TMP/proxy.yaml" --pin-dir "$TB_PIN" 2>&1)
+check_eq "apply acceleration: proxy (queue limit 64 KiB)" "0" "$?"
+s0=$("$SHUNT" status --json --pin-dir "$TB_PIN")
+a0=$(tb_sidecar_accepted b inbound)
+while IFS='|' read -r name port args what; do
+	# shellcheck disable=SC2086
+	PROXY[$name]=$(row "198.18.0.20:$port" $args)
+done <<<"$ROWS"
+s1=$("$SHUNT" status --json --pin-dir "$TB_PIN")
+a1=$(tb_sidecar_accepted b inbound)
+added=$(( $(tb_counter "$s1" fastpath_sockets_added) - $(tb_counter "$s0" fastpath_sockets_added) ))
+legs=$((a1 - a0))
+check "acceleration: proxy put exactly the two sidecars' sockets of each of the $legs connections b's sidecar accepted on the fast path (added: $added)" \
+	test "$legs" -gt 0 -a "$added" -eq $((2 * legs))
+check "... and their bytes went socket to socket" \
+	test "$(( $(tb_counter "$s1" fastpath_msgs) - $(tb_counter "$s0" fastpath_msgs) ))" -gt 0
 kver=$(uname -r | cut -d. -f1,2)
 while IFS='|' read -r name port args what; do
-	echo "# matrix $kver | $name | off: ${OFF[$name]} | acceleration: ${ON[$name]}"
+	echo "# matrix $kver | $name | off: ${OFF[$name]} | acceleration: ${ON[$name]} | proxy: ${PROXY[$name]}"
 done <<<"$ROWS"
 tap_done

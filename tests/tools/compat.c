@@ -66,7 +66,7 @@ static ssize_t read_all(int fd, const char *reader, unsigned char *buf, size_t m
 	size_t got = 0;
 	int pipefd[2] = { -1, -1 }, ep = -1;
 	bool et = !strcmp(reader, "et"), block = !strcmp(reader, "block");
-	bool peeked = false;
+	bool peeked = false, closed = false;
 
 	if (!strcmp(reader, "splice") && pipe(pipefd))
 		return -1;
@@ -97,10 +97,16 @@ static ssize_t read_all(int fd, const char *reader, unsigned char *buf, size_t m
 		if (et) {
 			struct epoll_event ev;
 
-			/* wait for an edge, then one read: short means drained (until the next edge) */
-			if (epoll_wait(ep, &ev, 1, left(deadline)) <= 0) {
-				close(ep);
-				return -2;
+			/* wait for an edge, then one read: short means drained (until the next edge).
+			 * The peer's close is not an edge to wait for again: once seen, it stays
+			 * (tokio never clears READ_CLOSED; HAProxy takes short + HUP for EOF), or
+			 * data and FIN that arrive together would look like a stall. */
+			if (!closed) {
+				if (epoll_wait(ep, &ev, 1, left(deadline)) <= 0) {
+					close(ep);
+					return -2;
+				}
+				closed = ev.events & (EPOLLRDHUP | EPOLLHUP);
 			}
 			do {
 				n = recv(fd, buf + got, max - got < CHUNK ? max - got : CHUNK, 0);
@@ -115,6 +121,8 @@ static ssize_t read_all(int fd, const char *reader, unsigned char *buf, size_t m
 				close(ep);
 				return -1;
 			}
+			if (n < 0)
+				closed = false;  /* closed, yet nothing to read: wait for an edge */
 			continue;
 		}
 		if (!block) {

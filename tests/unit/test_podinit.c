@@ -335,14 +335,17 @@ static void test_acceleration_flag(void **state)
 	struct podinit_opts o;
 	char err[256] = "";
 	char *on[] = { "--acceleration" }, *off[] = { "--acceleration=false" };
-	char *bad[] = { "--acceleration=maybe" };
+	char *proxy[] = { "--acceleration=proxy" }, *bad[] = { "--acceleration=maybe" };
 
 	(void)state;
 	assert_int_equal(podinit_parse(1, on, NULL, &o, err, sizeof(err)), 0);
-	assert_int_equal(o.acceleration, 1);
+	assert_int_equal(o.acceleration, CONFIG_ACCEL_ALL);
 	config_free(&o.policy);
 	assert_int_equal(podinit_parse(1, off, NULL, &o, err, sizeof(err)), 0);
-	assert_int_equal(o.acceleration, 0);
+	assert_int_equal(o.acceleration, CONFIG_ACCEL_OFF);
+	config_free(&o.policy);
+	assert_int_equal(podinit_parse(1, proxy, NULL, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.acceleration, CONFIG_ACCEL_PROXY);
 	config_free(&o.policy);
 	assert_int_equal(podinit_parse(1, bad, NULL, &o, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "not true or false"));
@@ -358,7 +361,9 @@ static void test_workload_overrides(void **state)
 		"     proxy: {uid: 999, tunnel_port: ~}, mesh: {flavor: linkerd}}\n"
 		"  - {name: plain, netns: /run/netns/b, acceleration: false}\n"
 		"  - {name: in2, netns: /run/netns/c, inbound: {include_ports: [80, \"8000-8001\"]},\n"
-		"     acceleration: false}\n";
+		"     acceleration: false}\n"
+		"  - {name: fast, netns: /run/netns/d, acceleration: true}\n"
+		"  - {name: legs, netns: /run/netns/e, acceleration: proxy}\n";
 	struct config_errors errs = { 0 };
 	struct shunt_config c;
 	const struct shunt_config *p;
@@ -380,6 +385,13 @@ static void test_workload_overrides(void **state)
 	assert_non_null(p);
 	assert_int_equal(p->in_include_ports.n, 3);
 	assert_false(p->acceleration);
+	/* an opt-in alone needs a policy of its own: the node's switch is off */
+	assert_int_equal(c.acceleration, CONFIG_ACCEL_OFF);
+	assert_non_null(c.workloads[3].policy);
+	assert_int_equal(c.workloads[3].policy->acceleration, CONFIG_ACCEL_ALL);
+	assert_int_equal(c.workloads[3].policy->out_exclude_ports.v[0], 7000); /* the node's */
+	assert_non_null(c.workloads[4].policy);
+	assert_int_equal(c.workloads[4].policy->acceleration, CONFIG_ACCEL_PROXY);
 	assert_int_equal(c.out_exclude_ports.v[0], 7000);  /* the node's own is unchanged */
 	config_free(&c);
 

@@ -108,6 +108,14 @@ static void test_compile_flags(void **state)
 	policy_free(&p);
 	config_free(&c);
 
+	c = parse("acceleration: proxy\n");
+	assert_int_equal(policy_compile(&c, 0, 0, 1, &p), 0);
+	assert_int_equal(p.cfg.flags & (SHUNT_CFG_ACCELERATION | SHUNT_CFG_ACCEL_PROXY),
+			 SHUNT_CFG_ACCELERATION | SHUNT_CFG_ACCEL_PROXY);
+	assert_int_equal(policy_accel_mode(p.cfg.flags), CONFIG_ACCEL_PROXY);
+	policy_free(&p);
+	config_free(&c);
+
 	c = parse("outbound: {include_cidrs: [\"10.0.0.0/8\", \"::1/128\"]}\n");
 	assert_int_equal(policy_compile(&c, 0, 0, 1, &p), 0);
 	assert_true(p.cfg.flags & SHUNT_CFG_LOOPBACK_INCLUDED);
