@@ -41,7 +41,7 @@ PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_co
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit test_cni
-TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfclose validate twoqueue compat
+TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfclose validate twoqueue compat drainproxy
 
 PREFIX  ?= /usr/local
 DESTDIR ?=

@@ -4,7 +4,7 @@
 # markdown table, and a chart of shunt's ratios to iptables.
 set -u
 csv=$1 md=$2 png=$3 rounds=$4 dur=$5
-modes="direct proxies iptables shunt shunt+acc xnode"
+modes="direct proxies iptables shunt shunt+acc shunt+proxy xnode"
 
 # median / min / max per (mode, metric)
 stats=$(awk -F, 'NR > 1 && $4 != "" { k = $2 SUBSEP $3; v[k] = v[k] " " $4 }
@@ -30,11 +30,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
 	echo
 	echo "Modes: direct = no proxies; proxies = both sidecars addressed explicitly, nothing"
 	echo "intercepted; iptables = Istio's rules in both pods; shunt = the default configuration"
-	echo "(acceleration off); shunt+acc = acceleration: true; xnode = the server pod treated as remote (its inbound on iptables, shunt"
+	echo "(acceleration off); shunt+acc = acceleration: true; shunt+proxy = acceleration: proxy (the"
+	echo "sidecar-to-sidecar leg only); xnode = the server pod treated as remote (its inbound on iptables, shunt"
 	echo "meshes the client pod only, so only the client's app<->sidecar leg is accelerated)."
 	echo
-	echo "| figure | direct | proxies | iptables | shunt | shunt+acc | xnode | shunt / iptables | shunt+acc / iptables | shunt+acc / direct | xnode / iptables |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| figure | direct | proxies | iptables | shunt | shunt+acc | shunt+proxy | xnode | shunt / iptables | shunt+acc / iptables | shunt+proxy / iptables | shunt+acc / direct | xnode / iptables |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for k in rtt_p50_us_64B rtt_p99_us_64B rtt_p50_us_16384B rtt_p99_us_16384B tput_gbps_1s tput_gbps_4s \
 		http_rps_1c http_rps_16c http_rps_128c http_p50_ms_16c http_p99_ms_16c http_p99_ms_128c conns_per_s; do
 		row="| $k |"
@@ -42,8 +43,21 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
 			med=$(get "$m" "$k"); lo=$(get "$m" "$k" 4); hi=$(get "$m" "$k" 5)
 			if [ -z "$med" ]; then row="$row - |"; elif [ "$rounds" -gt 1 ]; then row="$row $med ($lo..$hi) |"; else row="$row $med |"; fi
 		done
-		row="$row $(ratio "$(get shunt "$k")" "$(get iptables "$k")") | $(ratio "$(get shunt+acc "$k")" "$(get iptables "$k")") | $(ratio "$(get shunt+acc "$k")" "$(get direct "$k")") | $(ratio "$(get xnode "$k")" "$(get iptables "$k")") |"
+		row="$row $(ratio "$(get shunt "$k")" "$(get iptables "$k")") | $(ratio "$(get shunt+acc "$k")" "$(get iptables "$k")") | $(ratio "$(get shunt+proxy "$k")" "$(get iptables "$k")") | $(ratio "$(get shunt+acc "$k")" "$(get direct "$k")") | $(ratio "$(get xnode "$k")" "$(get iptables "$k")") |"
 		echo "$row"
+	done
+	echo
+	echo "What each mode keeps of shunt+acc's gain over iptables, same run (gain = how much better"
+	echo "than iptables: 1 - ratio for RTT, ratio - 1 for the rest; kept = the mode's gain / shunt+acc's):"
+	echo
+	echo "| figure | shunt+acc gain | shunt kept | shunt+proxy kept |"
+	echo "|---|---|---|---|"
+	for k in rtt_p50_us_64B tput_gbps_1s http_rps_16c http_rps_128c; do
+		lower=0; [[ $k == rtt_* ]] && lower=1
+		gain() { awk -v a="$1" -v b="$2" -v l="$lower" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print ""; else printf "%.4f", l ? 1 - a / b : a / b - 1 }'; }
+		ga=$(gain "$(get shunt+acc "$k")" "$(get iptables "$k")")
+		kept() { awk -v g="$1" -v a="$ga" 'BEGIN { if (g == "" || a == "" || a + 0 <= 0) print "-"; else printf "%.0f%%", 100 * g / a }'; }
+		echo "| $k | $(awk -v g="$ga" 'BEGIN { if (g == "") print "-"; else printf "%+.0f%%", 100 * g }') | $(kept "$(gain "$(get shunt "$k")" "$(get iptables "$k")")") | $(kept "$(gain "$(get shunt+proxy "$k")" "$(get iptables "$k")")") |"
 	done
 	echo
 	echo "Commands (run in the client pod; ADDR:PORT is the server pod's address, or the client"

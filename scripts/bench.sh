@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
 # make bench [QUICK=1]: the same-node mesh path, client pod (load generator + HAProxy sidecar)
-# -> server pod (HAProxy sidecar + servers), in five modes, rounds interleaved A B C D E A B ...:
+# -> server pod (HAProxy sidecar + servers), in seven modes, rounds interleaved A B C D E A B ...:
 #   direct    no proxies at all (the floor)
 #   proxies   the two proxies addressed explicitly, nothing intercepted (the proxies' own cost)
 #   iptables  Istio's exact nat rules (shared/ISTIO-IPTABLES.md) in both pods
 #   shunt     shunt, acceleration off
 #   shunt+acc shunt, acceleration on
+#   shunt+proxy shunt, acceleration: proxy (only the sidecar-to-sidecar leg)
 #   xnode     the server pod as if on another node: its inbound stays on iptables and shunt
 #             meshes only the client pod (acceleration on), so only app<->sidecar is local
 # Reports medians (min..max) and ratios to iptables and to direct in bench/results/latest.md,
@@ -23,7 +24,7 @@ done
 
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then ROUNDS=${ROUNDS:-1}; DUR=2; else ROUNDS=${ROUNDS:-5}; DUR=3; fi
-MODES=(direct proxies iptables shunt shunt+acc xnode)
+MODES=(direct proxies iptables shunt shunt+acc shunt+proxy xnode)
 # The queue-limit trade-off: shunt+acc again with these acceleration_queue_limit values (bytes),
 # RTT and throughput only. LIMITS="" skips it.
 if [ "$QUICK" = 1 ]; then LIMITS=${LIMITS-}; else LIMITS=${LIMITS-16777216 67108864}; fi
@@ -117,6 +118,7 @@ CFG_OFF=$TB_TMP/off.yaml
 CFG_X=$TB_TMP/xnode.yaml
 echo "acceleration: true" > "$CFG_ON"
 echo "acceleration: false" > "$CFG_OFF"
+echo "acceleration: proxy" > "$TB_TMP/proxy.yaml"
 printf 'acceleration: true\nmesh: {auto_detect: false}\nworkloads: [{name: cli, netns: /run/netns/%s}]\n' \
 	"$(tb_ns cli)" > "$CFG_X"
 shunt_on() { "$SHUNT" load --config "$1" --pin-dir "$TB_PIN" --cgroup "$TB_CG" >/dev/null; }
@@ -166,6 +168,7 @@ for r in $(seq "$ROUNDS"); do
 		iptables) iptables_on ;;
 		shunt) shunt_on "$CFG_OFF" ;;
 		shunt+acc) shunt_on "$CFG_ON" ;;
+		shunt+proxy) shunt_on "$TB_TMP/proxy.yaml" ;;
 		acc@*) printf 'acceleration: true\nacceleration_queue_limit: %s\n' "${m#acc@}" > "$TB_TMP/limit.yaml"
 			shunt_on "$TB_TMP/limit.yaml" ;;
 		xnode) shunt_on "$CFG_X"; ip netns exec "$(tb_ns srv)" iptables-restore <<<"$ISTIO_RULES" ;;
@@ -181,7 +184,7 @@ for r in $(seq "$ROUNDS"); do
 		fi
 		case $m in
 		iptables) iptables_off ;;
-		shunt|shunt+acc|acc@*) shunt_off ;;
+		shunt|shunt+acc|shunt+proxy|acc@*) shunt_off ;;
 		xnode) shunt_off; iptables_off ;;
 		esac
 		echo " $(( $(date +%s) - t0 ))s"

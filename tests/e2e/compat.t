@@ -7,8 +7,10 @@
 # a long idle keep-alive, an abortive close mid-transfer), each through the mesh path app a
 # -> a's HAProxy sidecar -> b's HAProxy sidecar -> app b, each byte checked, nothing waiting
 # more than 5 s. With the default configuration (no fast path) every row must work. Then the
-# same rows with `acceleration: true` (queue limit 64 KiB, so fallbacks happen): reported, not
-# asserted, and printed as a table row per line ("# matrix ..."): README keeps the table.
+# same rows with `acceleration: true` and with `acceleration: proxy` (queue limit 64 KiB, so
+# fallbacks happen): reported, not asserted, and printed as a table row per line ("# matrix
+# ..."): README keeps the table. Last, `acceleration: proxy` between two sidecars that read
+# as Envoy reads (tests/tools/drainproxy: until EAGAIN), pods c -> d: every row must work.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/testbed.sh"
@@ -18,15 +20,23 @@ tap_require_root haproxy
 tb_init c
 tb_pod a 198.18.0.10
 tb_pod b 198.18.0.20
-# b's apps: one server per way of reading the request
+tb_pod c 198.18.0.30
+tb_pod d 198.18.0.40
+# b's and d's apps: one server per way of reading the request
 declare -A SRV=([8081]=plain [8082]=splice [8083]=peek [8084]=fionread [8085]=rcvlowat)
-for p in "${!SRV[@]}"; do
-	tb_bg b "$TOOLS/compat" server "0.0.0.0:$p" -r "${SRV[$p]}"
+for pod in b d; do
+	for p in "${!SRV[@]}"; do
+		tb_bg "$pod" "$TOOLS/compat" server "0.0.0.0:$p" -r "${SRV[$p]}"
+	done
+	tb_bg "$pod" "$TOOLS/compat" server 0.0.0.0:8086 -r plain -d 50    # answers after 50 ms
+	for p in "${!SRV[@]}" 8086; do tb_wait_listen "$pod" "$p" || tap_bail "app $pod on $p"; done
 done
-tb_bg b "$TOOLS/compat" server 0.0.0.0:8086 -r plain -d 50    # answers after 50 ms
-for p in "${!SRV[@]}" 8086; do tb_wait_listen b "$p" || tap_bail "app b on $p"; done
 tb_sidecar a || tap_bail "sidecar a"
 tb_sidecar b || tap_bail "sidecar b"
+for pod in c d; do
+	tb_bg_as 1337 1337 "$pod" "$TOOLS/drainproxy" 15001 15006 > "$TB_TMP/drain-$pod.log"
+	tb_wait_listen "$pod" 15001 && tb_wait_listen "$pod" 15006 || tap_bail "drainproxy $pod"
+done
 
 printf 'mesh: {auto_detect: true}\n' > "$TB_TMP/off.yaml"     # the default: no acceleration key
 printf 'acceleration: true\nacceleration_queue_limit: 64KiB\n' > "$TB_TMP/on.yaml"
@@ -35,7 +45,7 @@ out=$("$SHUNT" load --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" --cgroup "$T
 "$SHUNT" run --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" --socket "$TB_TMP/shunt.sock" > "$TB_TMP/run.log" 2>&1 &
 TB_PIDS+=($!)
 for i in $(seq 50); do
-	[ "$("$SHUNT" status --json --pin-dir "$TB_PIN" | grep -o '"workloads":[0-9]*')" = '"workloads":2' ] && break
+	[ "$("$SHUNT" status --json --pin-dir "$TB_PIN" | grep -o '"workloads":[0-9]*')" = '"workloads":4' ] && break
 	sleep 0.1
 done
 
@@ -54,6 +64,9 @@ idle-keepalive|8081|-i 3000|a connection idle 3 s before its exchange
 rst-midway|8081|--rst -n 4194304|abortive close (RST) halfway, then a new exchange'
 row() { # row ARGS...: one client run in pod a, its one line
 	tb_run a "$TOOLS/compat" client "$@" 2>&1 | tail -1
+}
+row_c() { # the same from pod c
+	tb_run c "$TOOLS/compat" client "$@" 2>&1 | tail -1
 }
 declare -A OFF ON PROXY
 accepted0=$(tb_sidecar_accepted a outbound)
@@ -94,6 +107,25 @@ check "acceleration: proxy put exactly the two sidecars' sockets of each of the 
 	test "$legs" -gt 0 -a "$added" -eq $((2 * legs))
 check "... and their bytes went socket to socket" \
 	test "$(( $(tb_counter "$s1" fastpath_msgs) - $(tb_counter "$s0" fastpath_msgs) ))" -gt 0
+
+# acceleration: proxy between proxies that read until EAGAIN: every row must work
+s0=$("$SHUNT" status --json --pin-dir "$TB_PIN")
+n0=$(grep -c '^fe=inbound' "$TB_TMP/drain-d.log")
+while IFS='|' read -r name port args what; do
+	# shellcheck disable=SC2086
+	out=$(row_c "198.18.0.40:$port" $args)
+	check_match "acceleration: proxy, sidecars that read until EAGAIN (Envoy's rule): $name" '^ok ' "$out"
+done <<<"$ROWS"
+s1=$("$SHUNT" status --json --pin-dir "$TB_PIN")
+legs=$(( $(grep -c '^fe=inbound' "$TB_TMP/drain-d.log") - n0 ))
+added=$(( $(tb_counter "$s1" fastpath_sockets_added) - $(tb_counter "$s0" fastpath_sockets_added) ))
+check "... every row through both sidecars ($legs connections d's sidecar ended), 2 fast-path sockets each (added: $added)" \
+	test "$legs" -ge "$(grep -c . <<<"$ROWS")" -a "$added" -eq $((2 * legs))
+check "... and the bytes between the sidecars went socket to socket, with fallbacks (64 KiB limit)" \
+	test "$(( $(tb_counter "$s1" fastpath_msgs) - $(tb_counter "$s0" fastpath_msgs) ))" -gt 0 -a \
+	     "$(( $(tb_counter "$s1" fallback_over_limit) - $(tb_counter "$s0" fallback_over_limit) ))" -gt 0
+check_match "... and d's sidecar forwarded to the original destinations" '^fe=inbound origdst=198.18.0.40:808[1-6] ' "$(tail -1 "$TB_TMP/drain-d.log")"
+
 kver=$(uname -r | cut -d. -f1,2)
 while IFS='|' read -r name port args what; do
 	echo "# matrix $kver | $name | off: ${OFF[$name]} | acceleration: ${ON[$name]} | proxy: ${PROXY[$name]}"
