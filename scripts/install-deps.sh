@@ -8,7 +8,14 @@ set -eu
 pkgs=(make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libyaml-dev bpftool
       libcmocka-dev libmicrohttpd-dev haproxy iproute2 util-linux procps iptables liburing-dev
       dnsmasq-base bind9-dnsutils prometheus curl podman runc catatonit python3-yaml
-      libcurl4-openssl-dev libjson-c-dev containernetworking-plugins openssl)
+      libcurl4-openssl-dev libjson-c-dev containernetworking-plugins openssl man-db)
+# The suite runs every file on a fresh machine (run-tests.sh fails on an unexpected skip):
+# kubectl for `kubectl kustomize` (deploy.t, image.t): the "kubectl" package where an apt
+# source has it, else Debian's kubernetes-client; npm for the manifest schema check, unless a
+# node install already brings one.
+command -v kubectl >/dev/null ||
+	if apt-cache show kubectl >/dev/null 2>&1; then pkgs+=(kubectl); else pkgs+=(kubernetes-client); fi
+command -v npm >/dev/null || pkgs+=(npm)
 for a in "$@"; do
 	case $a in
 	--bench) pkgs+=(iperf3 sockperf wrk nginx-light gnuplot-nox time) ;;

@@ -217,11 +217,13 @@ tb_sidecar_log() { cat "$TB_TMP/haproxy-$1".*.log 2>/dev/null | grep '^client=';
 
 # tb_sidecar_accepted POD FRONTEND: connections POD's running sidecars have accepted on
 # FRONTEND (outbound|inbound) since they started, from their stats sockets: counted at
-# accept, where a log line waits for the session's end.
+# accept, where a log line waits for the session's end. Prints "unreachable" (never a 0 that
+# could pass for "nothing captured") when no sidecar of POD answers or none has FRONTEND.
 tb_sidecar_accepted() {
 	tb_run "$1" python3 -c '
 import socket, sys
 total = 0
+seen = False
 for name in open(sys.argv[1]).read().split():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -242,7 +244,8 @@ for name in open(sys.argv[1]).read().split():
         f = r.split(",")
         if len(f) == len(head) and f[0] == sys.argv[2] and f[1] == "FRONTEND":
             total += int(f[head.index("stot")] or 0)
-print(total)' "$TB_TMP/haproxy-$1.stats" "$2"
+            seen = True
+print(total if seen else "unreachable")' "$TB_TMP/haproxy-$1.stats" "$2"
 }
 
 # tb_pod_del POD: the pod goes away: its processes, its netns.

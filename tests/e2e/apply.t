@@ -80,7 +80,10 @@ printf 'outbound:\n  exclude_cidrs: [10.0.0.0/8, 10.0.0.0/8, 192.0.2.0/24, "2001
 printf 'outbound:\n  exclude_cidrs: [10.0.0.0/8, 192.0.2.0/24, "2001:db8::/32"]\n' > "$TB_TMP/nodup.yaml"
 want=$(printf '10.0.0.0/8\n192.0.2.0/24\n2001:db8::/32' | sort)
 for f in dup dup nodup dup nodup nodup; do
-	"$SHUNT" apply --config "$TB_TMP/$f.yaml" --pin-dir "$TB_PIN" >/dev/null 2>&1 || echo "apply $f failed"
+	if ! "$SHUNT" apply --config "$TB_TMP/$f.yaml" --pin-dir "$TB_PIN" >/dev/null 2>&1; then
+		got="apply $f failed"
+		break
+	fi
 	got=$(live_excludes)
 	[ "$got" = "$want" ] || break
 done

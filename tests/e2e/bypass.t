@@ -64,13 +64,29 @@ attempt() {
 	seen=$(grep -c . "$TB_TMP/echo-w-$port.log")
 	out=$(tb_run a "$TOOLS/bypass" "$@" 2>&1)
 	sleep 0.2
-	# never direct, whatever else happens: the backend must not see the app's own socket
+	# never direct, whatever else happens: every connection the backend saw since must be one
+	# HAProxy made (its via= source); the v6 stand-in and a closed case make none at all. The
+	# app's own output plays no part: a direct connection that failed prints no address.
 	local=$(sed -n 's/.*local=\([^ ]*\) .*/\1/p' <<<"$out")
-	if [ -n "$local" ] && tail -n +$((seen + 1)) "$TB_TMP/echo-w-$port.log" | grep -qF "peer=$local "; then
-		tap_fail "$desc: not a bypass" "the backend saw the app itself: $out"
+	local peers via p bad=
+	peers=$(tail -n +$((seen + 1)) "$TB_TMP/echo-w-$port.log" | sed -n 's/^peer=\([^ ]*\) .*/\1/p')
+	via=$(tb_sidecar_log a | tail -n +$((before + 1)) | sed -n 's/.* via=\([^ ]*\) .*/\1/p')
+	[ "$expect" = captured ] || via=
+	# a connection already reset when the backend accepted it has no peer to log ([::]:0):
+	# each such one needs a proxy connection of this attempt that no logged peer matched
+	local unknown=0 matched=0
+	for p in $peers; do
+		case $p in
+		'[::]:0'|0.0.0.0:0) unknown=$((unknown + 1)) ;;
+		*) if grep -qxF -- "$p" <<<"$via"; then matched=$((matched + 1)); else bad="$bad $p"; fi ;;
+		esac
+	done
+	[ "$unknown" -gt $(( $(grep -c . <<<"$via") - matched )) ] && bad="$bad $unknown unattributable"
+	if [ -n "$bad" ]; then
+		tap_fail "$desc: not a bypass" "the backend saw a connection the proxy did not make:$bad ($out)"
 		return
 	fi
-	tap_ok "$desc: not a bypass (app socket ${local:-none})"
+	tap_ok "$desc: not a bypass (backend saw $(grep -c . <<<"$peers") connection(s), all the proxy's; app socket ${local:-none})"
 	case $expect in
 	captured)
 		check_match "$desc: data intact" '^ok ' "$out"

@@ -41,8 +41,13 @@ done
 printf 'mesh: {auto_detect: true}\n' > "$TB_TMP/off.yaml"     # the default: no acceleration key
 printf 'acceleration: true\nacceleration_queue_limit: 64KiB\n' > "$TB_TMP/on.yaml"
 printf 'acceleration: proxy\nacceleration_queue_limit: 64KiB\n' > "$TB_TMP/proxy.yaml"
-out=$("$SHUNT" load --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" 2>&1) || tap_bail "load: $out"
-"$SHUNT" run --config "$TB_TMP/off.yaml" --pin-dir "$TB_PIN" --socket "$TB_TMP/shunt.sock" > "$TB_TMP/run.log" 2>&1 &
+# shunt run's own file: each mode is written there (atomically) and applied, so the daemon's
+# rescans keep what the test applied (a rescan re-registers the workloads of its own file)
+CUR=$TB_TMP/cur/shunt.yaml
+mkdir -p "$TB_TMP/cur" && cp "$TB_TMP/off.yaml" "$CUR"
+use_config() { cp "$1" "$CUR.new" && mv "$CUR.new" "$CUR" && "$SHUNT" apply --config "$CUR" --pin-dir "$TB_PIN" 2>&1; }
+out=$("$SHUNT" load --config "$CUR" --pin-dir "$TB_PIN" --cgroup "$TB_CG" 2>&1) || tap_bail "load: $out"
+"$SHUNT" run --config "$CUR" --pin-dir "$TB_PIN" --socket "$TB_TMP/shunt.sock" > "$TB_TMP/run.log" 2>&1 &
 TB_PIDS+=($!)
 for i in $(seq 50); do
 	[ "$("$SHUNT" status --json --pin-dir "$TB_PIN" | grep -o '"workloads":[0-9]*')" = '"workloads":4' ] && break
@@ -81,7 +86,7 @@ check "... every row went through a's sidecar (its proxy accepted them)" \
 s=$("$SHUNT" status --json --pin-dir "$TB_PIN")
 check_match "... and none took the fast path" '"fastpath_sockets_added":0,' "$s"
 
-out=$("$SHUNT" apply --config "$TB_TMP/on.yaml" --pin-dir "$TB_PIN" 2>&1)
+out=$(use_config "$TB_TMP/on.yaml")
 check_eq "apply acceleration: true (queue limit 64 KiB)" "0" "$?"
 while IFS='|' read -r name port args what; do
 	# shellcheck disable=SC2086
@@ -91,7 +96,7 @@ s=$("$SHUNT" status --json --pin-dir "$TB_PIN")
 check_match "with acceleration the rows took the fast path" '"fastpath_sockets_added":[1-9]' "$s"
 
 # acceleration: proxy: only the sidecar-to-sidecar leg, app sockets never on the sockhash
-out=$("$SHUNT" apply --config "$TB_TMP/proxy.yaml" --pin-dir "$TB_PIN" 2>&1)
+out=$(use_config "$TB_TMP/proxy.yaml")
 check_eq "apply acceleration: proxy (queue limit 64 KiB)" "0" "$?"
 s0=$("$SHUNT" status --json --pin-dir "$TB_PIN")
 a0=$(tb_sidecar_accepted b inbound)
@@ -108,7 +113,28 @@ check "acceleration: proxy put exactly the two sidecars' sockets of each of the 
 check "... and their bytes went socket to socket" \
 	test "$(( $(tb_counter "$s1" fastpath_msgs) - $(tb_counter "$s0" fastpath_msgs) ))" -gt 0
 
-# acceleration: proxy between proxies that read until EAGAIN: every row must work
+st=$("$SHUNT" status --pin-dir "$TB_PIN")
+check_match "status: the node's acceleration is proxy" 'acceleration proxy \(between proxies only\)' "$st"
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns a)" 198.18.0.20:8081 2>&1)
+check_match "explain: app a's connection stays off the fast path" '^fast path +off: acceleration: proxy takes only' "$out"
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns a)" --uid 1337 198.18.0.20:8081 2>&1)
+check_match "explain --uid 1337: a's proxy to pod b takes it" '^fast path +on: the proxy.s connection to another meshed pod' "$out"
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns b)" --uid 1337 198.18.0.20:8081 2>&1)
+check_match "explain --uid 1337: b's proxy to its own app does not" '^fast path +off: acceleration: proxy' "$out"
+
+# acceleration: proxy between proxies that read until EAGAIN: every row must work. The node
+# is off again; pods c and d opt in by their workload entries alone.
+cat > "$TB_TMP/wl.yaml" <<YAML
+mesh: {auto_detect: true}
+acceleration_queue_limit: 64KiB
+workloads:
+  - {name: c, netns: /run/netns/$(tb_ns c), acceleration: proxy}
+  - {name: d, netns: /run/netns/$(tb_ns d), acceleration: proxy}
+YAML
+out=$(use_config "$TB_TMP/wl.yaml")
+check_eq "apply: node off, pods c and d opt in with acceleration: proxy" "0" "$?"
+st=$("$SHUNT" status --pin-dir "$TB_PIN")
+check_match "status: the node is off, c's and d's own policies say proxy" 'acceleration off.*acceleration proxy.*acceleration proxy' "$(tr '\n' ' ' <<<"$st")"
 s0=$("$SHUNT" status --json --pin-dir "$TB_PIN")
 n0=$(grep -c '^fe=inbound' "$TB_TMP/drain-d.log")
 while IFS='|' read -r name port args what; do

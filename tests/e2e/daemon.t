@@ -18,7 +18,7 @@ tb_init h
 KEEP_LOG=${KEEP_LOG:-}
 tb_pod a 198.18.0.10     # meshed by its proxy (auto_detect)
 tb_pod w 198.18.0.100
-for p in 7000 7001; do tb_echo w "0.0.0.0:$p" || tap_bail "world on $p"; done
+for p in 7000 7001 7002; do tb_echo w "0.0.0.0:$p" || tap_bail "world on $p"; done
 tb_sidecar a || tap_bail "sidecar a"
 
 # a free port on the host's loopback
@@ -124,6 +124,9 @@ check "... within a second ($ms ms)" test "$ms" -lt 1000
 acc0=$(tb_sidecar_accepted a outbound)
 out=$(tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001)
 check_eq "... and decides: 7001 now goes direct" "ok $acc0" "${out%% *} $(tb_sidecar_accepted a outbound)"
+out=$(tb_run a "$TOOLS/tcpclient" 198.18.0.100:7002)
+check_eq "... while 7002 still goes through the proxy (its count moves)" "ok $((acc0 + 1))" \
+	"${out%% *} $(tb_sidecar_accepted a outbound)"
 
 # --- a bad ConfigMap: refused, logged, counted; the old policy stays --------------------------
 cm_write 2026_11_30_00_02_00.3 'outbound: {exclude_ports: [70001]}'
@@ -138,11 +141,16 @@ acc0=$(tb_sidecar_accepted a outbound)
 out=$(tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001)
 check_eq "bad config: the old policy still decides (7001 direct)" "ok $acc0" \
 	"${out%% *} $(tb_sidecar_accepted a outbound)"
+out=$(tb_run a "$TOOLS/tcpclient" 198.18.0.100:7002)
+check_eq "... and 7002 through the proxy" "ok $((acc0 + 1))" "${out%% *} $(tb_sidecar_accepted a outbound)"
 # an unrelated event in the directory is no reload
 touch "$CM/unrelated"
 sleep 0.3
-check_match "an unrelated file in the directory: no reload" 'shunt_config_reloads_total\{result="applied"\} 1' \
-	"$(curl -s "$URL/metrics")"
+# a reload now would be refused (the bad config is live) and counted as such
+m=$(curl -s "$URL/metrics")
+check_match "an unrelated file in the directory: no reload (applied stays 1)" \
+	'shunt_config_reloads_total\{result="applied"\} 1' "$m"
+check_match "... and refused stays 1" 'shunt_config_reloads_total\{result="refused"\} 1' "$m"
 
 # --- not ready once shunt is unloaded --------------------------------------------------------
 "$SHUNT" unload --pin-dir "$TB_PIN" > /dev/null 2>&1

@@ -85,8 +85,25 @@ steered_to f 198.18.0.50 "pod f, on pod e's old address"
 
 # Pins are root's alone: the pin dir 0700, a non-root user cannot open a map.
 check_eq "pin dir mode 0700" "700" "$(stat -c %a "$TB_PIN")"
-check "a non-root user cannot open a pinned map" sh -c \
-	"! setpriv --reuid=65534 --regid=65534 --clear-groups bpftool map show pinned '$TB_PIN/maps/shunt_odst_v2' >/dev/null 2>&1"
+# Refused by the path lookup (EACCES), not by some other failure of bpf() (EPERM when
+# unprivileged BPF is off would pass for any file). bpftool's own statfs fails first and says
+# "not in bpffs", so BPF_OBJ_GET is called directly.
+obj_get() { # obj_get PATH [RUNAS...]: bpf(BPF_OBJ_GET) on PATH; prints "fd" or the errno's name
+	local path=$1
+	shift
+	"$@" /usr/bin/python3 -c '
+import ctypes, errno, platform, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+path = ctypes.create_string_buffer(sys.argv[1].encode())
+attr = ctypes.create_string_buffer(128)      # union bpf_attr: pathname, bpf_fd, file_flags
+struct.pack_into("Q", attr, 0, ctypes.addressof(path))
+nr = {"x86_64": 321, "aarch64": 280}[platform.machine()]
+r = libc.syscall(nr, 7, attr, 128)           # BPF_OBJ_GET
+print("fd" if r >= 0 else errno.errorcode[ctypes.get_errno()])' "$path"
+}
+check_eq "a non-root user cannot open a pinned map: BPF_OBJ_GET fails at the path (EACCES)" "EACCES" \
+	"$(obj_get "$TB_PIN/maps/shunt_odst_v2" setpriv --reuid=65534 --regid=65534 --clear-groups -- 2>&1)"
+check_eq "... where root's BPF_OBJ_GET opens it" "fd" "$(obj_get "$TB_PIN/maps/shunt_odst_v2")"
 
 check "unload shunt two" "$SHUNT" unload --pin-dir "$TB_PIN_two"
 steered_to a 198.18.0.10 "shunt two unloaded: c -> a untouched"

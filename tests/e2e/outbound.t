@@ -53,12 +53,17 @@ wait_hap() { # wait_hap N: until the proxy has logged N connections (3 s)
 re_escape() { printf '%s' "$1" | sed 's/[].[]/\\&/g'; }   # [.] is not a collating symbol
 echo_log_has() { cat "$TB_TMP"/echo-*-"$1".log | grep -qF "peer=$2 "; }
 
-# captured DESC POD DST: must pass through the sidecar.
+# captured DESC POD DST [RUNAS_UID RUNAS_GID]: must pass through the sidecar.
 captured() {
 	local desc=$1 pod=$2 dst=$3 before out line via v4
+	shift 3
 	v4=$(sed 's/^\[::ffff:\(.*\)\]/\1/' <<<"$dst")   # a v4-mapped destination, as IPv4
 	before=$(hap_lines)
-	out=$(tb_run "$pod" "$TOOLS/tcpclient" -n 65536 "$dst")
+	if [ $# -gt 0 ]; then
+		out=$(tb_run_as "$1" "$2" "$pod" "$TOOLS/tcpclient" -n 65536 "$dst")
+	else
+		out=$(tb_run "$pod" "$TOOLS/tcpclient" -n 65536 "$dst")
+	fi
 	check_match "$desc: data intact" '^ok ' "$out"
 	check_match "$desc: app's getpeername shows $dst" "peer=$(re_escape "$dst")\$" "$out"
 	if ! wait_hap $((before + 1)); then
@@ -100,9 +105,13 @@ direct() {
 out=$("$SHUNT" load --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" 2>&1)
 check_eq "load succeeds" "0" "$?"
 [ -d "$TB_PIN/links" ] || { tap_fail "pins exist" "$out"; tap_done; exit 1; }
-check "iptables is not involved (no nat rules)" sh -c '! command -v iptables >/dev/null || ! iptables -t nat -S 2>/dev/null | grep -q ISTIO'
+check_eq "iptables is not involved (no nat rules in pod a)" "0" \
+	"$(ip netns exec "$(tb_ns a)" iptables -t nat -S 2>&1 | grep -c -v '^-P ')"
 status=$("$SHUNT" status --json --pin-dir "$TB_PIN")
-check_match "status: 10 programs attached" '"programs":\[(\{[^]]*\},?){10}\]' "$status"
+progs="connect4 connect6 getpeername4 getpeername6 getsockopt post_bind4 post_bind6 recvmsg4 recvmsg6 sendmsg4 sendmsg6 sk_msg sock_release sockops"
+check_eq "status: exactly shunt's 14 programs attached" "$progs" \
+	"$(grep -o '"programs":\[[^]]*\]' <<<"$status" | grep -o '"name":"shunt_[a-z0-9_]*"' |
+	   sed 's/"name":"shunt_\(.*\)"/\1/' | LC_ALL=C sort | paste -sd' ')"
 check_match "status names the cgroup it is attached to" "\"cgroup\":\"$TB_CG\"" "$status"
 check_match "... in text too" "^cgroup: +$TB_CG\$" "$("$SHUNT" status --pin-dir "$TB_PIN")"
 dump=$("$SHUNT" dump --pin-dir "$TB_PIN")
@@ -114,7 +123,7 @@ captured "meshed app -> remote" a 198.18.0.100:7000
 direct "non-meshed pod -> remote" b 198.18.0.100:7000
 direct "proxy uid 1337 -> remote (no loop)" a 198.18.0.100:7000 1337 1337
 direct "proxy gid only (uid 4000, gid 1337) -> remote" a 198.18.0.100:7000 4000 1337
-captured "other uid 4000 -> remote" a 198.18.0.100:7000
+captured "other uid 4000 -> remote" a 198.18.0.100:7000 4000 4000
 direct "exclude_ports 7001" a 198.18.0.100:7001
 direct "exclude_cidrs 198.18.1.0/24" a 198.18.1.100:7000
 direct "exclude_cidrs beats include_ports 7002 (as istio-iptables)" a 198.18.1.100:7002

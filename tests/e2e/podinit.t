@@ -249,9 +249,11 @@ cookie_a=$(cookie_of a)
 cookie_b=$(cookie_of b)
 dump=$("$SHUNT" dump --pin-dir "$TB_PIN")
 check_match "dump: a's own policy, from pod-init" "^policy of netns $cookie_a \\(from pod-init" "$dump"
-check_match "dump: ... with its exclusions" "outbound.exclude_ports +5432" "$dump"
-check_match "dump: b's inbound list" "inbound.include_ports +8080\$" "$dump"
-check_match "dump: the node default is unchanged" "inbound.include_ports +9090\$" "$dump"
+# one policy's lines of the dump: from its heading to the next policy or the workloads
+section() { awk -v h="$1" '/^(policy|workloads)/ { on = index($0, h) == 1 } on' <<<"$dump"; }
+check_match "dump: ... with its exclusions" "outbound.exclude_ports +5432" "$(section "policy of netns $cookie_a ")"
+check_match "dump: b's inbound list" "inbound.include_ports +8080\$" "$(section "policy of netns $cookie_b ")"
+check_match "dump: the node default is unchanged" "inbound.include_ports +9090\$" "$(section "policy (node default")"
 
 # --- a cannot change b, whatever it sends -----------------------------------------------------
 req() { printf 'shunt-pod-init 1\n%s\n' "$1" | tb_run a "$TOOLS/unixsend" "$SOCK"; }

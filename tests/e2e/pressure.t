@@ -100,7 +100,9 @@ check_eq "storm: the proxy never had to guess a destination" \
 check_eq "storm: the proxy accepted exactly the connections that worked" "$ok" \
 	"$(( $(tb_sidecar_accepted a outbound) - acc0 ))"
 hap=$(tb_sidecar_log a | tail -n +$((hap0 + 1)))
-check_eq "storm: each it logged went to the destination its app asked" \
+# (per connection, the banner check above proves it: each got its answer from the listener
+# its app asked for, through the proxy that connected to the original destination it read)
+check_eq "storm: each connection the proxy logged had one of the storm's eight destinations" \
 	"" "$(grep -v 'origdst=198.18.0.100:700[1-8] ' <<<"$hap" | head -3)"
 check_eq "storm: the per-connection maps are back to their baseline" "$base" "$(settle "$base")"
 out=$(tb_run a "$TOOLS/storm" client -n "$STORM" -c 32 -l 2048 -t 120 $dsts)

@@ -128,12 +128,14 @@ check_match "a trace that fell behind says how many events it lost" \
 	'^shunt: trace: [0-9]+ events lost \(the trace could not keep up' "$(cat "$TB_TMP/slow.err")"
 check_match "... and counts them at the end" '^shunt: trace stopped: [0-9]+ events shown, [1-9][0-9]* lost$' "$(tail -1 "$TB_TMP/slow.err")"
 
-# filters that match nothing show nothing
+# filters that match nothing show nothing; beside them, the same filter on the right port
 trace_start none --port 7999 || tap_bail "trace --port"
+trace_start hit --port 7001 || tap_bail "trace --port 7001"
 tb_run a "$TOOLS/tcpclient" -t 3 198.18.0.100:7001 > /dev/null
 sleep 0.3
-kill -INT "$none_pid"; wait "$none_pid"
+kill -INT "$none_pid" "$hit_pid"; wait "$none_pid" "$hit_pid"
 check_eq "trace --port 7999: no line for a connection to 7001" "" "$(cat "$TB_TMP/none.out")"
+check_match "... while trace --port 7001, running beside it, shows it" '198\.18\.0\.100:7001' "$(cat "$TB_TMP/hit.out")"
 trace_start verdict --verdict redirect || tap_bail "trace --verdict"
 tb_run a "$TOOLS/tcpclient" -t 3 198.18.0.100:7001 > /dev/null
 sleep 0.3

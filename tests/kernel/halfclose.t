@@ -23,5 +23,7 @@ check_eq "redirected without a half-close: every blocking read gets its answer" 
 check_match "redirected with a half-close: nothing wrong but an early EAGAIN" \
 	"^redirect ok=[0-9]+ eagain=[0-9]+ other=0\$" "$(grep '^redirect ' <<<"$out")"
 eagain=$(sed -n 's/^redirect .*eagain=\([0-9]*\).*/\1/p' <<<"$out")
+okr=$(sed -n 's/^redirect ok=\([0-9]*\).*/\1/p' <<<"$out")
+check_eq "... and every round is counted (ok + eagain = $ROUNDS)" "$ROUNDS" "$(( ${okr:-0} + ${eagain:-0} ))"
 echo "# $(uname -r): ${eagain:-?} of $ROUNDS half-closed blocking reads on a redirected socket failed with EAGAIN"
 tap_done
