@@ -141,4 +141,11 @@ check_eq "... exactly one proxy connection (the proxy's own upstream was not cap
 	"$((before + 1))" "$(kl)"
 check_match "dump shows the identity" 'proxy.cgroup +cgroup id [0-9]+ \(identity uid\+cgroup\)' \
 	"$("$SHUNT" dump --pin-dir "$TB_PIN")"
+# acceleration: proxy knows the proxy's sockets by their owner's uid: not with a cgroup alone
+printf 'proxy: {cgroup: %s, identity: cgroup}\nacceleration: proxy\n' "$TB_CG/k/proxy" > "$TB_TMP/cgaccel.yaml"
+out=$("$SHUNT" check --config "$TB_TMP/cgaccel.yaml" 2>&1)
+check_match "check: acceleration: proxy with proxy.identity: cgroup is refused at its line" \
+	"^2:.*cgaccel.yaml:2:[0-9]+: 'acceleration: proxy' knows the proxy's sockets by the proxy's uid" "$?:$out"
+printf 'proxy: {cgroup: %s, identity: uid+cgroup}\nacceleration: proxy\n' "$TB_CG/k/proxy" > "$TB_TMP/cgaccel.yaml"
+check_match "... with identity uid+cgroup it is taken" "acceleration +proxy" "$("$SHUNT" check --config "$TB_TMP/cgaccel.yaml" 2>&1)"
 tap_done
