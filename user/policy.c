@@ -27,23 +27,17 @@ static void ports_fill(struct policy_ports *bm, const struct config_port_list *l
 		bm->bits[l->v[i] >> 6] |= 1ull << (l->v[i] & 63);
 }
 
-/* Does this CIDR contain (or lie inside) loopback? Istio then drops its "app -> lo ->
- * direct" shortcut. */
-static int cidr_touches_loopback(const struct config_cidr *c)
+/* Is this CIDR's address a loopback address? Istio then drops its "app -> lo -> direct"
+ * shortcut: istio-iptables tests the prefix's address (HasLoopBackIP =
+ * prefix.Addr().IsLoopback()), not whether the prefix contains loopback, so 0.0.0.0/0 and
+ * ::/0 keep the shortcut and 127.0.0.0/8, 127.1.0.0/16, ::1/128 drop it. */
+static int cidr_addr_is_loopback(const struct config_cidr *c)
 {
 	static const __u8 v6_lo[16] = { [15] = 1 };
 
 	if (c->family == AF_INET)
-		return c->prefixlen == 0 || (c->addr[0] == 127) ||
-		       (c->prefixlen < 8 && (c->addr[0] >> (8 - c->prefixlen)) ==
-						    (127 >> (8 - c->prefixlen)));
-	for (unsigned bit = 0; bit < c->prefixlen; bit++) {
-		__u8 m = (__u8)(0x80 >> (bit % 8));
-
-		if ((c->addr[bit / 8] & m) != (v6_lo[bit / 8] & m))
-			return 0;
-	}
-	return 1;
+		return c->addr[0] == 127;
+	return !memcmp(c->addr, v6_lo, sizeof(v6_lo));
 }
 
 int policy_key_cmp(const void *a, const void *b)
@@ -121,7 +115,7 @@ int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u
 	if (conf->in_exclude_src_cidrs.n)
 		cfg->flags |= SHUNT_CFG_IN_EXCLUDE_SRC_LIST;
 	for (size_t i = 0; i < conf->out_include_cidrs.n; i++)
-		if (cidr_touches_loopback(&conf->out_include_cidrs.v[i]))
+		if (cidr_addr_is_loopback(&conf->out_include_cidrs.v[i]))
 			cfg->flags |= SHUNT_CFG_LOOPBACK_INCLUDED;
 
 	ports_fill(&out->ports[SHUNT_PORTS_OUT_INCLUDE], &conf->out_include_ports);

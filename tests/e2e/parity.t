@@ -229,6 +229,9 @@ config "every list at once" "${ISTIO[@]}" -i 198.18.0.0/15,2001:2::/48 \
 	-x 198.18.2.0/24,2001:2:0:2::/64 -o 7000 -q 8000 -b '*' -d 9000,15021 --dual-stack
 config "edges: widest and narrowest prefixes, a loopback prefix" "${ISTIO[@]}" \
 	-i 0.0.0.0/0,127.0.0.0/8,::/0 -x 198.18.2.1/32,2001:2:0:2::1/128 -b '*' -d 53 --dual-stack
+# the widest prefixes contain loopback, but no address of theirs is one: Istio keeps its
+# "app -> lo -> direct" shortcut (an app calling its own pod IP goes direct)
+config "widest prefixes, no loopback address" "${ISTIO[@]}" -i 0.0.0.0/0,::/0 -b '*' --dual-stack
 config "Linkerd proxy-init" --incoming-proxy-port 15006 --outgoing-proxy-port 15001 \
 	--proxy-uid 1337 --inbound-ports-to-ignore 9000,15021 --outbound-ports-to-ignore 7000-7001 \
 	--subnets-to-ignore 198.18.2.0/24,2001:2:0:2::/64 --ipv6
