@@ -308,8 +308,10 @@ static int cmd_check(const struct cli *c)
 	print_ports("inbound.include_ports", &conf.in_include_ports);
 	print_ports("inbound.exclude_ports", &conf.in_exclude_ports);
 	print_cidrs("inbound.exclude_source_cidrs", &conf.in_exclude_src_cidrs);
-	printf("  %-24s %s\n  %-24s %s\n", "acceleration", config_accel_name(conf.acceleration),
-	       "mesh.auto_detect", conf.auto_detect ? "true" : "false");
+	printf("  %-24s %s\n  %-24s %u bytes\n  %-24s %s\n  %-24s %s\n", "acceleration",
+	       config_accel_name(conf.acceleration), "acceleration_queue_limit",
+	       conf.accel_queue_limit, "mesh.auto_detect", conf.auto_detect ? "true" : "false",
+	       "mesh.flavor", conf.flavor == CONFIG_FLAVOR_LINKERD ? "linkerd" : "istio");
 	if (conf.dns_capture) {
 		printf("  %-24s true, to port %u\n", "dns.capture", conf.dns_port);
 		if (conf.dns_all)
@@ -319,8 +321,16 @@ static int cmd_check(const struct cli *c)
 	} else {
 		printf("  %-24s false\n", "dns.capture");
 	}
-	for (size_t i = 0; i < conf.n_workloads; i++)
-		printf("  workload %-15s %s\n", conf.workloads[i].name, conf.workloads[i].netns);
+	for (size_t i = 0; i < conf.n_workloads; i++) {
+		const struct config_workload *w = &conf.workloads[i];
+		int accel = w->acceleration >= 0 ? w->acceleration : conf.acceleration;
+
+		/* what the pod gets: its own switch over the node's, and whose policy */
+		printf("  workload %-15s %s (acceleration %s%s; %s)\n", w->name, w->netns,
+		       config_accel_name(accel), w->acceleration >= 0 ? ", its own" : "",
+		       w->policy ? "a policy of its own: the node's with its keys over it"
+				 : "the node's policy");
+	}
 	config_free(&conf);
 	return EXIT_OK;
 }

@@ -22,7 +22,7 @@ enum flag_id {
 	F_TPROXY_MARK, F_TPROXY_TABLE, F_DRY_RUN, F_REDIRECT_DNS, F_CAPTURE_ALL_DNS, F_DUAL_STACK,
 	F_DROP_INVALID, F_SKIP_RULE_APPLY, F_RUN_VALIDATION, F_PROBE_PORT, F_PROBE_TIMEOUT,
 	F_RESTORE_FORMAT, F_TRACE_LOGGING, F_NETWORK_NAMESPACE, F_CNI_MODE, F_NSENTER,
-	F_ISTIO_LOG,
+	F_ISTIO_LOG, F_ISTIO_LOG_JSON,
 	/* linkerd2-proxy-init */
 	F_L_INCOMING, F_L_OUTGOING, F_L_PORTS_TO_REDIRECT, F_L_IN_IGNORE, F_L_OUT_IGNORE,
 	F_L_SUBNETS_IGNORE, F_L_SIMULATE, F_L_NETNS, F_L_WAIT, F_L_CLOSE_WAIT, F_L_LOG,
@@ -89,7 +89,7 @@ static const struct flag flags[F_COUNT] = {
 	[F_PROBE_TIMEOUT] = { 0, "probe-timeout", K_VALUE, FAM_ISTIO, NULL, NULL },
 	[F_RESTORE_FORMAT] = { 'f', "restore-format", K_BOOL, FAM_ISTIO, NULL, NULL },
 	[F_TRACE_LOGGING] = { 0, "iptables-trace-logging", K_BOOL, FAM_ISTIO, NULL,
-			      "there are no iptables rules to trace (shunt trace is planned)" },
+			      "there are no iptables rules to trace: shunt trace shows each decision" },
 	[F_NETWORK_NAMESPACE] = { 0, "network-namespace", K_VALUE, FAM_ISTIO, NULL,
 				  "pod-init meshes the network namespace it runs in, and no other" },
 	[F_CNI_MODE] = { 0, "cni-mode", K_BOOL, FAM_ISTIO, NULL,
@@ -97,6 +97,8 @@ static const struct flag flags[F_COUNT] = {
 	[F_NSENTER] = { 0, "host-nsenter-exec", K_BOOL, FAM_ISTIO, NULL,
 			"pod-init meshes the network namespace it runs in, and no other" },
 	[F_ISTIO_LOG] = { 0, "log_output_level", K_VALUE, FAM_ISTIO, NULL, NULL },
+	/* a switch in istio-iptables: it takes no value (the next argument is a flag) */
+	[F_ISTIO_LOG_JSON] = { 0, "log_as_json", K_BOOL, FAM_ISTIO, NULL, NULL },
 	[F_L_INCOMING] = { 0, "incoming-proxy-port", K_VALUE, FAM_LINKERD, NULL, NULL },
 	[F_L_OUTGOING] = { 0, "outgoing-proxy-port", K_VALUE, FAM_LINKERD, NULL, NULL },
 	[F_L_PORTS_TO_REDIRECT] = { 'r', "ports-to-redirect", K_VALUE, FAM_LINKERD, NULL, NULL },
@@ -146,7 +148,6 @@ static const struct {
 } aliases[] = {
 	{ "log-format", F_L_LOG },
 	{ "firewall-save-bin-path", F_L_FIREWALL_BIN },
-	{ "log_as_json", F_ISTIO_LOG },
 	{ "log_caller", F_ISTIO_LOG },
 	{ "log_stacktrace_level", F_ISTIO_LOG },
 	{ "log_target", F_ISTIO_LOG },
@@ -233,7 +234,8 @@ static int record(struct seen *s, int id, const char *written, const char *val, 
 		  size_t errlen)
 {
 	/* logging flags share an id and may repeat; anything else given twice is ambiguous */
-	bool repeats = id == F_ISTIO_LOG || id == F_L_LOG || id == F_L_FIREWALL_BIN;
+	bool repeats = id == F_ISTIO_LOG || id == F_ISTIO_LOG_JSON || id == F_L_LOG ||
+		       id == F_L_FIREWALL_BIN;
 
 	if (s->set[id] && s->name[id] && written && !repeats)
 		return errf(err, errlen, "%s given twice", written);

@@ -148,4 +148,12 @@ check_match "check: acceleration: proxy with proxy.identity: cgroup is refused a
 	"^2:.*cgaccel.yaml:2:[0-9]+: 'acceleration: proxy' knows the proxy's sockets by the proxy's uid" "$?:$out"
 printf 'proxy: {cgroup: %s, identity: uid+cgroup}\nacceleration: proxy\n' "$TB_CG/k/proxy" > "$TB_TMP/cgaccel.yaml"
 check_match "... with identity uid+cgroup it is taken" "acceleration +proxy" "$("$SHUNT" check --config "$TB_TMP/cgaccel.yaml" 2>&1)"
+# check prints what each workload gets, its switch over the node's
+printf 'acceleration: true\nmesh: {flavor: linkerd}\nworkloads:\n  - {name: off, netns: /run/netns/x, acceleration: false}\n  - {name: own, netns: /run/netns/y, outbound: {exclude_ports: [5432]}}\n' > "$TB_TMP/wl.yaml"
+out=$("$SHUNT" check --config "$TB_TMP/wl.yaml" 2>&1)
+check_match "check: a workload's acceleration: false is printed as its own" \
+	'workload off +/run/netns/x \(acceleration false, its own; the node.s policy\)' "$out"
+check_match "... one with policy keys has a policy of its own, the node's acceleration" \
+	'workload own +/run/netns/y \(acceleration true; a policy of its own' "$out"
+check_match "... mesh.flavor and the queue limit are printed" 'mesh.flavor +linkerd.*acceleration_queue_limit|acceleration_queue_limit +4194304 bytes.*mesh.flavor +linkerd' "$(tr '\n' ' ' <<<"$out")"
 tap_done

@@ -105,6 +105,7 @@ static void test_istio_injector_args(void **state)
 			       "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020",
 			       "--log_output_level=default:info", "-o", "5432,9300", NULL), 0);
 	assert_false(o.linkerd);
+	assert_false(o.dry_run);
 	assert_int_equal(o.policy.outbound_port, 15001);
 	assert_int_equal(o.policy.inbound_port, 15006);
 	assert_int_equal(o.policy.tunnel_port, 15008);
@@ -281,6 +282,20 @@ static void test_refusals_name_the_flag(void **state)
 	}
 }
 
+/* --log_as_json is istio-iptables' switch: it must not take the next flag as its value. */
+static void test_log_as_json_is_a_switch(void **state)
+{
+	struct podinit_opts o;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(parse(&o, err, "-p", "15001", "--log_as_json", "-n", NULL), 0);
+	assert_true(o.dry_run);                   /* -n was read as -n */
+	config_free(&o.policy);
+	assert_int_equal(parse(&o, err, "--log_as_json=true", "--log_as_json", NULL), 0);
+	config_free(&o.policy);
+}
+
 /* --redirect-dns: the nameservers of the pod's resolv.conf, or any with --capture-all-dns,
  * to 15053; without nameservers, off with a warning (istio-iptables does the same). */
 static void test_dns_flags(void **state)
@@ -427,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_refusals_name_the_flag),
 		cmocka_unit_test(test_dns_flags),
 		cmocka_unit_test(test_acceleration_flag),
+		cmocka_unit_test(test_log_as_json_is_a_switch),
 		cmocka_unit_test(test_workload_overrides),
 	};
 
