@@ -4,6 +4,9 @@
 .SUFFIXES:
 
 OUT       ?= build
+# The BPF programs' target architecture (bpf_tracing.h's register layout): the build host's
+# by default, ARCH=arm64 or ARCH=x86 to choose.
+ARCH      ?= $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
 CLANG     ?= clang
 BPFTOOL   ?= bpftool
 CC        ?= cc
@@ -53,15 +56,17 @@ $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
 	$(Q)mkdir -p $@
 
 # CO-RE: types come from the running kernel's BTF. Override VMLINUX_BTF on a build host
-# without /sys/kernel/btf/vmlinux (e.g. a vmlinux file with .BTF).
+# without /sys/kernel/btf/vmlinux (e.g. a vmlinux file with .BTF). Regenerated when that file
+# is newer (sysfs dates it at boot: a new kernel means a new vmlinux.h, and a rebuild); the
+# programs load on other kernels all the same (CO-RE relocates every field they read).
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
-$(VMLINUX_H): | $(OUT)/bpf
+$(VMLINUX_H): $(VMLINUX_BTF) | $(OUT)/bpf
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
 
 $(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX_H) | $(OUT)/bpf
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 $(INCLUDES) -c $< -o $@
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(INCLUDES) -c $< -o $@
 
 $(OUT)/shunt.bpf.o: $(BPF_OBJS)
 	$(call msg,LINK,$@)

@@ -54,7 +54,7 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 	f.dport = bpf_ntohs(dport_n);
 	f.is_udp = ctx->type == SHUNT_SOCK_DGRAM && ctx->protocol == SHUNT_IPPROTO_UDP;
 	if ((ctx->type != SHUNT_SOCK_STREAM || ctx->protocol != SHUNT_IPPROTO_TCP) &&
-	    !(f.is_udp && f.dport == 53)) {
+	    !(f.is_udp && f.dport == SHUNT_DNS_PORT)) {
 		shunt_count(SHUNT_V_NOT_TCP);
 		return 0;
 	}
@@ -84,7 +84,7 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 			  shunt_cidr_listed(&ref, SHUNT_CIDRS_OUT_EXCLUDE, dst);
 	f.cidr_included = (cfg->flags & SHUNT_CFG_OUT_INCLUDE_LIST) &&
 			  shunt_cidr_listed(&ref, SHUNT_CIDRS_OUT_INCLUDE, dst);
-	f.dns = f.dport == 53 && (cfg->flags & SHUNT_CFG_DNS) &&
+	f.dns = f.dport == SHUNT_DNS_PORT && (cfg->flags & SHUNT_CFG_DNS) &&
 		((cfg->flags & SHUNT_CFG_DNS_ALL) ||
 		 shunt_cidr_listed(&ref, SHUNT_CIDRS_DNS_SERVERS, dst));
 
@@ -147,7 +147,7 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/sendmsg4")
 int shunt_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	if (ctx->user_port != bpf_htons(53))
+	if (ctx->user_port != bpf_htons(SHUNT_DNS_PORT))
 		return 1;
 	return shunt_addr4(ctx);
 }
@@ -211,7 +211,7 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sendmsg6")
 int shunt_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	if (ctx->user_port != bpf_htons(53))
+	if (ctx->user_port != bpf_htons(SHUNT_DNS_PORT))
 		return 1;
 	return shunt_addr6(ctx);
 }

@@ -70,10 +70,10 @@ shunt_owner_block(const struct shunt_cfg *cfg, const struct shunt_out_facts *f, 
 		return SHUNT_V_VERDICTS;
 	}
 	if (f->dst_on_lo && !f->dst_is_localhost && (!cfg->tunnel_port || f->dport != cfg->tunnel_port) &&
-	    is_owner && !f->is_udp && !(dns && uid_block && f->dport == 53))
+	    is_owner && !f->is_udp && !(dns && uid_block && f->dport == SHUNT_DNS_PORT))
 		return SHUNT_V_PROXY_TO_SELF;
 	if (f->dst_on_lo && !is_owner && !(cfg->flags & SHUNT_CFG_LOOPBACK_INCLUDED) &&
-	    (!dns || (!f->is_udp && f->dport != 53)))
+	    (!dns || (!f->is_udp && f->dport != SHUNT_DNS_PORT)))
 		return SHUNT_V_APP_LOOPBACK;
 	if (is_owner)
 		return SHUNT_V_PROXY_OWNER;

@@ -237,7 +237,7 @@ int explain_outbound(const struct explain_opts *o)
 			  cidr_listed(&m, owner, slot, SHUNT_CIDRS_OUT_EXCLUDE, &dst);
 	f.cidr_included = (cfg.flags & SHUNT_CFG_OUT_INCLUDE_LIST) &&
 			  cidr_listed(&m, owner, slot, SHUNT_CIDRS_OUT_INCLUDE, &dst);
-	f.dns = port == 53 && (cfg.flags & SHUNT_CFG_DNS) &&
+	f.dns = port == SHUNT_DNS_PORT && (cfg.flags & SHUNT_CFG_DNS) &&
 		((cfg.flags & SHUNT_CFG_DNS_ALL) || cidr_listed(&m, owner, slot, SHUNT_CIDRS_DNS_SERVERS, &dst));
 	v = shunt_decide_outbound(&cfg, &f);
 

@@ -70,6 +70,7 @@ enum shunt_cidr_list {
 /* SHUNT_CFG_PORTS(list): that port list has entries (blocks to look up) */
 #define SHUNT_CFG_PORTS(list)       (1u << (12 + (list)))
 #define SHUNT_CFG_DNS               (1u << 16)/* dns.capture: port 53 to dns_port */
+#define SHUNT_DNS_PORT              53        /* the port DNS capture looks at (host order) */
 #define SHUNT_CFG_DNS_ALL           (1u << 17)/* ... to any server, not only dns.servers */
 #define SHUNT_CFG_ACCEL_PROXY       (1u << 18)/* with SHUNT_CFG_ACCELERATION: only connections
 					       * between two proxies of this node (acceleration:
