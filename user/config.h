@@ -46,8 +46,8 @@ struct config_workload {
 	char *name;
 	char *netns;           /* path of a network namespace file (/run/netns/X, /proc/PID/ns/net) */
 	int acceleration;      /* -1 = inherit the node's mode, else enum config_accel */
-	/* Its own policy: the node's with this entry's policy keys over it; NULL when the
-	 * entry sets none (acceleration alone is a workload flag, not a policy). */
+	/* Its own policy: the node's with this entry's policy keys (and an acceleration opt-in)
+	 * over it; NULL when it sets none (acceleration: false alone is a workload flag). */
 	struct shunt_config *policy;
 	struct config_pos pos;
 	struct config_pos netns_pos;
