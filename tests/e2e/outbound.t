@@ -108,10 +108,11 @@ check_eq "load succeeds" "0" "$?"
 check_eq "iptables is not involved (no nat rules in pod a)" "0" \
 	"$(ip netns exec "$(tb_ns a)" iptables -t nat -S 2>&1 | grep -c -v '^-P ')"
 status=$("$SHUNT" status --json --pin-dir "$TB_PIN")
+# (sk_msg is shunt_sk_msg_pr before 6.2: the variant without bpf_rdonly_cast)
 progs="connect4 connect6 getpeername4 getpeername6 getsockopt post_bind4 post_bind6 recvmsg4 recvmsg6 sendmsg4 sendmsg6 sk_msg sock_release sockops"
 check_eq "status: exactly shunt's 14 programs attached" "$progs" \
 	"$(grep -o '"programs":\[[^]]*\]' <<<"$status" | grep -o '"name":"shunt_[a-z0-9_]*"' |
-	   sed 's/"name":"shunt_\(.*\)"/\1/' | LC_ALL=C sort | paste -sd' ')"
+	   sed 's/"name":"shunt_\(.*\)"/\1/; s/^sk_msg_pr$/sk_msg/' | LC_ALL=C sort | paste -sd' ')"
 check_match "status names the cgroup it is attached to" "\"cgroup\":\"$TB_CG\"" "$status"
 check_match "... in text too" "^cgroup: +$TB_CG\$" "$("$SHUNT" status --pin-dir "$TB_PIN")"
 dump=$("$SHUNT" dump --pin-dir "$TB_PIN")
