@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * CNI mode, the daemon's side. The node's shunt-cni plugin (cni/plugin.c) hands each
+ * CNI mode, the daemon's side. The node's shunt-cni plugin (user/cni_plugin.c) hands each
  * ADD, DEL and CHECK to `shunt run` over the pod-init socket and waits for the verdict:
  *
  *   "shunt-cni 1\n" then "key=value\n" lines: command (ADD|DEL|CHECK), netns (the CNI_NETNS

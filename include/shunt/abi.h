@@ -252,7 +252,8 @@ enum shunt_counter {
 	SHUNT_C_CONN_TRACK_FAIL,    /* conn entry insert failed */
 	SHUNT_C_AUTO_MESHED,        /* a netns became meshed by a proxy bind */
 	SHUNT_C_ACCEL_SOCKETS,      /* sockets put on the fast path (sockhash) */
-	SHUNT_C_ACCEL_SWITCHED_OFF, /* sockets kept off it: acceleration off (global/workload) */
+	SHUNT_C_ACCEL_SWITCHED_OFF, /* sockets kept off it: acceleration off (node/workload), or
+				     * not a proxy-to-proxy leg (acceleration: proxy) */
 	SHUNT_C_ACCEL_INSERT_FAIL,  /* sockhash insert failed (full): normal path */
 	SHUNT_C_MSG_REDIRECTED,     /* messages moved socket to socket */
 	SHUNT_C_BYTES_REDIRECTED,   /* their bytes */
