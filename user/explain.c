@@ -104,25 +104,16 @@ static int owner_cfg(const struct shunt_maps *m, __u64 owner, struct shunt_cfg *
 }
 
 /* One sentence per rule, by the README's names (the counters of `shunt status`). */
+/* What a verdict means, in a sentence (include/shunt/abi.h's list). */
 static const char *rule_text(enum shunt_verdict v)
 {
-	switch (v) {
-	case SHUNT_V_NOT_MESHED: return "the pod is not meshed: shunt leaves its connections alone";
-	case SHUNT_V_NOT_TCP: return "not TCP (and not DNS that shunt captures): left alone";
-	case SHUNT_V_NO_POLICY: return "no policy is live: left alone";
-	case SHUNT_V_EXCLUDE_PORT: return "the port is in outbound.exclude_ports";
-	case SHUNT_V_PASSTHROUGH_SRC: return "the socket is bound to the passthrough source (127.0.0.6 / ::6)";
-	case SHUNT_V_PROXY_TO_SELF: return "the proxy connects to its own pod IP: to its inbound port";
-	case SHUNT_V_APP_LOOPBACK: return "loopback or own pod IP, not from the proxy: stays in the pod";
-	case SHUNT_V_PROXY_OWNER: return "the proxy's own connection (proxy.uid / proxy.gid)";
-	case SHUNT_V_LOCALHOST: return "the destination is 127.0.0.1 / ::1";
-	case SHUNT_V_INCLUDE_PORT: return "the port is in outbound.include_ports";
-	case SHUNT_V_EXCLUDE_CIDR: return "the destination is in outbound.exclude_cidrs";
-	case SHUNT_V_INCLUDE_CIDR: return "the destination is in outbound.include_cidrs";
-	case SHUNT_V_NOT_INCLUDED: return "the destination is in no include list";
-	case SHUNT_V_DNS: return "DNS to a captured server (dns.servers / capture_all)";
-	default: return "?";
-	}
+	static const char *const text[SHUNT_V_VERDICTS] = {
+#define X(e, name, what) [e] = what,
+		SHUNT_VERDICT_LIST(X)
+#undef X
+	};
+
+	return (unsigned)v < SHUNT_V_VERDICTS ? text[v] : "?";
 }
 
 int explain_outbound(const struct explain_opts *o)

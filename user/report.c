@@ -22,45 +22,9 @@
 #include "report.h"
 
 static const char *const counter_names[SHUNT_COUNTERS] = {
-	[SHUNT_V_NOT_MESHED] = "not_meshed",
-	[SHUNT_V_NOT_TCP] = "not_tcp",
-	[SHUNT_V_EXCLUDE_PORT] = "direct_exclude_port",
-	[SHUNT_V_PASSTHROUGH_SRC] = "direct_passthrough_src",
-	[SHUNT_V_PROXY_TO_SELF] = "redirect_proxy_to_self",
-	[SHUNT_V_APP_LOOPBACK] = "direct_app_loopback",
-	[SHUNT_V_PROXY_OWNER] = "direct_proxy_owner",
-	[SHUNT_V_LOCALHOST] = "direct_localhost",
-	[SHUNT_V_INCLUDE_PORT] = "redirect_include_port",
-	[SHUNT_V_EXCLUDE_CIDR] = "direct_exclude_cidr",
-	[SHUNT_V_INCLUDE_CIDR] = "redirect_include_cidr",
-	[SHUNT_V_NOT_INCLUDED] = "direct_not_included",
-	[SHUNT_V_NO_POLICY] = "untouched_no_policy",
-	[SHUNT_V_ORIGDST_FULL] = "refused_origdst_full",
-	[SHUNT_V_DNS] = "dns_captured",
-	[SHUNT_V_IN_STEERED] = "inbound_steered",
-	[SHUNT_V_IN_TUNNEL] = "inbound_tunnel_port",
-	[SHUNT_V_IN_LOCAL_SRC] = "inbound_local_source",
-	[SHUNT_V_IN_EXCLUDE_PORT] = "inbound_exclude_port",
-	[SHUNT_V_IN_NOT_INCLUDED] = "inbound_not_included",
-	[SHUNT_V_IN_EXCLUDE_SRC] = "inbound_exclude_source",
-	[SHUNT_V_IN_NO_LISTENER] = "inbound_refused_no_listener",
-	[SHUNT_C_GETSOCKOPT_HIT] = "so_original_dst_answered",
-	[SHUNT_C_GETSOCKOPT_MISS] = "so_original_dst_unknown",
-	[SHUNT_C_GETPEERNAME_HIT] = "getpeername_restored",
-	[SHUNT_C_CONN_TRACKED] = "conn_tracked",
-	[SHUNT_C_CONN_TRACK_FAIL] = "conn_track_failed",
-	[SHUNT_C_AUTO_MESHED] = "netns_auto_meshed",
-	[SHUNT_C_ACCEL_SOCKETS] = "fastpath_sockets_added",
-	[SHUNT_C_ACCEL_SWITCHED_OFF] = "fastpath_switched_off",
-	[SHUNT_C_ACCEL_INSERT_FAIL] = "fastpath_insert_failed",
-	[SHUNT_C_MSG_REDIRECTED] = "fastpath_msgs",
-	[SHUNT_C_BYTES_REDIRECTED] = "fastpath_bytes",
-	[SHUNT_C_MSG_PEER_MISSING] = "fallback_peer_missing",
-	[SHUNT_C_MSG_DRAIN_GATE] = "fallback_drain_gate",
-	[SHUNT_C_MSG_OVER_LIMIT] = "fallback_over_limit",
-	[SHUNT_C_INBOUND_LISTENER] = "inbound_listener_handed_over",
-	[SHUNT_C_SO_ORIGINAL_DST_LOCAL] = "so_original_dst_from_local_addr",
-	[SHUNT_C_DNS_REPLY_RESTORED] = "dns_reply_source_restored",
+#define X(e, name, what) [e] = name,
+	SHUNT_VERDICT_LIST(X) SHUNT_COUNTER_LIST(X)
+#undef X
 };
 
 bool report_counter_known_prefix(const char *prefix)

@@ -215,56 +215,90 @@ struct shunt_local_key {
 	__u32 pad0;          /* always 0 */
 };
 
-/* Decisions, also the index of the per-CPU counters in shunt_stats_v2. */
+/* Decisions, also the index of the per-CPU counters in shunt_stats_v2: one line each,
+ * X(enum, counter name in status and /metrics, what it means: explain's sentence). The
+ * order is the ABI (the counter's index); a new verdict goes at the end of its part. */
+#define SHUNT_VERDICT_LIST(X)									\
+	/* outbound, istio-iptables' ISTIO_OUTPUT chain (bpf/shunt_decide.h) */			\
+	X(SHUNT_V_NOT_MESHED, "not_meshed",							\
+	  "the pod is not meshed: shunt leaves its connections alone")				\
+	X(SHUNT_V_NOT_TCP, "not_tcp", "not TCP (and not DNS that shunt captures): left alone")	\
+	X(SHUNT_V_EXCLUDE_PORT, "direct_exclude_port", "the port is in outbound.exclude_ports")	\
+	X(SHUNT_V_PASSTHROUGH_SRC, "direct_passthrough_src",					\
+	  "the socket is bound to the passthrough source (127.0.0.6 / ::6)")			\
+	X(SHUNT_V_PROXY_TO_SELF, "redirect_proxy_to_self",					\
+	  "the proxy connects to its own pod IP: to its inbound port")				\
+	X(SHUNT_V_APP_LOOPBACK, "direct_app_loopback",						\
+	  "loopback or own pod IP, not from the proxy: stays in the pod")			\
+	X(SHUNT_V_PROXY_OWNER, "direct_proxy_owner",						\
+	  "the proxy's own connection (proxy.uid / proxy.gid)")					\
+	X(SHUNT_V_LOCALHOST, "direct_localhost", "the destination is 127.0.0.1 / ::1")		\
+	X(SHUNT_V_INCLUDE_PORT, "redirect_include_port", "the port is in outbound.include_ports") \
+	X(SHUNT_V_EXCLUDE_CIDR, "direct_exclude_cidr",						\
+	  "the destination is in outbound.exclude_cidrs")					\
+	X(SHUNT_V_INCLUDE_CIDR, "redirect_include_cidr",					\
+	  "the destination is in outbound.include_cidrs")					\
+	X(SHUNT_V_NOT_INCLUDED, "direct_not_included", "the destination is in no include list") \
+	X(SHUNT_V_NO_POLICY, "untouched_no_policy", "no policy is live: left alone")		\
+	X(SHUNT_V_ORIGDST_FULL, "refused_origdst_full",						\
+	  "the destination could not be remembered (the map is full): connect refused")	\
+	X(SHUNT_V_DNS, "dns_captured", "DNS to a captured server (dns.servers / capture_all)")	\
+	/* inbound (sk_lookup), istio-iptables' ISTIO_INBOUND chain */				\
+	X(SHUNT_V_IN_STEERED, "inbound_steered", "to the proxy's inbound listener")		\
+	X(SHUNT_V_IN_TUNNEL, "inbound_tunnel_port",						\
+	  "the tunnel port (15008): to whoever listens")					\
+	X(SHUNT_V_IN_LOCAL_SRC, "inbound_local_source",						\
+	  "from the pod itself (127/8, ::1, own IP): direct")					\
+	X(SHUNT_V_IN_EXCLUDE_PORT, "inbound_exclude_port", "inbound.exclude_ports: direct")	\
+	X(SHUNT_V_IN_NOT_INCLUDED, "inbound_not_included", "not in inbound.include_ports: direct") \
+	X(SHUNT_V_IN_EXCLUDE_SRC, "inbound_exclude_source",					\
+	  "the source is in inbound.exclude_source_cidrs: direct")				\
+	X(SHUNT_V_IN_NO_LISTENER, "inbound_refused_no_listener",				\
+	  "the proxy is not listening: refused (fail-closed)")
+
+/* Counters besides verdicts, after them in shunt_stats_v2: X(enum, name, what it counts). */
+#define SHUNT_COUNTER_LIST(X)									\
+	X(SHUNT_C_GETSOCKOPT_HIT, "so_original_dst_answered", "SO_ORIGINAL_DST answered")	\
+	X(SHUNT_C_GETSOCKOPT_MISS, "so_original_dst_unknown",					\
+	  "SO_ORIGINAL_DST asked, no entry: the kernel's answer kept")				\
+	X(SHUNT_C_GETPEERNAME_HIT, "getpeername_restored",					\
+	  "an app's getpeername shown the original destination")				\
+	X(SHUNT_C_CONN_TRACKED, "conn_tracked", "redirected connection established, entry added") \
+	X(SHUNT_C_CONN_TRACK_FAIL, "conn_track_failed", "conn entry insert failed")		\
+	X(SHUNT_C_AUTO_MESHED, "netns_auto_meshed", "a netns became meshed by a proxy bind")	\
+	X(SHUNT_C_ACCEL_SOCKETS, "fastpath_sockets_added", "sockets put on the fast path")	\
+	X(SHUNT_C_ACCEL_SWITCHED_OFF, "fastpath_switched_off",					\
+	  "sockets kept off it: acceleration off (node/workload), or not a proxy-to-proxy leg "	\
+	  "(acceleration: proxy)")								\
+	X(SHUNT_C_ACCEL_INSERT_FAIL, "fastpath_insert_failed",					\
+	  "sockhash insert failed (full): normal path")						\
+	X(SHUNT_C_MSG_REDIRECTED, "fastpath_msgs", "messages moved socket to socket")		\
+	X(SHUNT_C_BYTES_REDIRECTED, "fastpath_bytes", "their bytes")				\
+	X(SHUNT_C_MSG_PEER_MISSING, "fallback_peer_missing",					\
+	  "fallback: the peer is not (yet) on the fast path")					\
+	X(SHUNT_C_MSG_DRAIN_GATE, "fallback_drain_gate",					\
+	  "fallback: the peer still has unread normal-path bytes")				\
+	X(SHUNT_C_MSG_OVER_LIMIT, "fallback_over_limit",					\
+	  "fallback: the peer's redirect queue is over the limit")				\
+	X(SHUNT_C_INBOUND_LISTENER, "inbound_listener_handed_over",				\
+	  "the proxy's inbound listener was handed to sk_lookup")				\
+	X(SHUNT_C_SO_ORIGINAL_DST_LOCAL, "so_original_dst_from_local_addr",			\
+	  "SO_ORIGINAL_DST answered from a steered socket's address")				\
+	X(SHUNT_C_DNS_REPLY_RESTORED, "dns_reply_source_restored",				\
+	  "a DNS agent's UDP reply shown as from the server asked")
+
+#define SHUNT_X_ENUM(e, name, what) e,
 enum shunt_verdict {
-	SHUNT_V_NOT_MESHED = 0,     /* netns not meshed: untouched */
-	SHUNT_V_NOT_TCP,            /* UDP other than captured DNS, and others: untouched */
-	SHUNT_V_EXCLUDE_PORT,       /* outbound.exclude_ports */
-	SHUNT_V_PASSTHROUGH_SRC,    /* bound to 127.0.0.6 / ::6: inbound passthrough */
-	SHUNT_V_PROXY_TO_SELF,      /* proxy -> own pod IP / lo: to inbound_port */
-	SHUNT_V_APP_LOOPBACK,       /* app -> lo or own pod IP: direct */
-	SHUNT_V_PROXY_OWNER,        /* proxy uid/gid: direct, no loop */
-	SHUNT_V_LOCALHOST,          /* -> 127.0.0.1 / ::1: direct */
-	SHUNT_V_INCLUDE_PORT,       /* outbound.include_ports: to outbound_port */
-	SHUNT_V_EXCLUDE_CIDR,       /* outbound.exclude_cidrs: direct */
-	SHUNT_V_INCLUDE_CIDR,       /* outbound.include_cidrs: to outbound_port */
-	SHUNT_V_NOT_INCLUDED,       /* matched no include: direct */
-	SHUNT_V_NO_POLICY,          /* no valid policy loaded: untouched */
-	SHUNT_V_ORIGDST_FULL,       /* could not remember the destination: connect refused */
-	SHUNT_V_DNS,                /* TCP/UDP port 53 to a captured server: to dns_port */
-	/* inbound (sk_lookup), istio-iptables' ISTIO_INBOUND chain */
-	SHUNT_V_IN_STEERED,         /* to the proxy's inbound listener */
-	SHUNT_V_IN_TUNNEL,          /* tunnel port (15008): to whoever listens */
-	SHUNT_V_IN_LOCAL_SRC,       /* from the pod itself (127/8, ::1, own IP): direct */
-	SHUNT_V_IN_EXCLUDE_PORT,    /* inbound.exclude_ports: direct */
-	SHUNT_V_IN_NOT_INCLUDED,    /* not in inbound.include_ports: direct */
-	SHUNT_V_IN_EXCLUDE_SRC,     /* source in inbound.exclude_source_cidrs: direct */
-	SHUNT_V_IN_NO_LISTENER,     /* proxy not listening: refused (fail-closed) */
+	SHUNT_VERDICT_LIST(SHUNT_X_ENUM)
 	SHUNT_V_VERDICTS,
 };
 
-/* Counters besides verdicts, after them in shunt_stats_v2. */
 enum shunt_counter {
-	SHUNT_C_GETSOCKOPT_HIT = SHUNT_V_VERDICTS, /* SO_ORIGINAL_DST answered */
-	SHUNT_C_GETSOCKOPT_MISS,    /* SO_ORIGINAL_DST asked, no entry: kernel's answer kept */
-	SHUNT_C_GETPEERNAME_HIT,    /* app's getpeername shown the original destination */
-	SHUNT_C_CONN_TRACKED,       /* redirected connection established, conn entry added */
-	SHUNT_C_CONN_TRACK_FAIL,    /* conn entry insert failed */
-	SHUNT_C_AUTO_MESHED,        /* a netns became meshed by a proxy bind */
-	SHUNT_C_ACCEL_SOCKETS,      /* sockets put on the fast path (sockhash) */
-	SHUNT_C_ACCEL_SWITCHED_OFF, /* sockets kept off it: acceleration off (node/workload), or
-				     * not a proxy-to-proxy leg (acceleration: proxy) */
-	SHUNT_C_ACCEL_INSERT_FAIL,  /* sockhash insert failed (full): normal path */
-	SHUNT_C_MSG_REDIRECTED,     /* messages moved socket to socket */
-	SHUNT_C_BYTES_REDIRECTED,   /* their bytes */
-	SHUNT_C_MSG_PEER_MISSING,   /* fallback: peer not (yet) on the fast path */
-	SHUNT_C_MSG_DRAIN_GATE,     /* fallback: peer still has unread normal-path bytes */
-	SHUNT_C_MSG_OVER_LIMIT,     /* fallback: peer's redirect queue over the limit */
-	SHUNT_C_INBOUND_LISTENER,   /* the proxy's inbound listener was handed to sk_lookup */
-	SHUNT_C_SO_ORIGINAL_DST_LOCAL, /* SO_ORIGINAL_DST answered from a steered socket's address */
-	SHUNT_C_DNS_REPLY_RESTORED, /* a DNS agent's UDP reply shown as from the server asked */
+	SHUNT_C_BEFORE_FIRST = SHUNT_V_VERDICTS - 1, /* the first counter follows the verdicts */
+	SHUNT_COUNTER_LIST(SHUNT_X_ENUM)
 	SHUNT_COUNTERS,
 };
+#undef SHUNT_X_ENUM
 
 /* Per-CPU counter cell of shunt_stats_v2. */
 struct shunt_counter_val {

@@ -184,12 +184,42 @@ static void test_abi_constants(void **state)
 	assert_true(SHUNT_CFG_PORTS(SHUNT_PORT_LISTS - 1) < (1u << 16));
 }
 
+/* The verdict and counter lists: the indexes are the ABI (a counter's place in
+ * shunt_stats_v2, what status and /metrics print it as), each has a unique lower-case name
+ * and a sentence. Values pinned here: a line inserted in the middle would move them. */
+static void test_counter_lists(void **state)
+{
+	static const struct { unsigned idx; const char *name, *what; } all[] = {
+#define X(e, name, what) { e, name, what },
+		SHUNT_VERDICT_LIST(X) SHUNT_COUNTER_LIST(X)
+#undef X
+	};
+	size_t n = sizeof(all) / sizeof(all[0]);
+
+	(void)state;
+	assert_int_equal(SHUNT_V_VERDICTS, 22);
+	assert_int_equal(SHUNT_C_GETSOCKOPT_HIT, 22);
+	assert_int_equal(SHUNT_V_DNS, 14);
+	assert_int_equal(SHUNT_V_IN_NO_LISTENER, 21);
+	assert_int_equal(SHUNT_C_DNS_REPLY_RESTORED, 38);
+	assert_int_equal(n, SHUNT_COUNTERS);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(all[i].idx, i);
+		assert_true(all[i].name[0] && strspn(all[i].name, "abcdefghijklmnopqrstuvwxyz_0123456789") ==
+						      strlen(all[i].name));
+		assert_true(strlen(all[i].what) > 5);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(all[i].name, all[j].name);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_structs),
 		cmocka_unit_test(test_maps),
 		cmocka_unit_test(test_abi_constants),
+		cmocka_unit_test(test_counter_lists),
 	};
 
 	return cmocka_run_group_tests_name("abi", tests, setup, teardown);
