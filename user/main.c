@@ -35,171 +35,261 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-static const char usage_text[] =
-	"Usage: shunt [OPTIONS] COMMAND\n"
-	"\n"
-	"Transparent TCP capture for service-mesh sidecars, with BPF instead of iptables.\n"
-	"\n"
-	"Commands:\n"
-	"  check              validate the configuration and print what it means; changes nothing\n"
-	"  load               load and attach the programs, pin them, fill the maps from the\n"
-	"                     configuration; returns, the programs stay attached\n"
-	"  apply              replace the running policy with the configuration, atomically\n"
-	"  status             what is attached, the policy generation, the counters\n"
-	"  dump               the decoded contents of every map; --pod, --addr, --port keep the\n"
-	"                     rows about one pod, address or port\n"
-	"  run                load (unless loaded) and stay in the foreground, meshing pods as\n"
-	"                     their namespaces come and go; re-reads the configuration on SIGHUP\n"
-	"                     and when its file changes (a ConfigMap update); SIGTERM exits and\n"
-	"                     leaves everything attached\n"
-	"  unload             detach everything and remove the pins\n"
-	"  doctor             check that this node can run shunt and that the loaded one is\n"
-	"                     healthy: kernel features (probed), cgroup2, bpffs, pins, other\n"
-	"                     programs on shunt's hooks, each meshed pod (proxy listening,\n"
-	"                     inbound link, iptables rules left by istio-init); the fix for each\n"
-	"                     problem; exit 1 if one failed\n"
-	"  trace              decisions as they happen, a line each: outbound capture or bypass\n"
-	"                     and the rule, inbound steering or refusal, SO_ORIGINAL_DST answers,\n"
-	"                     fast-path entries and fallbacks, pods meshed; --pod, --addr,\n"
-	"                     --port, --verdict narrow it, --json for scripts; Ctrl-C stops and\n"
-	"                     switches tracing off (nothing is traced, or paid, before)\n"
-	"  explain [SRC] DST  what would happen to a connection to DST (ADDR:PORT, [ADDR6]:PORT)\n"
-	"                     from a pod, decided from the live maps as the kernel decides it:\n"
-	"                     meshed or not, which policy, which rule, where it goes, what the\n"
-	"                     proxy reads as the original destination, whether the fast path\n"
-	"                     carries it. SRC: the address the socket is bound to (127.0.0.6 is\n"
-	"                     the proxy's passthrough)\n"
-	"  cni-install        put the CNI plugin in place on this node, as istio-cni's installer\n"
-	"                     does: shunt-cni into --cni-bin-dir (atomically), appended to the\n"
-	"                     first network configuration of --cni-conf-dir (a .conf wrapped into\n"
-	"                     a .conflist); with --uninstall, remove both\n"
-	"  pod-init [FLAGS]   in a pod's init container: mesh this pod fail-closed with the policy\n"
-	"                     of istio-iptables' (or Linkerd proxy-init's) flags, through the\n"
-	"                     node's `shunt run`; 'shunt pod-init --help' lists the flags\n"
-	"\n"
-	"Options:\n"
-	"  -c, --config FILE  route configuration (default " CONFIG_DEFAULT_PATH ", else the\n"
-	"                     embedded Istio defaults); 'check FILE' and 'apply FILE' also work\n"
-	"  -p, --pin-dir DIR  where programs and maps are pinned (default " PINS_DEFAULT_DIR ");\n"
-	"                     bpffs is mounted at /sys/fs/bpf when missing\n"
-	"  -g, --cgroup DIR   cgroup v2 directory to attach to (default: the cgroup2 root\n"
-	"                     from /proc/mounts); it must contain the apps and the proxies\n"
-	"  -s, --socket PATH  run, cni-install: where pod-init and the CNI plugin reach shunt run\n"
-	"                     (default " PODINIT_SOCKET_DEFAULT ")\n"
-	"      --cni-bin-dir DIR\n"
-	"                     run, cni-install: where the container runtime finds CNI plugins\n"
-	"                     (default " CNI_BIN_DIR_DEFAULT ")\n"
-	"      --cni-conf-dir DIR\n"
-	"                     run, cni-install: the runtime's CNI network configurations (default\n"
-	"                     " CNI_CONF_DIR_DEFAULT ")\n"
-	"      --cni-install  run: install the CNI plugin and keep it installed (appended again\n"
-	"                     when another agent rewrites the file); /readyz is false until it is\n"
-	"      --uninstall    cni-install: remove the plugin's entry and binary instead\n"
-	"      --max-connections N\n"
-	"                     load, run: room for N connections at once in each per-connection\n"
-	"                     map (default 262144, 64..16777216); fixed until unload. A\n"
-	"                     meshed connect beyond it is refused (EPERM) and counted\n"
-	"      --kubeconfig FILE\n"
-	"                     run: the Kubernetes API server for CNI mode (server, CA, token;\n"
-	"                     http:// and insecure-skip-tls-verify accepted); default: in-cluster\n"
-	"                     (KUBERNETES_SERVICE_HOST and the ServiceAccount's token)\n"
-	"      --kube-timeout SECONDS\n"
-	"                     run: how long a CNI ADD retries the API server (default 30)\n"
-	"      --node-name NAME\n"
-	"                     run: this node's name in the cluster (default $NODE_NAME); with it,\n"
-	"                     CNI mode meshes the node's pods that started before the plugin\n"
-	"  -l, --listen ADDR:PORT\n"
-	"                     run: serve /healthz, /readyz and /metrics (Prometheus) over HTTP,\n"
-	"                     e.g. 127.0.0.1:9402 or [::1]:9402; off by default\n"
-	"      --pod NETNS    explain, dump, trace: the pod, by its netns (a name under /run/netns or a\n"
-	"                     path such as /proc/PID/ns/net); explain without it: any meshed pod\n"
-	"      --addr ADDR, --port N\n"
-	"                     dump, trace: only the rows about that address / port\n"
-	"      --verdict NAME\n"
-	"                     trace: only events with that verdict or counter name (or a\n"
-	"                     prefix of it: 'redirect', 'fallback', 'inbound_refused')\n"
-	"      --uid N, --gid N\n"
-	"                     explain: the connecting process's ids (default: an app's, not the\n"
-	"                     proxy's)\n"
-	"      --proxy        explain: the connecting process is the proxy\n"
-	"      --udp          explain: a UDP datagram (only DNS is ever captured)\n"
-	"  -j, --json         status, explain, doctor, trace: JSON output\n"
-	"  -v, --verbose      say what is done; twice for libbpf's messages and verifier log\n"
-	"  -h, --help         this text\n"
-	"  -V, --version      print the version\n"
-	"\n"
+/*
+ * The command line, as two tables: every option once (its flag, its argument, its help) and
+ * every command once (its arguments, what it does, which options it reads). --help, each
+ * 'shunt COMMAND --help' and the "goes with" errors are all printed from them, so a command's
+ * help lists exactly the options it reads and nothing else can accept them.
+ */
+enum opt_id {
+	O_CONFIG, O_PIN_DIR, O_CGROUP, O_SOCKET, O_CNI_BIN_DIR, O_CNI_CONF_DIR, O_CNI_INSTALL,
+	O_UNINSTALL, O_MAX_CONNS, O_KUBECONFIG, O_KUBE_TIMEOUT, O_NODE_NAME, O_LISTEN, O_POD,
+	O_ADDR, O_PORT, O_VERDICT, O_UID, O_GID, O_PROXY, O_UDP, O_JSON, O_LOG_FORMAT, O_VERBOSE,
+	O_HELP, O_VERSION, O_COUNT
+};
+#define B(o) (1u << (o))
+/* read by every command */
+#define GENERAL_OPTS (B(O_LOG_FORMAT) | B(O_VERBOSE) | B(O_HELP) | B(O_VERSION))
+
+struct opt_doc {
+	const char *name;    /* the long name */
+	char short_name;     /* 0: none */
+	const char *arg;     /* NULL: a switch */
+	const char *help;    /* one paragraph, wrapped when printed */
+};
+
+static const struct opt_doc opt_docs[O_COUNT] = {
+	[O_CONFIG] = { "config", 'c', "FILE", "route configuration (default " CONFIG_DEFAULT_PATH
+		       ", else the embedded Istio defaults); 'check FILE', 'load FILE', 'apply FILE' "
+		       "and 'run FILE' also work" },
+	[O_PIN_DIR] = { "pin-dir", 'p', "DIR", "where programs and maps are pinned (default "
+			PINS_DEFAULT_DIR "); bpffs is mounted at /sys/fs/bpf when missing" },
+	[O_CGROUP] = { "cgroup", 'g', "DIR", "cgroup v2 directory to attach to (default: the "
+		       "cgroup2 root from /proc/mounts); it must contain the apps and the proxies" },
+	[O_SOCKET] = { "socket", 's', "PATH", "where pod-init and the CNI plugin reach shunt run "
+		       "(default " PODINIT_SOCKET_DEFAULT ")" },
+	[O_CNI_BIN_DIR] = { "cni-bin-dir", 0, "DIR", "where the container runtime finds CNI "
+			    "plugins (default " CNI_BIN_DIR_DEFAULT "); run: with --cni-install" },
+	[O_CNI_CONF_DIR] = { "cni-conf-dir", 0, "DIR", "the runtime's CNI network configurations "
+			     "(default " CNI_CONF_DIR_DEFAULT "); run: with --cni-install" },
+	[O_CNI_INSTALL] = { "cni-install", 0, NULL, "install the CNI plugin and keep it installed "
+			    "(appended again when another agent rewrites the file); /readyz is "
+			    "false until it is" },
+	[O_UNINSTALL] = { "uninstall", 0, NULL, "remove the plugin's entry and binary instead" },
+	[O_MAX_CONNS] = { "max-connections", 0, "N", "room for N connections at once in each "
+			  "per-connection map (default 262144, 64..16777216); fixed until unload. "
+			  "A meshed connect beyond it is refused (EPERM) and counted" },
+	[O_KUBECONFIG] = { "kubeconfig", 0, "FILE", "the Kubernetes API server for CNI mode "
+			   "(server, CA, token; http:// and insecure-skip-tls-verify accepted); "
+			   "default: in-cluster (KUBERNETES_SERVICE_HOST and the ServiceAccount's "
+			   "token)" },
+	[O_KUBE_TIMEOUT] = { "kube-timeout", 0, "SECONDS", "how long a CNI ADD retries the API "
+			     "server (default 30)" },
+	[O_NODE_NAME] = { "node-name", 0, "NAME", "this node's name in the cluster (default "
+			  "$NODE_NAME); with it, CNI mode meshes the node's pods that started "
+			  "before the plugin" },
+	[O_LISTEN] = { "listen", 'l', "ADDR:PORT", "serve /healthz, /readyz and /metrics "
+		       "(Prometheus) over HTTP, e.g. 0.0.0.0:15014, 127.0.0.1:9402 or [::1]:9402; "
+		       "off by default" },
+	[O_POD] = { "pod", 0, "NETNS", "the pod, by its network namespace: a name under /run/netns "
+		    "(what 'shunt status' lists) or a path such as /proc/PID/ns/net; explain "
+		    "without it: any meshed pod" },
+	[O_ADDR] = { "addr", 0, "ADDR", "only the rows about that IPv4 or IPv6 address" },
+	[O_PORT] = { "port", 0, "N", "only the rows about that port" },
+	[O_VERDICT] = { "verdict", 0, "NAME", "only events with that verdict or counter name (or "
+			"a prefix of it: 'redirect', 'fallback', 'inbound_refused')" },
+	[O_UID] = { "uid", 0, "N", "the connecting process's user id (default: an app's, not the "
+		    "proxy's)" },
+	[O_GID] = { "gid", 0, "N", "the connecting process's group id" },
+	[O_PROXY] = { "proxy", 0, NULL, "the connecting process is the proxy" },
+	[O_UDP] = { "udp", 0, NULL, "a UDP datagram (only DNS is ever captured)" },
+	[O_JSON] = { "json", 'j', NULL, "JSON output" },
+	[O_LOG_FORMAT] = { "log-format", 0, "text|json", "how messages on stderr look: 'shunt: "
+			   "warning: ...' lines (default), or one JSON object a line (time, level, "
+			   "msg and fields such as pod, netns, generation), for log shippers" },
+	[O_VERBOSE] = { "verbose", 'v', NULL, "say what is done; twice for libbpf's messages and "
+			"the verifier log" },
+	[O_HELP] = { "help", 'h', NULL, "this text; 'shunt COMMAND --help' for one command" },
+	[O_VERSION] = { "version", 'V', NULL, "print the version" },
+};
+
+struct cli;
+struct cmd {
+	const char *name;
+	const char *args;    /* after the name in the synopsis, or NULL */
+	int (*fn)(struct cli *c);
+	unsigned opts;       /* B(O_...) it reads, besides GENERAL_OPTS */
+	const char *help;
+};
+
+static int cmd_check(struct cli *c);
+static int cmd_load(struct cli *c);
+static int cmd_apply(struct cli *c);
+static int cmd_status(struct cli *c);
+static int cmd_dump(struct cli *c);
+static int cmd_run(struct cli *c);
+static int cmd_unload(struct cli *c);
+static int cmd_doctor(struct cli *c);
+static int cmd_trace(struct cli *c);
+static int cmd_explain(struct cli *c);
+static int cmd_cni_install(struct cli *c);
+
+static const struct cmd cmds[] = {
+	{ "check", "[FILE]", cmd_check, B(O_CONFIG),
+	  "validate the configuration and print what it means; changes nothing" },
+	{ "load", "[FILE]", cmd_load, B(O_CONFIG) | B(O_PIN_DIR) | B(O_CGROUP) | B(O_MAX_CONNS),
+	  "load and attach the programs, pin them, fill the maps from the configuration; returns, "
+	  "the programs stay attached" },
+	{ "apply", "[FILE]", cmd_apply, B(O_CONFIG) | B(O_PIN_DIR),
+	  "replace the running policy with the configuration, atomically" },
+	{ "status", NULL, cmd_status, B(O_PIN_DIR) | B(O_JSON),
+	  "what is attached, the policy generation, the counters" },
+	{ "dump", NULL, cmd_dump, B(O_PIN_DIR) | B(O_POD) | B(O_ADDR) | B(O_PORT),
+	  "the decoded contents of every map; --pod, --addr, --port keep the rows about one pod, "
+	  "address or port" },
+	{ "run", "[FILE]", cmd_run,
+	  B(O_CONFIG) | B(O_PIN_DIR) | B(O_CGROUP) | B(O_SOCKET) | B(O_MAX_CONNS) | B(O_LISTEN) |
+	  B(O_KUBECONFIG) | B(O_KUBE_TIMEOUT) | B(O_NODE_NAME) | B(O_CNI_INSTALL) |
+	  B(O_CNI_BIN_DIR) | B(O_CNI_CONF_DIR),
+	  "load (unless loaded) and stay in the foreground, meshing pods as their namespaces come "
+	  "and go; re-reads the configuration on SIGHUP and when its file changes (a ConfigMap "
+	  "update); SIGTERM exits and leaves everything attached" },
+	{ "unload", NULL, cmd_unload, B(O_PIN_DIR), "detach everything and remove the pins" },
+	{ "doctor", NULL, cmd_doctor, B(O_PIN_DIR) | B(O_CGROUP) | B(O_JSON),
+	  "check that this node can run shunt and that the loaded one is healthy: kernel features "
+	  "(probed), cgroup2, bpffs, pins, other programs on shunt's hooks, each meshed pod (proxy "
+	  "listening, inbound link, iptables rules left by istio-init); the fix for each problem; "
+	  "exit 1 if one failed" },
+	{ "trace", NULL, cmd_trace,
+	  B(O_PIN_DIR) | B(O_POD) | B(O_ADDR) | B(O_PORT) | B(O_VERDICT) | B(O_JSON),
+	  "decisions as they happen, a line each: outbound capture or bypass and the rule, inbound "
+	  "steering or refusal, SO_ORIGINAL_DST answers, fast-path entries and fallbacks, pods "
+	  "meshed; --pod, --addr, --port, --verdict narrow it, --json for scripts; Ctrl-C stops "
+	  "and switches tracing off (nothing is traced, or paid, before)" },
+	{ "explain", "[SRC] DST", cmd_explain,
+	  B(O_PIN_DIR) | B(O_POD) | B(O_UID) | B(O_GID) | B(O_PROXY) | B(O_UDP) | B(O_JSON),
+	  "what would happen to a connection to DST (ADDR:PORT, [ADDR6]:PORT) from a pod, decided "
+	  "from the live maps as the kernel decides it: meshed or not, which policy, which rule, "
+	  "where it goes, what the proxy reads as the original destination, whether the fast path "
+	  "carries it. SRC: the address the socket is bound to (127.0.0.6 is the proxy's "
+	  "passthrough)" },
+	{ "cni-install", NULL, cmd_cni_install,
+	  B(O_SOCKET) | B(O_CNI_BIN_DIR) | B(O_CNI_CONF_DIR) | B(O_UNINSTALL),
+	  "put the CNI plugin in place on this node, as istio-cni's installer does: shunt-cni into "
+	  "--cni-bin-dir (atomically), appended to the first network configuration of "
+	  "--cni-conf-dir (a .conf wrapped into a .conflist); with --uninstall, remove both" },
+	{ "pod-init", "[FLAGS]", NULL, 0,
+	  "in a pod's init container: mesh this pod fail-closed with the policy of "
+	  "istio-iptables' (or Linkerd proxy-init's) flags, through the node's `shunt run`; "
+	  "'shunt pod-init --help' lists the flags" },
+};
+
+#define HELP_COL 21
+#define HELP_WIDTH 80
+
+/* text from column HELP_COL, wrapped at HELP_WIDTH; col: where the cursor is now */
+static void print_wrapped(FILE *out, int col, const char *prefix, const char *text)
+{
+	char buf[1024];
+	const char *w = buf;
+
+	snprintf(buf, sizeof(buf), "%s%s", prefix, text);
+	if (col > HELP_COL - 2) {
+		fputc('\n', out);
+		col = 0;
+	}
+	fprintf(out, "%*s", HELP_COL - col, "");
+	col = HELP_COL;
+	while (*w) {
+		size_t n = strcspn(w, " ");
+
+		if (col > HELP_COL && col + 1 + (int)n > HELP_WIDTH) {
+			fprintf(out, "\n%*s", HELP_COL, "");
+			col = HELP_COL;
+		} else if (col > HELP_COL) {
+			fputc(' ', out);
+			col++;
+		}
+		fwrite(w, 1, n, out);
+		col += (int)n;
+		w += n;
+		w += strspn(w, " ");
+	}
+	fputc('\n', out);
+}
+
+static void print_command(FILE *out, const struct cmd *k)
+{
+	int col = fprintf(out, "  %s%s%s", k->name, k->args ? " " : "", k->args ? k->args : "");
+
+	print_wrapped(out, col, "", k->help);
+}
+
+/* full: the general --help, each option says which commands read it */
+static void print_option(FILE *out, enum opt_id o, bool full)
+{
+	const struct opt_doc *d = &opt_docs[o];
+	char prefix[256] = "";
+	int col;
+
+	if (d->short_name)
+		col = fprintf(out, "  -%c, --%s", d->short_name, d->name);
+	else
+		col = fprintf(out, "      --%s", d->name);
+	if (d->arg)
+		col += fprintf(out, " %s", d->arg);
+	if (full && !(GENERAL_OPTS & B(o))) {
+		size_t len = 0;
+
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+			if (cmds[i].opts & B(o))
+				len += (size_t)snprintf(prefix + len, sizeof(prefix) - len, "%s%s",
+							len ? ", " : "", cmds[i].name);
+		snprintf(prefix + len, sizeof(prefix) - len, ": ");
+	}
+	print_wrapped(out, col, prefix, d->help);
+}
+
+static const char exit_text[] =
 	"Exit status: 0 done, 1 failed, 2 bad usage or bad configuration (FILE:LINE:COL: ...).\n";
 
-/* `shunt COMMAND --help`: the command's entry of usage_text and the options that apply to it
- * (those whose text starts "cmd[, cmd...]:" naming it, and the general ones), so the two
- * never disagree. Returns false for an unknown command. */
-static bool command_usage(const char *cmd, FILE *out)
+static void usage(FILE *out)
 {
-	const char *p = strstr(usage_text, "Commands:\n"), *opts = strstr(usage_text, "Options:\n");
-	const char *end = strstr(usage_text, "\nExit status:");
-	size_t clen = strlen(cmd);
-	bool found = false;
-
-	/* the command: "  cmd ..." and its continuation lines (indented 21) */
-	for (p = strchr(p, '\n') + 1; p < opts; p = strchr(p, '\n') + 1) {
-		bool entry = p[0] == ' ' && p[1] == ' ' && p[2] != ' ';
-
-		if (entry)
-			found = !strncmp(p + 2, cmd, clen) && (p[2 + clen] == ' ' || p[2 + clen] == '\n');
-		if (found) {
-			if (entry)
-				fprintf(out, "Usage: shunt [OPTIONS] %s\n\n", cmd);
-			fwrite(p, 1, (size_t)(strchr(p, '\n') + 1 - p), out);
-		}
-		if (found && !entry && p[21] == ' ')
-			break;
-	}
-	found = false;
-	for (p = strstr(usage_text, "Usage:"); p < opts; p = strchr(p, '\n') + 1)
-		if (p[0] == ' ' && p[1] == ' ' && !strncmp(p + 2, cmd, clen) &&
-		    (p[2 + clen] == ' ' || p[2 + clen] == '\n'))
-			found = true;
-	if (!found)
-		return false;
+	fputs("Usage: shunt [OPTIONS] COMMAND\n\n"
+	      "Transparent TCP capture for service-mesh sidecars, with BPF instead of iptables.\n\n"
+	      "Commands:\n", out);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		print_command(out, &cmds[i]);
 	fputs("\nOptions:\n", out);
-	/* each option entry: a line starting "  -" or "      --", then continuation lines */
-	for (p = strchr(opts, '\n') + 1; p < end;) {
-		const char *q = strchr(p, '\n') + 1, *desc, *colon;
-		bool general = true, mine = false;
+	for (int o = 0; o < O_COUNT; o++)
+		print_option(out, o, true);
+	fprintf(out, "\n%s", exit_text);
+}
 
-		while (q < end && !strncmp(q, "                     ", 21))
-			q = strchr(q, '\n') + 1;
-		/* the description starts at column 21: on the first line when the option ends
-		 * before it, else on the next */
-		desc = (strchr(p, '\n') - p > 21 && p[19] == ' ' && p[20] == ' ') ? p + 21 :
-		       strchr(p, '\n') + 1 + 21;
-		colon = strchr(desc, ':');
-		if (colon && colon < q && strcspn(desc, "(\n") > (size_t)(colon - desc)) {
-			/* "run:", "load, run:", "explain, dump, trace:" name the commands */
-			const char *w = desc;
+/* `shunt COMMAND --help`: its entry and exactly the options it reads */
+static void command_usage(FILE *out, const struct cmd *k)
+{
+	fprintf(out, "Usage: shunt [OPTIONS] %s%s%s\n\n", k->name, k->args ? " " : "",
+		k->args ? k->args : "");
+	print_command(out, k);
+	fputs("\nOptions:\n", out);
+	for (int o = 0; o < O_COUNT; o++)
+		if ((k->opts | GENERAL_OPTS) & B(o))
+			print_option(out, o, false);
+	fprintf(out, "\n%s", exit_text);
+}
 
-			general = false;
-			while (w < colon) {
-				size_t n = strcspn(w, ",:");
-
-				if (n == clen && !strncmp(w, cmd, clen))
-					mine = true;
-				if (strspn(w, "abcdefghijklmnopqrstuvwxyz-") != n)
-					general = true; /* not a list of command names after all */
-				w += n;
-				w += strspn(w, ", ");
-			}
-		}
-		if (general || mine)
-			fwrite(p, 1, (size_t)(q - p), out);
-		p = q;
-	}
-	fputs("\nExit status: 0 done, 1 failed, 2 bad usage or bad configuration.\n", out);
-	return true;
+static const struct cmd *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(cmds[i].name, name))
+			return &cmds[i];
+	return NULL;
 }
 
 struct cli {
-	const char *command;
+	const struct cmd *cmd;
+	unsigned given;            /* B(O_...) of the options on the command line */
 	const char *config;
 	const char *pin_dir;
 	const char *cgroup;
@@ -209,10 +299,11 @@ struct cli {
 	const char *kubeconfig;    /* run --kubeconfig */
 	const char *node_name;     /* run --node-name */
 	struct cni_install_opts cni;  /* cni-install, run --cni-install */
-	bool cni_install, uninstall;
 	unsigned kube_timeout;     /* run --kube-timeout, 0 = default */
 	bool json;
 	struct explain_opts ex;    /* explain's own options */
+	struct report_filter df;   /* dump's and trace's --addr, --port */
+	const char *verdict;       /* trace --verdict */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -286,7 +377,7 @@ static void print_cidrs(const char *label, const struct config_cidr_list *l)
 	printf("%s\n", !l->all && !l->n ? "-" : "");
 }
 
-static int cmd_check(const struct cli *c)
+static int cmd_check(struct cli *c)
 {
 	struct shunt_config conf;
 	bool file;
@@ -363,7 +454,7 @@ out:
 	return err;
 }
 
-static int cmd_load(const struct cli *c)
+static int cmd_load(struct cli *c)
 {
 	struct shunt_config conf;
 	bool file;
@@ -378,7 +469,7 @@ static int cmd_load(const struct cli *c)
 	return err;
 }
 
-static int cmd_apply(const struct cli *c)
+static int cmd_apply(struct cli *c)
 {
 	struct config_errors errs = { 0 };
 	struct shunt_config conf;
@@ -427,12 +518,12 @@ out:
 	return err;
 }
 
-static int cmd_run(const struct cli *c)
+static int cmd_run(struct cli *c)
 {
 	struct daemon_opts d = { .pin_dir = c->pin_dir, .socket_path = c->socket,
 				 .listen = c->listen, .version = SHUNT_VERSION,
 				 .kubeconfig = c->kubeconfig, .kube_timeout_s = c->kube_timeout,
-				 .cni = c->cni_install ? &c->cni : NULL,
+				 .cni = c->given & B(O_CNI_INSTALL) ? &c->cni : NULL,
 				 .node_name = c->node_name ? c->node_name : getenv("NODE_NAME") };
 	struct shunt_config conf;
 	char *path;
@@ -467,7 +558,7 @@ static int cmd_run(const struct cli *c)
 	return err;
 }
 
-static int cmd_unload(const struct cli *c)
+static int cmd_unload(struct cli *c)
 {
 	struct loader_opts o = { .pin_dir = c->pin_dir };
 	int err = loader_preflight();
@@ -475,6 +566,38 @@ static int cmd_unload(const struct cli *c)
 	if (!err)
 		err = loader_unload(&o);
 	return err ? EXIT_FAIL : EXIT_OK;
+}
+
+static int cmd_cni_install(struct cli *c)
+{
+	char msg[1024];
+	int err = c->given & B(O_UNINSTALL) ? cni_uninstall(&c->cni, msg, sizeof(msg))
+					     : cni_install(&c->cni, msg, sizeof(msg));
+
+	if (err < 0) {
+		log_err("%s", msg);
+		return EXIT_FAIL;
+	}
+	printf("%s\n", msg);
+	return EXIT_OK;
+}
+
+static int cmd_status(struct cli *c)
+{
+	return report_status(c->pin_dir, c->json) ? EXIT_FAIL : EXIT_OK;
+}
+
+static int cmd_dump(struct cli *c)
+{
+	char podpath[PATH_MAX];
+
+	if (c->ex.pod) {
+		snprintf(podpath, sizeof(podpath), strchr(c->ex.pod, '/') ? "%s" : "/run/netns/%s",
+			 c->ex.pod);
+		c->df.pod = true;
+		c->df.pod_path = podpath;
+	}
+	return report_dump(c->pin_dir, &c->df) ? EXIT_FAIL : EXIT_OK;
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -490,306 +613,294 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+static int cmd_trace(struct cli *c)
+{
+	struct trace_opts to = { .pin_dir = c->pin_dir, .pod = c->ex.pod, .addr = c->df.addr,
+				 .ip = c->df.ip, .port = c->df.port, .verdict = c->verdict,
+				 .json = c->json };
+
+	if (c->verdict && !report_counter_known_prefix(c->verdict))
+		return usage_error("--verdict: no verdict or counter starts with '%s' (shunt status "
+				   "lists them)", c->verdict);
+	return trace_run(&to) ? EXIT_FAIL : EXIT_OK;
+}
+
+static int cmd_doctor(struct cli *c)
+{
+	struct doctor_opts dopt = { .pin_dir = c->pin_dir, .cgroup = c->cgroup, .json = c->json };
+
+	return doctor_run(&dopt) ? EXIT_FAIL : EXIT_OK;
+}
+
+static int cmd_explain(struct cli *c)
+{
+	int err;
+
+	c->ex.pin_dir = c->pin_dir;
+	c->ex.json = c->json;
+	err = explain_outbound(&c->ex);
+	return err == -EINVAL ? EXIT_USAGE : err ? EXIT_FAIL : EXIT_OK;
+}
+
+static int pod_init(int argc, char **argv)
+{
+	struct podinit_opts po;
+	char msg[512];
+	int err;
+
+	if (podinit_parse(argc, argv, getenv, &po, msg, sizeof(msg))) {
+		fprintf(stderr, "shunt pod-init: %s\nTry 'shunt pod-init --help'.\n", msg);
+		return EXIT_USAGE;
+	}
+	if (po.help) {
+		podinit_usage(stdout);
+		return EXIT_OK;
+	}
+	err = podinit_run(&po);
+	config_free(&po.policy);
+	return err;
+}
+
+/* A number from lo to hi in *v; false if arg is not one. */
+static bool parse_num(const char *arg, unsigned long long lo, unsigned long long hi,
+		      unsigned long long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(arg, &end, 10);
+	return !errno && end != arg && !*end && arg[0] != '-' && *v >= lo && *v <= hi;
+}
+
+/* One option's value into c. Returns EXIT_OK or a usage error's exit code. */
+static int take_option(struct cli *c, enum opt_id o, const char *arg)
+{
+	unsigned long long v;
+
+	switch (o) {
+	case O_CONFIG:
+		c->config = arg;
+		break;
+	case O_PIN_DIR:
+		if (arg[0] != '/')
+			return usage_error("--pin-dir must be an absolute path, not '%s'", arg);
+		c->pin_dir = arg;
+		break;
+	case O_CGROUP:
+		c->cgroup = arg;
+		break;
+	case O_SOCKET:
+		if (arg[0] != '/')
+			return usage_error("--socket must be an absolute path, not '%s'", arg);
+		c->socket = arg;
+		break;
+	case O_CNI_BIN_DIR:
+		c->cni.bin_dir = arg;
+		break;
+	case O_CNI_CONF_DIR:
+		c->cni.conf_dir = arg;
+		break;
+	case O_MAX_CONNS:
+		if (!parse_num(arg, LOADER_MIN_CONNS, LOADER_MAX_CONNS, &v))
+			return usage_error("--max-connections takes a number from %u to %u, not '%s'",
+					   LOADER_MIN_CONNS, LOADER_MAX_CONNS, arg);
+		c->max_conns = (unsigned long)v;
+		break;
+	case O_KUBECONFIG:
+		c->kubeconfig = arg;
+		break;
+	case O_KUBE_TIMEOUT:
+		if (!parse_num(arg, 1, 600, &v))
+			return usage_error("--kube-timeout takes seconds from 1 to 600, not '%s'", arg);
+		c->kube_timeout = (unsigned)v;
+		break;
+	case O_NODE_NAME:
+		c->node_name = arg;
+		break;
+	case O_LISTEN: {
+		struct sockaddr_storage ss;
+
+		if (httpd_parse_listen(arg, &ss))
+			return usage_error("--listen takes ADDR:PORT (0.0.0.0:15014, 127.0.0.1:9402, "
+					   "[::1]:9402), not '%s'", arg);
+		c->listen = arg;
+		break;
+	}
+	case O_POD:
+		c->ex.pod = arg;
+		break;
+	case O_ADDR: {
+		struct in6_addr a6;
+
+		memset(&c->df.ip, 0, sizeof(c->df.ip));
+		if (inet_pton(AF_INET, arg, c->df.ip.addr) == 1) {
+			c->df.ip.family = SHUNT_AF_INET;
+		} else if (inet_pton(AF_INET6, arg, &a6) == 1) {
+			c->df.ip.family = SHUNT_AF_INET6;
+			memcpy(c->df.ip.addr, &a6, 16);
+		} else {
+			return usage_error("--addr takes an IPv4 or IPv6 address, not '%s'", arg);
+		}
+		c->df.addr = true;
+		break;
+	}
+	case O_PORT:
+		if (!parse_num(arg, 1, 65535, &v))
+			return usage_error("--port takes a port from 1 to 65535, not '%s'", arg);
+		c->df.port = (__u16)v;
+		break;
+	case O_VERDICT:
+		c->verdict = arg;
+		break;
+	case O_UID:
+	case O_GID:
+		if (!parse_num(arg, 0, 0xfffffffeULL, &v))
+			return usage_error("--%s takes a number, not '%s'", opt_docs[o].name, arg);
+		*(o == O_UID ? &c->ex.uid : &c->ex.gid) = (long long)v;
+		break;
+	case O_PROXY:
+		c->ex.proxy = true;
+		break;
+	case O_UDP:
+		c->ex.udp = true;
+		break;
+	case O_JSON:
+		c->json = true;
+		break;
+	case O_LOG_FORMAT:
+		if (!log_set_format(arg))
+			return usage_error("--log-format takes 'text' or 'json', not '%s'", arg);
+		break;
+	case O_VERBOSE:
+		log_verbosity = log_verbosity < LOG_INFO ? LOG_INFO : log_verbosity + 1;
+		break;
+	case O_CNI_INSTALL:
+	case O_UNINSTALL:
+	case O_HELP:
+	case O_VERSION:
+	case O_COUNT:
+		break;
+	}
+	return EXIT_OK;
+}
+
+/* An option the command does not read is an error naming the commands that do. */
+static int check_options(const struct cli *c)
+{
+	unsigned stray = c->given & ~(c->cmd->opts | GENERAL_OPTS);
+	char who[256];
+
+	for (int o = 0; o < O_COUNT; o++) {
+		size_t len = 0;
+
+		if (!(stray & B(o)))
+			continue;
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+			if (cmds[i].opts & B(o))
+				len += (size_t)snprintf(who + len, sizeof(who) - len, "%s'%s'",
+							len ? ", " : "", cmds[i].name);
+		return usage_error("--%s goes with %s, not '%s'", opt_docs[o].name, who,
+				   c->cmd->name);
+	}
+	/* run reads the CNI directories only to install the plugin */
+	if (!strcmp(c->cmd->name, "run") && !(c->given & B(O_CNI_INSTALL)) &&
+	    (c->given & (B(O_CNI_BIN_DIR) | B(O_CNI_CONF_DIR))))
+		return usage_error("--cni-bin-dir and --cni-conf-dir go with 'cni-install' or 'run "
+				   "--cni-install'");
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' }, { "pin-dir", required_argument, NULL, 'p' },
-		{ "cgroup", required_argument, NULL, 'g' }, { "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },      { "socket", required_argument, NULL, 's' },
-		{ "max-connections", required_argument, NULL, 'M' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "kubeconfig", required_argument, NULL, 'K' },
-		{ "cni-bin-dir", required_argument, NULL, 'B' },
-		{ "cni-conf-dir", required_argument, NULL, 'N' },
-		{ "cni-install", no_argument, NULL, 'I' },
-		{ "uninstall", no_argument, NULL, 'Z' },
-		{ "kube-timeout", required_argument, NULL, 'T' },
-		{ "node-name", required_argument, NULL, 'W' },
-		{ "pod", required_argument, NULL, 'P' },    { "uid", required_argument, NULL, 'U' },
-		{ "gid", required_argument, NULL, 'G' },    { "proxy", no_argument, NULL, 'X' },
-		{ "udp", no_argument, NULL, 'D' },
-		{ "addr", required_argument, NULL, 'A' },   { "port", required_argument, NULL, 'O' },
-		{ "verdict", required_argument, NULL, 'R' },
-		{ 0 },
-	};
+	struct option lo[O_COUNT + 1] = { { 0 } };
+	char shorts[2 * O_COUNT + 1], *sp = shorts;
 	struct cli c = { .pin_dir = PINS_DEFAULT_DIR, .socket = PODINIT_SOCKET_DEFAULT,
 			 .ex = { .uid = -1, .gid = -1 } };
-	bool explain_opt = false;
-	struct report_filter df = { 0 };
-	const char *verdict = NULL;
+	const char *name;
 	int opt, err;
 
 	/* pod-init has istio-iptables' flags, not ours */
-	if (argc >= 2 && !strcmp(argv[1], "pod-init")) {
-		struct podinit_opts po;
-		char msg[512];
-
-		if (podinit_parse(argc - 2, argv + 2, getenv, &po, msg, sizeof(msg))) {
-			fprintf(stderr, "shunt pod-init: %s\nTry 'shunt pod-init --help'.\n", msg);
-			return EXIT_USAGE;
+	if (argc >= 2 && !strcmp(argv[1], "pod-init"))
+		return pod_init(argc - 2, argv + 2);
+	for (int o = 0; o < O_COUNT; o++) {
+		lo[o] = (struct option){ opt_docs[o].name,
+					 opt_docs[o].arg ? required_argument : no_argument, NULL,
+					 256 + o };
+		if (opt_docs[o].short_name) {
+			*sp++ = opt_docs[o].short_name;
+			if (opt_docs[o].arg)
+				*sp++ = ':';
 		}
-		if (po.help) {
-			podinit_usage(stdout);
-			return EXIT_OK;
-		}
-		err = podinit_run(&po);
-		config_free(&po.policy);
-		return err;
 	}
-	while ((opt = getopt_long(argc, argv, "c:p:g:s:l:jvhV", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			c.config = optarg;
-			break;
-		case 'p':
-			c.pin_dir = optarg;
-			break;
-		case 'g':
-			c.cgroup = optarg;
-			break;
-		case 'j':
-			c.json = true;
-			break;
-		case 's':
-			c.socket = optarg;
-			break;
-		case 'l': {
-			struct sockaddr_storage ss;
+	*sp = '\0';
+	while ((opt = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+		enum opt_id o = O_COUNT;
 
-			if (httpd_parse_listen(optarg, &ss))
-				return usage_error("--listen takes ADDR:PORT (127.0.0.1:9402, [::1]:9402), "
-						   "not '%s'", optarg);
-			c.listen = optarg;
-			break;
-		}
-		case 'K':
-			c.kubeconfig = optarg;
-			break;
-		case 'W':
-			c.node_name = optarg;
-			break;
-		case 'B':
-			c.cni.bin_dir = optarg;
-			break;
-		case 'N':
-			c.cni.conf_dir = optarg;
-			break;
-		case 'I':
-			c.cni_install = true;
-			break;
-		case 'Z':
-			c.uninstall = true;
-			break;
-		case 'T': {
-			char *end;
-			unsigned long t;
-
-			errno = 0;
-			t = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || t < 1 || t > 600)
-				return usage_error("--kube-timeout takes seconds from 1 to 600, not '%s'",
-						   optarg);
-			c.kube_timeout = (unsigned)t;
-			break;
-		}
-		case 'M': {
-			char *end;
-
-			errno = 0;
-			c.max_conns = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' ||
-			    c.max_conns < LOADER_MIN_CONNS || c.max_conns > LOADER_MAX_CONNS)
-				return usage_error("--max-connections takes a number from %u to %u, not '%s'",
-						   LOADER_MIN_CONNS, LOADER_MAX_CONNS, optarg);
-			break;
-		}
-		case 'P':
-			c.ex.pod = optarg;
-			break;
-		case 'U':
-		case 'G': {
-			char *end;
-			long long id;
-
-			errno = 0;
-			id = strtoll(optarg, &end, 10);
-			if (errno || end == optarg || *end || id < 0 || id > 0xfffffffeLL)
-				return usage_error("--%s takes a number, not '%s'", opt == 'U' ? "uid" : "gid",
-						   optarg);
-			*(opt == 'U' ? &c.ex.uid : &c.ex.gid) = id;
-			explain_opt = true;
-			break;
-		}
-		case 'X':
-			c.ex.proxy = explain_opt = true;
-			break;
-		case 'A': {
-			struct in6_addr a6;
-
-			memset(&df.ip, 0, sizeof(df.ip));
-			if (inet_pton(AF_INET, optarg, df.ip.addr) == 1) {
-				df.ip.family = SHUNT_AF_INET;
-			} else if (inet_pton(AF_INET6, optarg, &a6) == 1) {
-				df.ip.family = SHUNT_AF_INET6;
-				memcpy(df.ip.addr, &a6, 16);
-			} else {
-				return usage_error("--addr takes an IPv4 or IPv6 address, not '%s'", optarg);
-			}
-			df.addr = true;
-			break;
-		}
-		case 'R':
-			verdict = optarg;
-			break;
-		case 'O': {
-			char *end;
-			unsigned long p;
-
-			errno = 0;
-			p = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || p == 0 || p > 65535)
-				return usage_error("--port takes a port from 1 to 65535, not '%s'", optarg);
-			df.port = (__u16)p;
-			break;
-		}
-		case 'D':
-			c.ex.udp = explain_opt = true;
-			break;
-		case 'v':
-			log_verbosity = log_verbosity < LOG_INFO ? LOG_INFO : log_verbosity + 1;
-			break;
-		case 'h':
-			/* 'shunt COMMAND --help': that command's part */
-			for (int i = 1; i < argc; i++)
-				if (argv[i][0] != '-' && command_usage(argv[i], stdout))
-					return EXIT_OK;
-			fputs(usage_text, stdout);
-			return EXIT_OK;
-		case 'V':
-			printf("shunt %s (ABI %u)\n", SHUNT_VERSION, SHUNT_ABI_VERSION);
-			return EXIT_OK;
-		default:
+		if (opt >= 256)
+			o = (enum opt_id)(opt - 256);
+		for (int i = 0; opt < 256 && i < O_COUNT; i++)
+			if (opt_docs[i].short_name && opt_docs[i].short_name == opt)
+				o = (enum opt_id)i;
+		if (o == O_COUNT) {
 			fprintf(stderr, "Try 'shunt --help'.\n");
 			return EXIT_USAGE;
 		}
+		if (o == O_HELP) {
+			/* 'shunt COMMAND --help': that command's part */
+			for (int i = 1; i < argc; i++) {
+				const struct cmd *k = argv[i][0] != '-' ? find_command(argv[i]) : NULL;
+
+				if (k && k->fn) {
+					command_usage(stdout, k);
+					return EXIT_OK;
+				}
+			}
+			usage(stdout);
+			return EXIT_OK;
+		}
+		if (o == O_VERSION) {
+			printf("shunt %s (ABI %u)\n", SHUNT_VERSION, SHUNT_ABI_VERSION);
+			return EXIT_OK;
+		}
+		err = take_option(&c, o, optarg);
+		if (err)
+			return err;
+		c.given |= B(o);
 	}
 	if (optind >= argc)
 		return usage_error("no command given");
-	c.command = argv[optind++];
-	/* 'check FILE' / 'apply FILE' as a shorthand for --config FILE. */
-	if (optind < argc && (!strcmp(c.command, "check") || !strcmp(c.command, "apply") ||
-			      !strcmp(c.command, "load") || !strcmp(c.command, "run"))) {
+	name = argv[optind++];
+	if (!strcmp(name, "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	c.cmd = find_command(name);
+	if (!c.cmd || !c.cmd->fn)
+		return usage_error(c.cmd ? "pod-init comes first: 'shunt pod-init [FLAGS]'"
+				   : "unknown command '%s'", name);
+	err = check_options(&c);
+	if (err)
+		return err;
+	/* 'check FILE', 'load FILE', 'apply FILE', 'run FILE': --config FILE */
+	if (optind < argc && (c.cmd->opts & B(O_CONFIG))) {
 		if (c.config)
 			return usage_error("give the configuration once, not as both --config and an argument");
 		c.config = argv[optind++];
 	}
-	if (!strcmp(c.command, "explain")) {
+	if (c.cmd->fn == cmd_explain) {
 		if (argc - optind == 2)
 			c.ex.src = argv[optind++];
 		if (argc - optind != 1)
-			return usage_error("explain takes [SRC] DST, e.g. 'explain --pod NAME 10.0.0.5:80'");
+			return usage_error("explain takes [SRC] DST, e.g. 'explain --pod NETNS 10.0.0.5:80'");
 		c.ex.dst = argv[optind++];
-	} else if (explain_opt) {
-		return usage_error("--uid, --gid, --proxy and --udp go with 'explain'");
-	} else if (c.ex.pod && strcmp(c.command, "dump") && strcmp(c.command, "trace")) {
-		return usage_error("--pod goes with 'explain', 'dump' or 'trace'");
 	}
-	if ((df.addr || df.port) && strcmp(c.command, "dump") && strcmp(c.command, "trace"))
-		return usage_error("--addr and --port go with 'dump' or 'trace'");
-	if (verdict && strcmp(c.command, "trace"))
-		return usage_error("--verdict goes with 'trace'");
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (c.pin_dir[0] != '/')
-		return usage_error("--pin-dir must be an absolute path, not '%s'", c.pin_dir);
-	if (c.json && strcmp(c.command, "status") && strcmp(c.command, "explain") &&
-	    strcmp(c.command, "doctor") && strcmp(c.command, "trace"))
-		return usage_error("--json goes with 'status', 'explain', 'doctor' or 'trace'");
-	if (c.max_conns && strcmp(c.command, "load") && strcmp(c.command, "run"))
-		return usage_error("--max-connections goes with 'load' or 'run'");
-	if (c.listen && strcmp(c.command, "run"))
-		return usage_error("--listen goes with 'run'");
-	if ((c.kubeconfig || c.kube_timeout || c.node_name) && strcmp(c.command, "run"))
-		return usage_error("--kubeconfig, --kube-timeout and --node-name go with 'run'");
-	if (c.cni_install && strcmp(c.command, "run"))
-		return usage_error("--cni-install goes with 'run' (or use 'shunt cni-install')");
-	if (c.uninstall && strcmp(c.command, "cni-install"))
-		return usage_error("--uninstall goes with 'cni-install'");
-	if ((c.cni.bin_dir || c.cni.conf_dir) && !c.cni_install && strcmp(c.command, "cni-install"))
-		return usage_error("--cni-bin-dir and --cni-conf-dir go with 'cni-install' or 'run "
-				   "--cni-install'");
 	if (!c.cni.bin_dir)
 		c.cni.bin_dir = CNI_BIN_DIR_DEFAULT;
 	if (!c.cni.conf_dir)
 		c.cni.conf_dir = CNI_CONF_DIR_DEFAULT;
 	c.cni.socket = c.socket;
-	if (c.socket[0] != '/')
-		return usage_error("--socket must be an absolute path, not '%s'", c.socket);
 	libbpf_set_print(libbpf_print);
-
-	if (!strcmp(c.command, "check"))
-		return cmd_check(&c);
-	if (!strcmp(c.command, "load"))
-		return cmd_load(&c);
-	if (!strcmp(c.command, "apply"))
-		return cmd_apply(&c);
-	if (!strcmp(c.command, "unload"))
-		return cmd_unload(&c);
-	if (!strcmp(c.command, "run"))
-		return cmd_run(&c);
-	if (!strcmp(c.command, "cni-install")) {
-		char msg[1024];
-
-		err = c.uninstall ? cni_uninstall(&c.cni, msg, sizeof(msg))
-				  : cni_install(&c.cni, msg, sizeof(msg));
-		if (err < 0) {
-			fprintf(stderr, "shunt: %s\n", msg);
-			return EXIT_FAIL;
-		}
-		printf("%s\n", msg);
-		return EXIT_OK;
-	}
-	if (!strcmp(c.command, "status")) {
-		err = report_status(c.pin_dir, c.json);
-		return err ? EXIT_FAIL : EXIT_OK;
-	}
-	if (!strcmp(c.command, "dump")) {
-		char podpath[PATH_MAX];
-
-		if (c.ex.pod) {
-			snprintf(podpath, sizeof(podpath), strchr(c.ex.pod, '/') ? "%s" : "/run/netns/%s",
-				 c.ex.pod);
-			df.pod = true;
-			df.pod_path = podpath;
-		}
-		err = report_dump(c.pin_dir, &df);
-		return err ? EXIT_FAIL : EXIT_OK;
-	}
-	if (!strcmp(c.command, "trace")) {
-		struct trace_opts to = { .pin_dir = c.pin_dir, .pod = c.ex.pod, .addr = df.addr,
-					 .ip = df.ip, .port = df.port, .verdict = verdict,
-					 .json = c.json };
-
-		if (verdict && !report_counter_known_prefix(verdict))
-			return usage_error("--verdict: no verdict or counter starts with '%s' (shunt "
-					   "status lists them)", verdict);
-		return trace_run(&to) ? EXIT_FAIL : EXIT_OK;
-	}
-	if (!strcmp(c.command, "doctor")) {
-		struct doctor_opts dopt = { .pin_dir = c.pin_dir, .cgroup = c.cgroup, .json = c.json };
-
-		return doctor_run(&dopt) ? EXIT_FAIL : EXIT_OK;
-	}
-	if (!strcmp(c.command, "explain")) {
-		c.ex.pin_dir = c.pin_dir;
-		c.ex.json = c.json;
-		err = explain_outbound(&c.ex);
-		return err == -EINVAL ? EXIT_USAGE : err ? EXIT_FAIL : EXIT_OK;
-	}
-	if (!strcmp(c.command, "help")) {
-		fputs(usage_text, stdout);
-		return EXIT_OK;
-	}
-	return usage_error("unknown command '%s'", c.command);
+	return c.cmd->fn(&c);
 }

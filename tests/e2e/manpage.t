@@ -42,4 +42,39 @@ check_eq "shunt COMMAND --help: that command's own part, for each" "" "$missing"
 out=$("$top/build/shunt" trace --help)
 check_match "... with the options that apply (trace: --verdict)" '--verdict' "$out"
 check_nomatch "... and not those of other commands (trace: no --max-connections)" 'max-connections' "$out"
+# Each command reads exactly the options its --help lists: every other option of --help is
+# refused naming the commands that read it. The extra arguments make each accepted line stop at
+# "unexpected argument" before doing anything.
+declare -A val=([config]=x [pin-dir]=/nonexistent [cgroup]=/x [socket]=/x [cni-bin-dir]=/x
+	[cni-conf-dir]=/x [max-connections]=1000 [kubeconfig]=x [kube-timeout]=5 [node-name]=n
+	[listen]=127.0.0.1:1 [pod]=x [addr]=198.18.0.1 [port]=80 [verdict]=redirect [uid]=1 [gid]=1
+	[log-format]=json)
+bad=""
+n=0
+for cmd in check load apply run status dump trace explain doctor unload cni-install; do
+	mine=$("$top/build/shunt" "$cmd" --help | sed -n '/^Options:/,$p')
+	for opt in $(sed -n '/^Options:/,$p' <<<"$help" | grep -oE -- '^ {2,6}(-[a-zA-Z], )?--[a-z][a-z-]*' |
+		grep -oE -- '--[a-z-]+'); do
+		case $opt in --help|--version|--verbose) continue ;; esac
+		o=${opt#--}
+		args=("$opt")
+		[ -n "${val[$o]:-}" ] && args+=("${val[$o]}")
+		out=$("$top/build/shunt" "$cmd" "${args[@]}" a b c 2>&1)
+		rc=$?
+		n=$((n + 1))
+		if grep -q -- "^ *\(-[a-zA-Z], \)\{0,1\}$opt\b" <<<"$mine"; then
+			[ $rc = 2 ] && ! grep -q "goes with" <<<"$out" || bad+=" $cmd$opt(refused:$out)"
+		else
+			[ $rc = 2 ] && grep -q -- "^shunt: $opt goes with '.*', not '$cmd'" <<<"$out" ||
+				bad+=" $cmd$opt(accepted:$out)"
+		fi
+	done
+done
+check_eq "each command accepts exactly the options its --help lists ($n pairs)" "" "$bad"
+out=$("$top/build/shunt" check --help)
+check_nomatch "check --help: no --pin-dir (check reads no pins)" 'pin-dir' "$out"
+out=$("$top/build/shunt" unload --help)
+check_nomatch "unload --help: no --config" '--config' "$out"
+out=$("$top/build/shunt" explain --help)
+check_match "explain --help: its [SRC] DST arguments" '^Usage: shunt \[OPTIONS\] explain \[SRC\] DST' "$out"
 tap_done
