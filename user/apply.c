@@ -39,10 +39,16 @@ static int attach_inbound(const struct apply_target *t, int nsfd, __u64 cookie, 
 	link = bpf_link_create(t->sk_lookup_fd, nsfd, BPF_SK_LOOKUP, NULL);
 	if (link < 0 || bpf_obj_pin(link, path)) {
 		err = -errno;
-		log_warn("cannot attach inbound capture to netns %s: %s", label, strerror(-err));
+		log_fields(LOG_WARN, LOG_F({ "event", "refused" }, { "netns", label },
+					   { "reason", strerror(-err) }),
+			   "cannot attach inbound capture to netns %s: %s", label, strerror(-err));
 	} else {
-		log_info("inbound capture attached to netns %s (cookie %" PRIu64 ")", label,
-			 (uint64_t)cookie);
+		char c[24];
+
+		snprintf(c, sizeof(c), "%" PRIu64, (uint64_t)cookie);
+		log_fields(LOG_INFO, LOG_F({ "event", "meshed" }, { "netns", label },
+					   { "netns_cookie", c }),
+			   "inbound capture attached to netns %s (cookie %s)", label, c);
 	}
 	if (link >= 0)
 		close(link);
@@ -119,7 +125,10 @@ static void prune_links(const struct apply_target *t, const __u64 *keep, size_t 
 		if (unlink(path))
 			log_warn("cannot remove %s: %s", path, strerror(errno));
 		else
-			log_info("inbound capture detached from netns cookie %" PRIu64, (uint64_t)cookie);
+			log_fields(LOG_INFO, LOG_F({ "event", "unmeshed" },
+						   { "netns_cookie", de->d_name + plen }),
+				   "inbound capture detached from netns cookie %" PRIu64,
+				   (uint64_t)cookie);
 	}
 	closedir(d);
 }
@@ -245,8 +254,12 @@ int apply_config(const struct apply_target *t, const struct shunt_config *conf, 
 	}
 	err = reconcile_inbound(t, &census);
 	if (err >= 0) {
-		log_info("policy generation %u live (slot %u): %zu CIDR entries, %d meshed pods",
-			 generation, slot, pol.n_cidrs, err);
+		char g[12];
+
+		snprintf(g, sizeof(g), "%u", generation);
+		log_fields(LOG_INFO, LOG_F({ "event", "policy_applied" }, { "generation", g }),
+			   "policy generation %s live (slot %u): %zu CIDR entries, %d meshed pods", g,
+			   slot, pol.n_cidrs, err);
 		err = 0;
 	}
 out:

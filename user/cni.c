@@ -338,7 +338,7 @@ static int do_add(struct cni_req *r)
 	const struct cni_service *svc = r->svc;
 	struct podinit_opts o;
 	struct netns_seen seen = { 0 };
-	char why[2048];
+	char why[2048], cookie[24], genstr[12];
 	__u32 gen = 0;
 	int nsfd = -1, err, d;
 
@@ -346,7 +346,9 @@ static int do_add(struct cni_req *r)
 	d = decide(r, &o, why, sizeof(why));
 	if (d == 1) {
 		answer(r, "skip %s", why);
-		log_info("cni ADD %s: not meshed: %s", r->label, why);
+		log_fields(LOG_INFO, LOG_F({ "event", "skipped" }, { "pod", r->label },
+					   { "reason", why }),
+			   "cni ADD %s: not meshed: %s", r->label, why);
 		return 0;
 	}
 	if (d < 0)
@@ -372,10 +374,15 @@ static int do_add(struct cni_req *r)
 			 strerror(-err));
 		goto refuse;
 	}
-	log_info("cni ADD %s: meshed netns cookie %" PRIu64 " (%s, container %.12s): outbound "
-		 "port %u, inbound port %u, generation %u; %.1f ms, %.1f of them the API server",
-		 r->label, (uint64_t)seen.cookie, why, r->container, o.policy.outbound_port,
-		 o.policy.inbound_port, gen, ms_since(&r->start), r->api_ms);
+	snprintf(cookie, sizeof(cookie), "%" PRIu64, (uint64_t)seen.cookie);
+	snprintf(genstr, sizeof(genstr), "%u", gen);
+	log_fields(LOG_INFO, LOG_F({ "event", "meshed" }, { "pod", r->label },
+				   { "netns", r->netns }, { "netns_cookie", cookie },
+				   { "generation", genstr }, { "reason", why }),
+		   "cni ADD %s: meshed netns cookie %s (%s, container %.12s): outbound port %u, "
+		   "inbound port %u, generation %u; %.1f ms, %.1f of them the API server",
+		   r->label, cookie, why, r->container, o.policy.outbound_port,
+		   o.policy.inbound_port, gen, ms_since(&r->start), r->api_ms);
 	answer(r, "ok pod %s meshed fail-closed (%s): netns cookie %" PRIu64 ", outbound to port "
 	       "%u, inbound to port %u", r->label, why, (uint64_t)seen.cookie,
 	       o.policy.outbound_port, o.policy.inbound_port);
@@ -385,7 +392,9 @@ static int do_add(struct cni_req *r)
 	return 0;
 refuse:
 	answer(r, "error: %s", why);
-	log_warn("cni ADD %s refused: %s", r->label, why);
+	log_fields(LOG_WARN, LOG_F({ "event", "refused" }, { "pod", r->label },
+				   { "netns", r->netns[0] ? r->netns : NULL }, { "reason", why }),
+		   "cni ADD %s refused: %s", r->label, why);
 	free(seen.addrs);
 	if (nsfd >= 0)
 		close(nsfd);
@@ -421,8 +430,15 @@ static int do_del(struct cni_req *r)
 		return -1;
 	}
 	__atomic_add_fetch((uint64_t *)&r->svc->changes, 1, __ATOMIC_RELAXED);
-	log_info("cni DEL %s: netns cookie %" PRIu64 " left the mesh; %.1f ms", r->label,
-		 (uint64_t)cookie, ms_since(&r->start));
+	{
+		char c[24];
+
+		snprintf(c, sizeof(c), "%" PRIu64, (uint64_t)cookie);
+		log_fields(LOG_INFO, LOG_F({ "event", "unmeshed" }, { "pod", r->label },
+					   { "netns", r->netns }, { "netns_cookie", c }),
+			   "cni DEL %s: netns cookie %s left the mesh; %.1f ms", r->label, c,
+			   ms_since(&r->start));
+	}
 	answer(r, "ok pod %s unmeshed (netns cookie %" PRIu64 ")", r->label, (uint64_t)cookie);
 	return 0;
 }
@@ -465,7 +481,7 @@ static void repair_pod(const struct cni_service *svc, struct json_object *pod,
 	struct cni_decision *d;
 	struct podinit_opts o;
 	const char *ns = "", *name = "";
-	char err[256];
+	char err[256], pod_label[2 * CNI_FIELD_MAX + 2], cookie[24];
 
 	if (json_object_object_get_ex(pod, "metadata", &meta)) {
 		if (json_object_object_get_ex(meta, "namespace", &v))
@@ -523,13 +539,20 @@ static void repair_pod(const struct cni_service *svc, struct json_object *pod,
 			e = fd < 0 ? -errno : mesh_pod(svc, fd, seen, &o.policy, &gen);
 			if (fd >= 0)
 				close(fd);
+			snprintf(pod_label, sizeof(pod_label), "%s/%s", ns, name);
+			snprintf(cookie, sizeof(cookie), "%" PRIu64, (uint64_t)seen->cookie);
 			if (e) {
-				log_warn("cni repair: pod %s/%s (%s): cannot mesh it: %s", ns, name, ip,
-					 strerror(-e));
+				log_fields(LOG_WARN, LOG_F({ "event", "refused" }, { "pod", pod_label },
+							   { "netns_cookie", cookie },
+							   { "reason", strerror(-e) }),
+					   "cni repair: pod %s (%s): cannot mesh it: %s", pod_label, ip,
+					   strerror(-e));
 			} else {
-				log_info("cni repair: pod %s/%s (%s) started before the plugin: meshed "
-					 "netns cookie %" PRIu64 " (its connections from now on)", ns,
-					 name, ip, (uint64_t)seen->cookie);
+				log_fields(LOG_INFO, LOG_F({ "event", "meshed" }, { "pod", pod_label },
+							   { "netns_cookie", cookie },
+							   { "reason", "started before the plugin" }),
+					   "cni repair: pod %s (%s) started before the plugin: meshed "
+					   "netns cookie %s (its connections from now on)", pod_label, ip, cookie);
 				(*meshed_n)++;
 			}
 			goto done;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include "config.h"
+#include "log.h"
 #include "ytree.h"
 
 struct parse_ctx {
@@ -1451,10 +1452,17 @@ void config_free(struct shunt_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+/* FILE:LINE:COL: lines as they are (what editors jump to); under --log-format json, one
+ * event each, a warning's level from its text */
 void config_errors_print(const struct config_errors *errs)
 {
-	for (size_t i = 0; i < errs->n; i++)
-		fprintf(stderr, "%s\n", errs->msgs[i]);
+	for (size_t i = 0; i < errs->n; i++) {
+		if (log_json)
+			log_msg(strstr(errs->msgs[i], ": warning: ") ? LOG_WARN : LOG_ERR, "%s",
+				errs->msgs[i]);
+		else
+			fprintf(stderr, "%s\n", errs->msgs[i]);
+	}
 }
 
 void config_errors_free(struct config_errors *errs)

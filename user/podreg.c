@@ -263,6 +263,7 @@ static int handle(int conn, const struct apply_target *t, const struct shunt_con
 	const char *why = NULL;
 	char *req = NULL;
 	size_t len = 0;
+	char cookie[24], genstr[12];
 	pid_t pid = 0;
 	__u32 gen = 0;
 	int nsfd = -1, err, lock, ret = -1;
@@ -320,9 +321,13 @@ static int handle(int conn, const struct apply_target *t, const struct shunt_con
 			(uint64_t)ns.cookie, strerror(-err));
 		goto out;
 	}
-	log_info("pod-init: pid %d meshed netns cookie %" PRIu64 " (inode %" PRIu64 ") with its own "
-		 "policy, generation %u: outbound port %u, inbound port %u", (int)pid,
-		 (uint64_t)ns.cookie, (uint64_t)ns.ino, gen, pol.outbound_port, pol.inbound_port);
+	snprintf(cookie, sizeof(cookie), "%" PRIu64, (uint64_t)ns.cookie);
+	snprintf(genstr, sizeof(genstr), "%u", gen);
+	log_fields(LOG_INFO, LOG_F({ "event", "meshed" }, { "netns_cookie", cookie },
+				   { "generation", genstr }, { "reason", "pod-init" }),
+		   "pod-init: pid %d meshed netns cookie %s (inode %" PRIu64 ") with its own "
+		   "policy, generation %u: outbound port %u, inbound port %u", (int)pid, cookie,
+		   (uint64_t)ns.ino, gen, pol.outbound_port, pol.inbound_port);
 	reply(conn, "ok netns %" PRIu64 " (inode %" PRIu64 ") meshed fail-closed by its own policy "
 	      "(generation %u): outbound to port %u, inbound to port %u", (uint64_t)ns.cookie,
 	      (uint64_t)ns.ino, gen, pol.outbound_port, pol.inbound_port);
@@ -330,7 +335,8 @@ static int handle(int conn, const struct apply_target *t, const struct shunt_con
 	goto out;
 refuse:
 	reply(conn, "error: %s", why);
-	log_warn("pod-init%s refused: %s", pid ? "" : " (unknown caller)", why);
+	log_fields(LOG_WARN, LOG_F({ "event", "refused" }, { "reason", why }),
+		   "pod-init%s refused: %s", pid ? "" : " (unknown caller)", why);
 out:
 	free(ns.addrs);
 	config_free(&pol);

@@ -23,9 +23,58 @@
 
 static const char *const counter_names[SHUNT_COUNTERS] = {
 #define X(e, name, what) [e] = name,
-	SHUNT_VERDICT_LIST(X) SHUNT_COUNTER_LIST(X)
+#define XC(e, name, metric, what) [e] = name,
+	SHUNT_VERDICT_LIST(X) SHUNT_COUNTER_LIST(XC)
 #undef X
+#undef XC
 };
+
+/* Each counter's series (abi.h), and each family's help: one family per unit */
+static const char *const counter_metrics[SHUNT_COUNTERS] = {
+#define XC(e, name, metric, what) [e] = "shunt_" metric,
+	SHUNT_COUNTER_LIST(XC)
+#undef XC
+};
+
+static const struct {
+	const char *family, *help;
+} metric_families[] = {
+	{ "shunt_so_original_dst_total", "SO_ORIGINAL_DST questions, by answer: answered from "
+	  "the connection's entry, from a steered socket's local address, or unknown (the "
+	  "kernel's own answer kept)." },
+	{ "shunt_getpeername_restored_total", "An app's getpeername() shown the original "
+	  "destination instead of the proxy's port." },
+	{ "shunt_connections_tracked_total", "Redirected connections established, by whether "
+	  "their entry went into the connection map." },
+	{ "shunt_netns_auto_meshed_total", "Network namespaces meshed by their proxy's bind." },
+	{ "shunt_fastpath_sockets_total", "Established sockets by what the fast path did: "
+	  "added to the sockhash, kept off (acceleration), or insert failed (full)." },
+	{ "shunt_fastpath_messages_total", "sendmsg() calls on fast-path sockets, by path: "
+	  "redirected socket to socket, or a fallback to TCP and its reason." },
+	{ "shunt_fastpath_redirected_bytes_total", "Bytes moved socket to socket by the fast "
+	  "path." },
+	{ "shunt_inbound_listeners_handed_over_total", "Proxy inbound listeners handed to the "
+	  "pod's sk_lookup program." },
+	{ "shunt_dns_replies_restored_total", "DNS replies of the proxy's agent shown as from "
+	  "the server the app asked." },
+};
+
+static void metric_head(FILE *f, const char *name, const char *type, const char *help);
+
+/* The counters of one family, "family{label} value" each. Marks those printed in done. */
+static void metric_family(FILE *f, const char *family, const char *help, const __u64 *counters,
+			  bool *done)
+{
+	size_t flen = strlen(family);
+
+	metric_head(f, family, "counter", help);
+	for (unsigned i = SHUNT_V_VERDICTS; i < SHUNT_COUNTERS; i++)
+		if (!strncmp(counter_metrics[i], family, flen) &&
+		    (counter_metrics[i][flen] == '\0' || counter_metrics[i][flen] == '{')) {
+			fprintf(f, "%s %" PRIu64 "\n", counter_metrics[i], (uint64_t)counters[i]);
+			done[i] = true;
+		}
+}
 
 bool report_counter_known_prefix(const char *prefix)
 {
@@ -741,6 +790,7 @@ int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stat
 		{ SHUNT_WL_SCANNED, "scan" },
 	};
 	__u64 counters[SHUNT_COUNTERS], key, next, by_source[4] = { 0 };
+	bool done[SHUNT_COUNTERS] = { false };
 	struct link_row rows[32];
 	struct shunt_maps m;
 	struct shunt_state st;
@@ -764,11 +814,17 @@ int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stat
 	for (unsigned i = 0; i < SHUNT_V_VERDICTS; i++)
 		fprintf(f, "shunt_decisions_total{verdict=\"%s\"} %" PRIu64 "\n",
 			report_counter_name(i), (uint64_t)counters[i]);
-	metric_head(f, "shunt_events_total", "counter",
-		    "Other events counted by the BPF programs (SO_ORIGINAL_DST answers, fast path).");
+	for (size_t i = 0; i < sizeof(metric_families) / sizeof(metric_families[0]); i++)
+		metric_family(f, metric_families[i].family, metric_families[i].help, counters, done);
 	for (unsigned i = SHUNT_V_VERDICTS; i < SHUNT_COUNTERS; i++)
-		fprintf(f, "shunt_events_total{event=\"%s\"} %" PRIu64 "\n", report_counter_name(i),
-			(uint64_t)counters[i]);
+		if (!done[i]) {
+			/* a counter added to abi.h with a family nobody described: fail the scrape
+			 * (and the tests) rather than drop it */
+			log_err("/metrics: counter %s (%s) has no family in report.c", counter_names[i],
+				counter_metrics[i]);
+			maps_close(&m);
+			return -EPROTO;
+		}
 
 	while (!bpf_map_get_next_key(m.fd[MAP_NETNS], prev, &next)) {
 		struct shunt_workload wl;

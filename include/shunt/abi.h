@@ -256,38 +256,56 @@ struct shunt_local_key {
 	X(SHUNT_V_IN_NO_LISTENER, "inbound_refused_no_listener",				\
 	  "the proxy is not listening: refused (fail-closed)")
 
-/* Counters besides verdicts, after them in shunt_stats_v2: X(enum, name, what it counts). */
+/* Counters besides verdicts, after them in shunt_stats_v2: X(enum, name, metric, what it
+ * counts). metric: its Prometheus series, one family per unit (shunt_ and the family; a
+ * counter of the same thing as others carries their label), the counter's place in status. */
 #define SHUNT_COUNTER_LIST(X)									\
-	X(SHUNT_C_GETSOCKOPT_HIT, "so_original_dst_answered", "SO_ORIGINAL_DST answered")	\
+	X(SHUNT_C_GETSOCKOPT_HIT, "so_original_dst_answered",					\
+	  "so_original_dst_total{result=\"answered\"}", "SO_ORIGINAL_DST answered")		\
 	X(SHUNT_C_GETSOCKOPT_MISS, "so_original_dst_unknown",					\
+	  "so_original_dst_total{result=\"unknown\"}",						\
 	  "SO_ORIGINAL_DST asked, no entry: the kernel's answer kept")				\
-	X(SHUNT_C_GETPEERNAME_HIT, "getpeername_restored",					\
+	X(SHUNT_C_GETPEERNAME_HIT, "getpeername_restored", "getpeername_restored_total",	\
 	  "an app's getpeername shown the original destination")				\
-	X(SHUNT_C_CONN_TRACKED, "conn_tracked", "redirected connection established, entry added") \
-	X(SHUNT_C_CONN_TRACK_FAIL, "conn_track_failed", "conn entry insert failed")		\
-	X(SHUNT_C_AUTO_MESHED, "netns_auto_meshed", "a netns became meshed by a proxy bind")	\
-	X(SHUNT_C_ACCEL_SOCKETS, "fastpath_sockets_added", "sockets put on the fast path")	\
+	X(SHUNT_C_CONN_TRACKED, "conn_tracked", "connections_tracked_total{result=\"added\"}",	\
+	  "redirected connection established, entry added")					\
+	X(SHUNT_C_CONN_TRACK_FAIL, "conn_track_failed",						\
+	  "connections_tracked_total{result=\"failed\"}", "conn entry insert failed")		\
+	X(SHUNT_C_AUTO_MESHED, "netns_auto_meshed", "netns_auto_meshed_total",			\
+	  "a netns became meshed by a proxy bind")						\
+	X(SHUNT_C_ACCEL_SOCKETS, "fastpath_sockets_added",					\
+	  "fastpath_sockets_total{result=\"added\"}", "sockets put on the fast path")		\
 	X(SHUNT_C_ACCEL_SWITCHED_OFF, "fastpath_switched_off",					\
+	  "fastpath_sockets_total{result=\"switched_off\"}",					\
 	  "sockets kept off it: acceleration off (node/workload), or not a proxy-to-proxy leg "	\
 	  "(acceleration: proxy)")								\
 	X(SHUNT_C_ACCEL_INSERT_FAIL, "fastpath_insert_failed",					\
+	  "fastpath_sockets_total{result=\"insert_failed\"}",					\
 	  "sockhash insert failed (full): normal path")						\
-	X(SHUNT_C_MSG_REDIRECTED, "fastpath_msgs", "messages moved socket to socket")		\
-	X(SHUNT_C_BYTES_REDIRECTED, "fastpath_bytes", "their bytes")				\
+	X(SHUNT_C_MSG_REDIRECTED, "fastpath_msgs", "fastpath_messages_total{path=\"redirected\"}", \
+	  "messages moved socket to socket")							\
+	X(SHUNT_C_BYTES_REDIRECTED, "fastpath_bytes", "fastpath_redirected_bytes_total",		\
+	  "their bytes")									\
 	X(SHUNT_C_MSG_PEER_MISSING, "fallback_peer_missing",					\
+	  "fastpath_messages_total{path=\"fallback_peer_missing\"}",				\
 	  "fallback: the peer is not (yet) on the fast path")					\
 	X(SHUNT_C_MSG_DRAIN_GATE, "fallback_drain_gate",					\
+	  "fastpath_messages_total{path=\"fallback_drain_gate\"}",				\
 	  "fallback: the peer still has unread normal-path bytes")				\
 	X(SHUNT_C_MSG_OVER_LIMIT, "fallback_over_limit",					\
+	  "fastpath_messages_total{path=\"fallback_over_limit\"}",				\
 	  "fallback: the peer's redirect queue is over the limit")				\
 	X(SHUNT_C_INBOUND_LISTENER, "inbound_listener_handed_over",				\
+	  "inbound_listeners_handed_over_total",						\
 	  "the proxy's inbound listener was handed to sk_lookup")				\
 	X(SHUNT_C_SO_ORIGINAL_DST_LOCAL, "so_original_dst_from_local_addr",			\
+	  "so_original_dst_total{result=\"from_local_addr\"}",					\
 	  "SO_ORIGINAL_DST answered from a steered socket's address")				\
-	X(SHUNT_C_DNS_REPLY_RESTORED, "dns_reply_source_restored",				\
+	X(SHUNT_C_DNS_REPLY_RESTORED, "dns_reply_source_restored", "dns_replies_restored_total", \
 	  "a DNS agent's UDP reply shown as from the server asked")
 
 #define SHUNT_X_ENUM(e, name, what) e,
+#define SHUNT_X_ENUM_C(e, name, metric, what) e,
 enum shunt_verdict {
 	SHUNT_VERDICT_LIST(SHUNT_X_ENUM)
 	SHUNT_V_VERDICTS,
@@ -295,10 +313,11 @@ enum shunt_verdict {
 
 enum shunt_counter {
 	SHUNT_C_BEFORE_FIRST = SHUNT_V_VERDICTS - 1, /* the first counter follows the verdicts */
-	SHUNT_COUNTER_LIST(SHUNT_X_ENUM)
+	SHUNT_COUNTER_LIST(SHUNT_X_ENUM_C)
 	SHUNT_COUNTERS,
 };
 #undef SHUNT_X_ENUM
+#undef SHUNT_X_ENUM_C
 
 /* Per-CPU counter cell of shunt_stats_v2. */
 struct shunt_counter_val {

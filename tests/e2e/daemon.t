@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# shunt run as the DaemonSet runs it: /healthz, /readyz and /metrics on --listen, scraped by a
-# real Prometheus (its scrape is up, a counter the test moved has the right value in its
-# query API, promtool finds the exposition clean); the configuration mounted as a ConfigMap
+# shunt run as the DaemonSet runs it: /healthz, /readyz and /metrics on --listen 0.0.0.0:PORT
+# of the node's network namespace, scraped by a real Prometheus in another network namespace
+# (a pod's, over the pod network: its scrape is up, a counter the test moved has the right
+# value in its query API, promtool finds the exposition clean, one metric per unit); logs as
+# JSON (--log-format json: every line an object, the pod meshed an event naming its netns); the configuration mounted as a ConfigMap
 # volume and updated the way the kubelet does it (a new ..TIMESTAMP directory, the ..data
 # symlink swapped by rename): the new policy is live within a second, a bad one is refused,
 # logged with FILE:LINE:COL and counted, and the old policy keeps deciding.
@@ -18,6 +20,14 @@ tb_init h
 KEEP_LOG=${KEEP_LOG:-}
 tb_pod a 198.18.0.10     # meshed by its proxy (auto_detect)
 tb_pod w 198.18.0.100
+tb_pod prom 198.18.0.50  # Prometheus, in a pod of its own (not meshed: no proxy)
+# the node on the pod network, as a node is to its pods: 198.18.0.1 on a veth into the bridge
+NODE_IF="n$TB_ID"
+NODE_IF=${NODE_IF:0:13}
+ip link add "$NODE_IF" type veth peer name "${NODE_IF}p" netns "$TB_SW"
+ip -n "$TB_SW" link set "${NODE_IF}p" master br0 up
+ip addr add 198.18.0.1/24 dev "$NODE_IF"
+ip link set "$NODE_IF" up
 for p in 7000 7001 7002; do tb_echo w "0.0.0.0:$p" || tap_bail "world on $p"; done
 tb_sidecar a || tap_bail "sidecar a"
 
@@ -53,7 +63,7 @@ out=$("$SHUNT" load --listen "127.0.0.1:$HTTP" --pin-dir "$TB_PIN" 2>&1)
 check_match "--listen with load: exit 2" "^2:.*--listen goes with 'run'" "$?:$out"
 
 "$SHUNT" run --config "$CM/shunt.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" --socket "$SOCK" \
-	--listen "127.0.0.1:$HTTP" >> "$TB_TMP/run.log" 2>&1 &
+	--listen "0.0.0.0:$HTTP" --log-format json >> "$TB_TMP/run.log" 2>&1 &
 run_pid=$!
 TB_PIDS+=($run_pid)
 for i in $(seq 50); do curl -fs "$URL/healthz" > /dev/null && break; sleep 0.1; done
@@ -78,6 +88,15 @@ check_match "/metrics: map entries against capacity" 'shunt_map_capacity\{map="c
 	"$(cat "$TB_TMP/metrics.txt")"
 check_match "/metrics: the pod, found listening when shunt started" 'shunt_pods_meshed\{source="scan"\} 1' \
 	"$(cat "$TB_TMP/metrics.txt")"
+# one metric per unit: bytes apart from messages, each name ending in its unit (Prometheus'
+# naming); no family mixes them under an event label any more
+check_match "/metrics: fast-path bytes are a metric of their own" \
+	'shunt_fastpath_redirected_bytes_total 0' "$(cat "$TB_TMP/metrics.txt")"
+check_match "... messages another, by path" \
+	'shunt_fastpath_messages_total\{path="fallback_over_limit"\} 0' "$(cat "$TB_TMP/metrics.txt")"
+check_match "... SO_ORIGINAL_DST answers by result" \
+	'shunt_so_original_dst_total\{result="answered"\} [1-9]' "$(cat "$TB_TMP/metrics.txt")"
+check_nomatch "... and no shunt_events_total" 'shunt_events_total' "$(cat "$TB_TMP/metrics.txt")"
 
 # --- a real Prometheus scrapes it ------------------------------------------------------------
 PROM=$(free_port)
@@ -86,18 +105,18 @@ cat > "$TB_TMP/prometheus.yml" <<EOF
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 scrape_configs:
   - job_name: shunt
-    static_configs: [{targets: ["127.0.0.1:$HTTP"]}]
+    static_configs: [{targets: ["198.18.0.1:$HTTP"]}]
 EOF
-prometheus --config.file="$TB_TMP/prometheus.yml" --storage.tsdb.path="$TB_TMP/prom" \
+tb_run prom prometheus --config.file="$TB_TMP/prometheus.yml" --storage.tsdb.path="$TB_TMP/prom" \
 	--web.listen-address="127.0.0.1:$PROM" > "$TB_TMP/prometheus.log" 2>&1 &
 TB_PIDS+=($!)
-# query EXPR: the value of an instant query, empty while there is none
+# query EXPR: the value of an instant query (Prometheus' API, in its pod), empty while none
 query() {
-	curl -s --get --data-urlencode "query=$1" "http://127.0.0.1:$PROM/api/v1/query" |
+	tb_run prom curl -s --get --data-urlencode "query=$1" "http://127.0.0.1:$PROM/api/v1/query" |
 		sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'
 }
 for i in $(seq 100); do [ "$(query 'up{job="shunt"}')" = 1 ] && break; sleep 0.2; done
-check_eq "Prometheus: the scrape is up" "1" "$(query 'up{job="shunt"}')"
+check_eq "Prometheus in a pod's netns: the scrape of the node's port is up" "1" "$(query 'up{job="shunt"}')"
 for i in $(seq 30); do tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001 > /dev/null; done
 want=$(tb_counter "$(tb_status)" redirect_include_cidr)
 for i in $(seq 100); do
@@ -157,5 +176,19 @@ check_match "... and refused stays 1" 'shunt_config_reloads_total\{result="refus
 r=$(curl -s -w '%{http_code}' "$URL/readyz" | paste -sd' ' -)
 check_match "unloaded under it: /readyz 503, says why" "not loaded.* 503$" "$r"
 check_eq "... /healthz still 200 (the process lives)" "200" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/healthz")"
+# --- the log: JSON a line ----------------------------------------------------------------------
+bad=$(/usr/bin/python3 -c '
+import json, sys
+for n, line in enumerate(open(sys.argv[1]), 1):
+    try:
+        o = json.loads(line)
+        assert {"time", "level", "msg"} <= o.keys() and o["time"].endswith("Z")
+    except Exception as e:
+        print(n, line.strip()[:80])' "$TB_TMP/run.log")
+check_eq "--log-format json: every line of the log an object with time, level, msg" "" "$bad"
+check_match "... pod a meshed: an event naming its netns" \
+	"\"event\":\"meshed\",\"netns\":\"/run/netns/$(tb_ns a)\"" "$(cat "$TB_TMP/run.log")"
+check_match "... the refused configuration: level error, FILE:LINE:COL in msg" \
+	"\"level\":\"error\",\"msg\":\"$CM/shunt.yaml:1:[0-9]*: " "$(cat "$TB_TMP/run.log")"
 [ -n "$KEEP_LOG" ] && cp "$TB_TMP/run.log" "$TB_TMP/metrics.txt" "$KEEP_LOG/"
 tap_done

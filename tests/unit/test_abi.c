@@ -191,8 +191,10 @@ static void test_counter_lists(void **state)
 {
 	static const struct { unsigned idx; const char *name, *what; } all[] = {
 #define X(e, name, what) { e, name, what },
-		SHUNT_VERDICT_LIST(X) SHUNT_COUNTER_LIST(X)
+#define XC(e, name, metric, what) { e, name, what },
+		SHUNT_VERDICT_LIST(X) SHUNT_COUNTER_LIST(XC)
 #undef X
+#undef XC
 	};
 	size_t n = sizeof(all) / sizeof(all[0]);
 
