@@ -30,11 +30,14 @@ USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c 
              user/podinit.c user/podreg.c user/httpd.c user/explain.c user/doctor.c user/trace.c \
              user/cni.c user/cni_decide.c user/kube.c user/cni_install.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
-USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h
+USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h VERSION
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS    ?= -O2 -g
-CPPFLAGS  := -D_GNU_SOURCE
+# One version for the binary, the image tag, the DaemonSet and the man page (deploy.t checks
+# that they agree).
+VERSION   := $(shell cat VERSION)
+CPPFLAGS  := -D_GNU_SOURCE -DSHUNT_VERSION='"$(VERSION)"'
 INCLUDES  := -Iinclude -Iuser -Ibpf -I$(OUT)
 LIBS      := -lbpf -lelf -lz -lyaml -lcurl -ljson-c -lpthread
 

@@ -31,7 +31,7 @@ FROM scratch
 COPY rootfs/ /
 LABEL org.opencontainers.image.title=shunt org.opencontainers.image.version=$version
 ENTRYPOINT ["/usr/local/bin/shunt"]
-CMD ["run", "--config", "/etc/shunt/shunt.yaml", "--listen", "127.0.0.1:9402"]
+CMD ["run", "--config", "/etc/shunt/shunt.yaml", "--listen", "0.0.0.0:15014", "--log-format", "json"]
 CF
 podman build --quiet --tag "$tag" "$ctx" > /dev/null
 echo "$tag ($(podman image inspect --format '{{.Size}}' "$tag") bytes)"

@@ -31,7 +31,9 @@
 #include "trace.h"
 #include "report.h"
 
-#define SHUNT_VERSION "0.1.0"
+#ifndef SHUNT_VERSION
+#error "SHUNT_VERSION comes from the file VERSION (the Makefile passes it)"
+#endif
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 

@@ -13,12 +13,27 @@ check_match "it has the DaemonSet" '^kind: DaemonSet' "$out"
 cmd=$(awk '/^ *- command:$|^ *command:$/ { on = 1; ind = -1; next }
 	on && /^ *- / { i = index($0, "-"); if (ind < 0) ind = i; if (i == ind) { sub(/^ *- /, ""); print; next } }
 	on { exit }' <<<"$out" | tr '\n' ' ')
-check_eq "which runs 'shunt run' with the ConfigMap's file, serving its probes" \
-	"/usr/local/bin/shunt run --config /etc/shunt/shunt.yaml --listen 127.0.0.1:9402 " "$cmd"
+check_eq "which runs 'shunt run' with the ConfigMap's file, serving probes and metrics on the node's port 15014, logging JSON" \
+	"/usr/local/bin/shunt run --config /etc/shunt/shunt.yaml --listen 0.0.0.0:15014 --log-format json " "$cmd"
+flat=$(tr '\n' ' ' <<<"$out" | tr -s ' ')
+check_match "... annotated for Prometheus' pod discovery (port 15014)" \
+	'prometheus.io/path: /metrics prometheus.io/port: "15014" prometheus.io/scrape: "true"' "$flat"
+check_match "... Linux nodes only" 'nodeSelector: kubernetes.io/os: linux' "$flat"
+check_match "... its own ServiceAccount, no token mounted (pod-init mode reads no API)" \
+	'automountServiceAccountToken: false .*serviceAccountName: shunt ' "$flat"
+check_match "... and the ServiceAccount is part of the install" '^kind: ServiceAccount' "$out"
+# one version: the binary's, the file VERSION, every image reference to shunt, the man page
+version=$(cat "$top/VERSION")
+check_eq "the binary is VERSION ($version)" "shunt $version" "$("$top/build/shunt" --version | cut -d' ' -f1-2)"
+refs=$( (kubectl kustomize "$top/deploy"; kubectl kustomize "$top/deploy/cni"; cat "$top"/deploy/examples/*.yaml \
+	"$top"/deploy/base/*.yaml) | grep -o 'image: [^ ]*shunt[^ ]*' | sort -u | paste -sd' ' -)
+check_eq "every image of shunt in deploy/ is localhost/shunt:VERSION" "image: localhost/shunt:$version" "$refs"
+check_match "make image tags it so" "tag=\\\$\{1:-localhost/shunt:\\\$version\}" "$(cat "$top/scripts/image.sh")"
+check_match "the man page says it" "^\\.TH SHUNT 8 \"[-0-9]*\" \"shunt $version\"" "$(cat "$top/man/shunt.8")"
 check_match "not privileged: all capabilities dropped, SYS_ADMIN and SYS_PTRACE added" \
 	'capabilities: add: - SYS_ADMIN - SYS_PTRACE drop: - ALL privileged: false' "$(tr '\n' ' ' <<<"$out" | tr -s ' ')"
 check_match "liveness on /healthz, readiness on /readyz, where --listen serves them" \
-	'livenessProbe:.* httpGet: host: 127.0.0.1 path: /healthz port: 9402 .*readinessProbe: httpGet: host: 127.0.0.1 path: /readyz port: 9402 ' \
+	'livenessProbe:.* httpGet: host: 127.0.0.1 path: /healthz port: 15014 .*readinessProbe: httpGet: host: 127.0.0.1 path: /readyz port: 15014 ' \
 	"$(tr '\n' ' ' <<<"$out" | tr -s ' ')"
 tmp=$(mktemp /tmp/shunt-deploy.XXXXXX.yaml)
 trap 'rm -f "$tmp"' EXIT
@@ -66,7 +81,7 @@ elif ! command -v node >/dev/null || [ ! -d "$schema/node_modules/kubernetes-mod
 	tap_skip "schema check: node or tests/schema/node_modules missing (scripts/install-deps.sh runs npm ci)"
 else
 	out=$(printf '%s\n---\n%s\n' "$rendered" "$(cat "$top"/deploy/examples/*.yaml)" | node "$schema/check.mjs" 2>&1)
-	check_match "every rendered object and the example match the API schema" "^0:.*3 objects, 0 problems" \
+	check_match "every rendered object and the example match the API schema" "^0:.*4 objects, 0 problems" \
 		"$?:$(tail -1 <<<"$out")"
 	[ "${out##*0 problems}" = "" ] || printf '# %s\n' "$out"
 	out=$(node "$schema/check.mjs" <<<"$cni" 2>&1)

@@ -110,7 +110,9 @@ cm = next(d for d in docs if d["kind"] == "ConfigMap")
 spec = ds["spec"]["template"]["spec"]
 c = spec["containers"][0]
 c["image"] = image
-c["command"] = [a.replace("9402", port) for a in c["command"]] + ["--pin-dir", pin, "--cgroup", cg]
+c["command"] = [a.replace("15014", port) for a in c["command"]] + ["--pin-dir", pin, "--cgroup", cg]
+for p in c.get("ports", []):
+    p["containerPort"] = int(port)
 for probe in ("livenessProbe", "readinessProbe"):
     c[probe]["httpGet"]["port"] = int(port)
 for v in spec["volumes"]:
