@@ -152,6 +152,40 @@ static void reload_locked(const struct daemon_opts *o, struct shunt_config *conf
 	}
 }
 
+int daemon_unsupported(const struct daemon_opts *o, const char *why)
+{
+	struct report_daemon_stats ds = { .version = o->version, .unsupported = why };
+	uint64_t heartbeat = now_ms();
+	struct httpd *http;
+	sigset_t mask;
+	int sig = 0;
+
+	if (!o->listen) {
+		log_err("%s", why);
+		return -ENOTSUP;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	http = httpd_start(o->listen, o->pin_dir, &ds, &heartbeat);
+	if (!http)
+		return -EADDRNOTAVAIL;
+	log_fields(LOG_ERR, LOG_F({ "event", "node_unsupported" }, { "reason", why }),
+		   "this node cannot run shunt (%s): nothing is loaded, no pod is meshed; /readyz "
+		   "says so until the pod is removed", why);
+	for (;;) {
+		struct timespec ts = { .tv_sec = 1 };
+
+		__atomic_store_n(&heartbeat, now_ms(), __ATOMIC_RELAXED);
+		sig = sigtimedwait(&mask, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	httpd_stop(http);
+	return 0;
+}
+
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 {
 	struct apply_target t = { .pin_dir = o->pin_dir };

@@ -30,5 +30,9 @@ struct daemon_opts {
 };
 
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf);
+/* A node whose kernel cannot run shunt (why): with --listen, serve /healthz 200 and /readyz
+ * 503 saying why until SIGTERM, so the DaemonSet's pod shows not-ready with one log line
+ * instead of a crash loop (a restart would not change the kernel). Without, return -ENOTSUP. */
+int daemon_unsupported(const struct daemon_opts *o, const char *why);
 
 #endif

@@ -139,6 +139,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		if (!alive)
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					  "not ready: the daemon loop has not turned for 10 s");
+		if (h->ds->unsupported) {
+			snprintf(why, sizeof(why), "not ready: this node cannot run shunt: %s",
+				 h->ds->unsupported);
+			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, why);
+		}
 		if (__atomic_load_n(&h->ds->cni_plugin, __ATOMIC_RELAXED) == 1)
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 					  "not ready: the CNI plugin is not installed yet");

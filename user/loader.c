@@ -31,7 +31,28 @@ static int has_cap(const struct __user_cap_data_struct *d, int cap)
 	return (d[cap / 32].effective >> (cap % 32)) & 1;
 }
 
-int loader_preflight(void)
+static char preflight_why[256];
+
+const char *loader_preflight_why(void)
+{
+	return preflight_why;
+}
+
+static bool preflight_quiet;
+
+static void preflight_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void preflight_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(preflight_why, sizeof(preflight_why), fmt, ap);
+	va_end(ap);
+	if (!preflight_quiet)
+		log_err("%s", preflight_why);
+}
+
+int loader_preflight(bool quiet)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2] = { { 0 } };
@@ -45,13 +66,15 @@ int loader_preflight(void)
 		{ BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup getsockopt" },
 	};
 
+	preflight_quiet = quiet;
+	preflight_why[0] = '\0';
 	if (syscall(SYS_capget, &hdr, data) == 0 && !has_cap(data, CAP_SYS_ADMIN) &&
 	    !(has_cap(data, CAP_BPF) && has_cap(data, CAP_NET_ADMIN))) {
-		log_err("this needs root (CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN)");
+		preflight_fail("this needs root (CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN)");
 		return -EPERM;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		log_err("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing); shunt needs "
+		preflight_fail("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing); shunt needs "
 			"CONFIG_DEBUG_INFO_BTF=y");
 		return -ENOTSUP;
 	}
@@ -61,7 +84,7 @@ int loader_preflight(void)
 		int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
 
 		if (fd < 0) {
-			log_err("the bpf() system call is refused here (%s): in a container, shunt "
+			preflight_fail("the bpf() system call is refused here (%s): in a container, shunt "
 				"needs CAP_SYS_ADMIN and CAP_SYS_PTRACE and a seccomp profile that "
 				"allows bpf() with them (the runtime's default does)", strerror(errno));
 			return -EPERM;
@@ -70,7 +93,7 @@ int loader_preflight(void)
 	}
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
 		if (libbpf_probe_bpf_prog_type(hooks[i].type, NULL) != 1) {
-			log_err("this kernel lacks the %s BPF hook shunt needs", hooks[i].hook);
+			preflight_fail("this kernel lacks the %s BPF hook shunt needs", hooks[i].hook);
 			return -ENOTSUP;
 		}
 	}

@@ -21,7 +21,10 @@ struct loader_opts {
 #define LOADER_MAX_CONNS (1u << 24)
 
 /* Root/capabilities, BTF, the hooks shunt needs. One sentence on stderr per failure. */
-int loader_preflight(void);
+int loader_preflight(bool quiet);
+/* What the last loader_preflight() found missing, as it logged it unless quiet ("" when
+ * nothing). */
+const char *loader_preflight_why(void);
 /* The mount point of cgroup2 from /proc/mounts. */
 int loader_cgroup2_root(char *buf, size_t len);
 /* Load, fill the maps from conf, attach, pin. On failure nothing stays attached or pinned.

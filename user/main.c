@@ -436,7 +436,7 @@ static int load_config(const struct cli *c, const struct shunt_config *conf, boo
 	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup,
 				 .max_conns = (__u32)c->max_conns };
 	struct config_errors errs = { 0 };
-	int err = loader_preflight();
+	int err = loader_preflight(false);
 
 	if (!err && pins_loaded(c->pin_dir)) {
 		/* Of another ABI: replaced in place. Of ours: 'already loaded' below. */
@@ -482,7 +482,7 @@ static int cmd_apply(struct cli *c)
 
 	if (err)
 		return config_exit_code(err);
-	err = loader_preflight();
+	err = loader_preflight(false);
 	if (err)
 		goto out;
 	if (!pins_loaded(c->pin_dir)) {
@@ -543,6 +543,17 @@ static int cmd_run(struct cli *c)
 		return EXIT_FAIL;
 	}
 	d.config_path = path;
+	err = loader_preflight(true);
+	if (err) {
+		/* the kernel lacks what shunt needs: not-ready, not a crash loop */
+		if (err == -ENOTSUP)
+			err = daemon_unsupported(&d, loader_preflight_why());
+		else
+			log_err("%s", loader_preflight_why());
+		config_free(&conf);
+		free(path);
+		return err ? EXIT_FAIL : EXIT_OK;
+	}
 	if (!pins_loaded(c->pin_dir)) {
 		err = load_config(c, &conf, false);
 	} else {
@@ -563,7 +574,7 @@ static int cmd_run(struct cli *c)
 static int cmd_unload(struct cli *c)
 {
 	struct loader_opts o = { .pin_dir = c->pin_dir };
-	int err = loader_preflight();
+	int err = loader_preflight(false);
 
 	if (!err)
 		err = loader_unload(&o);

@@ -40,6 +40,7 @@ struct report_daemon_stats {
 	uint64_t registrations_ok, registrations_failed;
 	uint64_t cni_ok, cni_failed;     /* CNI requests served (ADD, DEL, CHECK) */
 	int cni_plugin;                  /* run --cni-install: 1 waiting for it, 2 installed */
+	const char *unsupported;         /* this node cannot run shunt: why (readyz says it) */
 };
 /* The Prometheus text exposition of a loaded shunt into f. 0, or -errno (nothing useful
  * written: the scrape should fail). */

@@ -190,5 +190,26 @@ check_match "... pod a meshed: an event naming its netns" \
 	"\"event\":\"meshed\",\"netns\":\"/run/netns/$(tb_ns a)\"" "$(cat "$TB_TMP/run.log")"
 check_match "... the refused configuration: level error, FILE:LINE:COL in msg" \
 	"\"level\":\"error\",\"msg\":\"$CM/shunt.yaml:1:[0-9]*: " "$(cat "$TB_TMP/run.log")"
+# --- a node whose kernel cannot run shunt: not ready, one log line, no crash loop -------------
+# (a kernel without BTF, as this mount namespace shows it: /sys/kernel/btf hidden by a tmpfs)
+P2=$(free_port)
+unshare -m sh -c 'mount -t tmpfs none /sys/kernel/btf && exec "$@"' sh \
+	"$SHUNT" run --pin-dir "$TB_PIN-nobtf" --socket "$TB_TMP/nobtf.sock" --listen "127.0.0.1:$P2" \
+	--log-format json > "$TB_TMP/nobtf.log" 2>&1 &
+nobtf=$!
+TB_PIDS+=($nobtf)
+for i in $(seq 50); do curl -fs "http://127.0.0.1:$P2/healthz" > /dev/null && break; sleep 0.1; done
+r=$(curl -s -w '%{http_code}' "http://127.0.0.1:$P2/readyz" | paste -sd' ' -)
+check_match "no BTF: /readyz 503 says why" "^not ready: this node cannot run shunt: .*no BTF.* 503$" "$r"
+check_eq "... /healthz 200: the pod is not restarted (a restart would not change the kernel)" "200" \
+	"$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P2/healthz")"
+sleep 1
+check "... still running a second later" kill -0 "$nobtf"
+check_eq "... one error says it, as an event" "1 node_unsupported" \
+	"$(grep -c '"level":"error"' "$TB_TMP/nobtf.log") $(grep '"level":"error"' "$TB_TMP/nobtf.log" | grep -o '"event":"[a-z_]*"' | cut -d'"' -f4)"
+check "... nothing was loaded or pinned" test ! -e "$TB_PIN-nobtf"
+kill -TERM "$nobtf"
+wait "$nobtf"
+check_eq "... SIGTERM: exit 0" "0" "$?"
 [ -n "$KEEP_LOG" ] && cp "$TB_TMP/run.log" "$TB_TMP/metrics.txt" "$KEEP_LOG/"
 tap_done

@@ -111,8 +111,9 @@ spec = ds["spec"]["template"]["spec"]
 c = spec["containers"][0]
 c["image"] = image
 c["command"] = [a.replace("15014", port) for a in c["command"]] + ["--pin-dir", pin, "--cgroup", cg]
-for p in c.get("ports", []):
-    p["containerPort"] = int(port)
+# podman 4.3 refuses ports with host networking (a kubelet takes them: hostPort = containerPort);
+# they only name the port for a PodMonitor
+c.pop("ports", None)
 for probe in ("livenessProbe", "readinessProbe"):
     c[probe]["httpGet"]["port"] = int(port)
 for v in spec["volumes"]:
