@@ -138,10 +138,12 @@ $(OUT)/tools/twoqueue: tests/tools/twoqueue.c | $(OUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lbpf
 
-tools: $(addprefix $(OUT)/tools/,$(TOOLS)) $(OUT)/tools/foreign.bpf.o $(OUT)/tools/halfclose.bpf.o \
+tools: $(addprefix $(OUT)/tools/,$(TOOLS)) $(OUT)/tools/foreign.bpf.o $(OUT)/tools/cilium_sock.bpf.o \
+       $(OUT)/tools/halfclose.bpf.o \
        $(OUT)/tools/twoqueue.bpf.o
 
-# Not shunt's: a do-nothing connect4 program doctor.t attaches beside shunt's (foreign), the
+# Not shunt's: a do-nothing connect4 program doctor.t attaches beside shunt's (foreign), one named
+# and behaving as Cilium's socket LB with socketLB.hostNamespaceOnly (cilium_sock), the
 # least sk_msg fast path for halfclose (a kernel fact the README's known hazards cite).
 $(OUT)/tools/%.bpf.o: tests/tools/%.bpf.c | $(OUT)/tools
 	$(call msg,BPF,$@)

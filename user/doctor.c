@@ -288,11 +288,39 @@ static const char *foreign_meaning(enum bpf_attach_type t)
 	}
 }
 
+/* Cilium's socket LB (programs cil_sock*): with socketLB.hostNamespaceOnly=true its agent
+ * compiles them with ENABLE_SOCKET_LB_HOST_ONLY and they return at once outside the host's
+ * network namespace, so pods' connects reach shunt untranslated (Cilium's guide for Istio
+ * asks for exactly that); with ENABLE_SOCKET_LB_FULL they translate a pod's service connect
+ * to a backend first. The running datapath's choice is in the agent's node_config.h (the
+ * ConfigMap may say otherwise until the agent restarts). 1 host only, 0 full, -1 unknown. */
+static int cilium_host_only(char *path, size_t len)
+{
+	const char *dir = getenv("SHUNT_CILIUM_STATE_DIR");
+	char line[512];
+	int found = -1;
+	FILE *f;
+
+	snprintf(path, len, "%s/globals/node_config.h", dir && *dir ? dir : "/var/run/cilium/state");
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f) && found < 0) {
+		if (!strncmp(line, "#define ENABLE_SOCKET_LB_HOST_ONLY", 34))
+			found = 1;
+		else if (!strncmp(line, "#define ENABLE_SOCKET_LB_FULL", 29))
+			found = 0;
+	}
+	fclose(f);
+	return found;
+}
+
 /* Programs on shunt's hooks of this cgroup (and inherited from its ancestors) that are not
  * shunt's. ours: program ids of the pinned links. */
 static void check_foreign(struct doctor *d, int cgfd, const __u32 *ours, size_t n_ours)
 {
-	int found = 0;
+	char cfg[PATH_MAX];
+	int found = 0, cilium = -2, cilium_progs = 0;
 
 	for (size_t h = 0; h < sizeof(hook_types) / sizeof(hook_types[0]); h++) {
 		__u32 ids[64], cnt = 64, flags = 0;
@@ -314,6 +342,26 @@ static void check_foreign(struct doctor *d, int cgfd, const __u32 *ours, size_t 
 				pi.name[0] = '\0';
 			if (fd >= 0)
 				close(fd);
+			if (!strncmp(pi.name, "cil_sock", 8)) {
+				if (cilium == -2)
+					cilium = cilium_host_only(cfg, sizeof(cfg));
+				cilium_progs++;
+				if (cilium == 1)
+					continue;   /* harmless: said once below */
+				found++;
+				say(d, FAIL, "foreign-prog", cilium == 0 ?
+				    "set socketLB.hostNamespaceOnly=true in Cilium's Helm values (as its Istio "
+				    "guide asks) and restart the cilium DaemonSet: the agent compiles it in at "
+				    "start" : "make sure Cilium runs with socketLB.hostNamespaceOnly=true (cilium-dbg "
+				    "status --verbose: 'Socket LB Coverage: Hostns-only'); set "
+				    "SHUNT_CILIUM_STATE_DIR if its state directory is not /var/run/cilium/state",
+				    "cgroup %s also runs Cilium's socket LB (program %u '%s'), %s: %s",
+				    libbpf_bpf_attach_type_str(hook_types[h]), ids[i], pi.name,
+				    cilium == 0 ? "for pods too (ENABLE_SOCKET_LB_FULL in its node_config.h)"
+						: "and its node_config.h cannot be read to tell whether it spares pods",
+				    foreign_meaning(hook_types[h]));
+				continue;
+			}
 			found++;
 			say(d, FAIL, "foreign-prog", "run one redirector on these hooks, or check with its "
 			    "owner that the two compose (bpftool cgroup tree shows who attached what)",
@@ -321,7 +369,12 @@ static void check_foreign(struct doctor *d, int cgfd, const __u32 *ours, size_t 
 			    ids[i], pi.name, foreign_meaning(hook_types[h]));
 		}
 	}
-	if (!found)
+	if (cilium == 1)
+		say(d, OK, "foreign-prog", NULL, "Cilium's socket LB (%d programs on shunt's hooks) runs "
+		    "in the host's network namespace only (ENABLE_SOCKET_LB_HOST_ONLY in %s, "
+		    "socketLB.hostNamespaceOnly=true): pods' connects reach shunt untranslated",
+		    cilium_progs, cfg);
+	if (!found && cilium != 1)
 		say(d, OK, "foreign-prog", NULL, "no other program on shunt's cgroup hooks");
 }
 

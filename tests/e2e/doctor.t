@@ -98,6 +98,32 @@ check_eq "foreign connect4 program: exit 1" "1" "$rc"
 check_match "... named, with what it means" "^FAIL +foreign-prog +cgroup cgroup_inet4_connect also runs program [0-9]+ 'not_shunt_conne': both rewrite connect\(\)'s destination \(Cilium's socket LB" "$out"
 bpftool cgroup detach "$TB_CG" connect4 pinned "$FOREIGN"
 rm -f "$FOREIGN"
+# --- Cilium next door: its socket LB attached as Cilium attaches it, told apart by what its
+# agent compiled in (node_config.h, SHUNT_CILIUM_STATE_DIR standing for /var/run/cilium/state)
+bpftool prog load "$TB_ROOT/build/tools/cilium_sock.bpf.o" "$FOREIGN" || tap_bail "cilium program"
+bpftool cgroup attach "$TB_CG" connect4 pinned "$FOREIGN" multi || tap_bail "attach cilium"
+mkdir -p "$TB_TMP/cilium/globals"
+export SHUNT_CILIUM_STATE_DIR=$TB_TMP/cilium
+printf '#define ENABLE_IPV4 1\n#define ENABLE_SOCKET_LB_HOST_ONLY 1\n' > "$TB_TMP/cilium/globals/node_config.h"
+out=$(doctor)
+rc=$?
+check_eq "Cilium's socket LB, hostNamespaceOnly: harmless, exit 0" "0" "$rc"
+check_match "... said so, with where it was read" "^ok +foreign-prog +Cilium's socket LB \(1 programs on shunt's hooks\) runs in the host's network namespace only \(ENABLE_SOCKET_LB_HOST_ONLY in $TB_TMP/cilium/globals/node_config.h" "$out"
+acc0=$(tb_sidecar_accepted a outbound)
+tb_run a "$TOOLS/tcpclient" 198.18.0.100:7001 > /dev/null
+check_eq "... and pod a's connection still reaches its proxy" "$((acc0 + 1))" "$(tb_sidecar_accepted a outbound)"
+printf '#define ENABLE_IPV4 1\n#define ENABLE_SOCKET_LB_FULL 1\n' > "$TB_TMP/cilium/globals/node_config.h"
+out=$(doctor)
+check_eq "Cilium's socket LB for pods too (ENABLE_SOCKET_LB_FULL): exit 1" "1" "$?"
+check_match "... named, with the fix" "^FAIL +foreign-prog +cgroup cgroup_inet4_connect also runs Cilium's socket LB \(program [0-9]+ 'cil_sock4_conne'\), for pods too" "$out"
+check_match "... the fix: hostNamespaceOnly" 'fix: set socketLB.hostNamespaceOnly=true' "$out"
+rm -f "$TB_TMP/cilium/globals/node_config.h"
+out=$(doctor)
+check_eq "Cilium's node_config.h unreadable: cannot tell, exit 1" "1" "$?"
+check_match "... says how to check" "cannot be read to tell whether it spares pods.*Hostns-only" "$(tr '\n' ' ' <<<"$out")"
+unset SHUNT_CILIUM_STATE_DIR
+bpftool cgroup detach "$TB_CG" connect4 pinned "$FOREIGN"
+rm -f "$FOREIGN"
 out=$(doctor)
 rc=$?
 check_eq "all put right: healthy again" "0" "$rc"
