@@ -361,6 +361,8 @@ static __always_inline void shunt_detect_proxy(struct bpf_sock *sk)
 			__sync_fetch_and_or(&wl->flags, SHUNT_WL_AUTO);
 		return;
 	}
+	if (dcfg->flags & SHUNT_CFG_DRAIN)
+		return;    /* shunt uninstall: no new pod joins */
 	nw.flags = SHUNT_WL_AUTO;
 	nw.since_ns = bpf_ktime_get_boot_ns();
 	if (!bpf_map_update_elem(&shunt_netns_v1, &netns, &nw, BPF_NOEXIST)) {

@@ -217,6 +217,22 @@ static int sync_pods(const struct apply_target *t, const struct shunt_config *co
 	err = workload_resolve(conf, census, slot, strict, errs, &wl, &n_wl, &live, &n_live);
 	if (err)
 		return err;
+	if (conf->draining) {
+		/* shunt uninstall: a scan keeps the pods it meshed, it finds no new one */
+		size_t k = 0;
+
+		for (size_t i = 0; i < n_wl; i++) {
+			struct shunt_workload v;
+
+			if ((wl[i].flags & SHUNT_WL_SCANNED) &&
+			    bpf_map_lookup_elem(t->m->fd[MAP_NETNS], &wl[i].cookie, &v)) {
+				free(wl[i].addrs);
+				continue;
+			}
+			wl[k++] = wl[i];
+		}
+		n_wl = k;
+	}
 	err = write_workload_policies(t, wl, n_wl, strict);
 	if (!err)
 		err = maps_sync_workloads(t->m, slot, wl, n_wl, live, n_live);
@@ -227,13 +243,15 @@ static int sync_pods(const struct apply_target *t, const struct shunt_config *co
 	return err;
 }
 
-int apply_config(const struct apply_target *t, const struct shunt_config *conf, __u32 slot,
-		 __u32 generation, struct config_errors *errs)
+int apply_config(const struct apply_target *t, const struct shunt_config *conf,
+		 struct config_errors *errs, __u32 *generation_out)
 {
 	struct netns_census census = { 0 };
 	struct shunt_policy pol = { 0 };
+	__u32 slot, generation;
 	int err;
 
+	maps_next_slot(t->m, SHUNT_OWNER_DEFAULT, &slot, &generation);
 	err = policy_compile(conf, SHUNT_OWNER_DEFAULT, slot, generation, &pol);
 	if (err)
 		return err;
@@ -261,6 +279,8 @@ int apply_config(const struct apply_target *t, const struct shunt_config *conf, 
 			   "policy generation %s live (slot %u): %zu CIDR entries, %d meshed pods", g,
 			   slot, pol.n_cidrs, err);
 		err = 0;
+		if (generation_out)
+			*generation_out = generation;
 	}
 out:
 	policy_free(&pol);
@@ -362,4 +382,32 @@ bool apply_links_defunct(const struct apply_target *t)
 	}
 	closedir(d);
 	return gone;
+}
+
+int apply_pinned(const char *pin_dir, const struct shunt_config *conf, struct config_errors *errs,
+		 __u32 *generation)
+{
+	struct apply_target t = { .pin_dir = pin_dir };
+	struct shunt_maps m;
+	int lockfd, err;
+
+	if (!pins_loaded(pin_dir)) {
+		log_err("shunt is not loaded at %s (run 'shunt load' first)", pin_dir);
+		return -ENOENT;
+	}
+	lockfd = pins_lock(pin_dir, false);
+	if (lockfd < 0)
+		return lockfd;
+	err = maps_open_pinned(&m, pin_dir);
+	if (!err) {
+		t.m = &m;
+		t.sk_lookup_fd = pins_open_prog(pin_dir, "shunt_sk_lookup");
+		t.cgroup_id = pins_cgroup_id(pin_dir);
+		err = apply_config(&t, conf, errs, generation);
+		if (t.sk_lookup_fd >= 0)
+			close(t.sk_lookup_fd);
+		maps_close(&m);
+	}
+	pins_unlock(lockfd);
+	return err;
 }

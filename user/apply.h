@@ -18,10 +18,16 @@ struct apply_target {
 	__u64 cgroup_id;       /* where the programs are attached: the pods shunt may scan */
 };
 
-/* Write conf into `slot` as `generation`, flip to it, then reconcile the pods. Workload
- * problems come back as -EINVAL with errs filled, before any map is touched. */
-int apply_config(const struct apply_target *t, const struct shunt_config *conf, __u32 slot,
-		 __u32 generation, struct config_errors *errs);
+/* The node's policy commit, for load, apply, run's reloads, upgrades and uninstall: compile
+ * conf into the inactive slot as the next generation (maps_next_slot), flip to it, then
+ * reconcile the pods. Workload problems come back as -EINVAL with errs filled, before any
+ * map is touched. *generation: the one now live (may be NULL). */
+int apply_config(const struct apply_target *t, const struct shunt_config *conf,
+		 struct config_errors *errs, __u32 *generation);
+/* apply_config on the shunt pinned at pin_dir, under its lock: what `shunt apply` and
+ * `shunt uninstall` do. -ENOENT (said) when nothing is loaded there. */
+int apply_pinned(const char *pin_dir, const struct shunt_config *conf, struct config_errors *errs,
+		 __u32 *generation);
 /* The live policy stays; only the meshed pods are brought up to date (new and gone
  * namespaces, addresses, sk_lookup links, listeners). Returns how many pods are meshed. */
 int apply_refresh(const struct apply_target *t, const struct shunt_config *conf);

@@ -655,7 +655,7 @@ void cni_serve(const struct cni_service *svc, int conn, char *req)
 	if (r) {
 		answer(r, "error: %s", why);
 		log_warn("cni request refused: %s", why);
-	} else if (write(conn, "error: out of memory\n", 21) < 0) {
+	} else if (send(conn, "error: out of memory\n", 21, MSG_NOSIGNAL) < 0) {
 		/* nothing more to say */
 	}
 	__atomic_add_fetch(svc->refused, 1, __ATOMIC_RELAXED);

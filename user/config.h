@@ -103,6 +103,7 @@ struct shunt_config {
 	struct config_pos acceleration_pos;
 	uint32_t accel_queue_limit;   /* bytes; acceleration_queue_limit */
 	bool auto_detect;
+	bool draining;         /* shunt uninstall, not from YAML: mesh no new pod, keep the others */
 	int flavor;            /* enum config_flavor */
 	/* dns: Istio's DNS capture (--redirect-dns): TCP and UDP port 53 to the proxy's agent */
 	bool dns_capture;      /* dns.capture */

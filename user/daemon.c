@@ -90,7 +90,7 @@ static int reload_config(const struct daemon_opts *o, struct shunt_config *conf,
 {
 	struct config_errors errs = { 0 };
 	struct shunt_config next;
-	struct shunt_state st;
+	__u32 gen = 0;
 	char *bytes = NULL;
 	size_t len = 0;
 	int err;
@@ -119,14 +119,11 @@ static int reload_config(const struct daemon_opts *o, struct shunt_config *conf,
 		}
 	}
 	if (!err) {
-		err = maps_read_state(t->m, SHUNT_OWNER_DEFAULT, &st);
-		if (!err)
-			err = apply_config(t, &next, st.active_slot ^ 1, st.generation + 1, &errs);
+		err = apply_config(t, &next, &errs, &gen);
 		if (!err) {
 			config_free(conf);
 			*conf = next;
-			log_info("%s: applied %s as generation %u", why, conf->source,
-				 st.generation + 1);
+			log_info("%s: applied %s as generation %u", why, conf->source, gen);
 		} else {
 			config_free(&next);
 		}

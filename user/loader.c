@@ -312,7 +312,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	target.pin_dir = o->pin_dir;
 	target.sk_lookup_fd = bpf_program__fd(skel->progs.shunt_sk_lookup);
 	target.cgroup_id = fstat(cgfd, &cgst) ? 0 : (__u64)cgst.st_ino;
-	err = apply_config(&target, conf, 0, 1, errs);
+	err = apply_config(&target, conf, errs, NULL);
 	if (err)
 		goto out_unlock;
 
@@ -840,7 +840,7 @@ int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
 	target.pin_dir = o->pin_dir;
 	target.sk_lookup_fd = bpf_program__fd(skel->progs.shunt_sk_lookup);
 	target.cgroup_id = pins_cgroup_id(o->pin_dir);
-	err = apply_config(&target, conf, st.active_slot ^ 1, st.generation + 1, errs);
+	err = apply_config(&target, conf, errs, NULL);
 	if (err)
 		goto out_rollback;
 	relabel_abi(&m);

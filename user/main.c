@@ -29,6 +29,7 @@
 #include "pins.h"
 #include "podinit.h"
 #include "trace.h"
+#include "uninstall.h"
 #include "report.h"
 
 #ifndef SHUNT_VERSION
@@ -46,7 +47,8 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 enum opt_id {
 	O_CONFIG, O_PIN_DIR, O_CGROUP, O_SOCKET, O_CNI_BIN_DIR, O_CNI_CONF_DIR, O_CNI_INSTALL,
 	O_UNINSTALL, O_MAX_CONNS, O_KUBECONFIG, O_KUBE_TIMEOUT, O_NODE_NAME, O_LISTEN, O_POD,
-	O_ADDR, O_PORT, O_VERDICT, O_UID, O_GID, O_PROXY, O_UDP, O_JSON, O_LOG_FORMAT, O_VERBOSE,
+	O_ADDR, O_PORT, O_VERDICT, O_UID, O_GID, O_PROXY, O_UDP, O_TIMEOUT, O_JSON, O_LOG_FORMAT,
+	O_VERBOSE,
 	O_HELP, O_VERSION, O_COUNT
 };
 #define B(o) (1u << (o))
@@ -109,6 +111,8 @@ static const struct opt_doc opt_docs[O_COUNT] = {
 	[O_LOG_FORMAT] = { "log-format", 0, "text|json", "how messages on stderr look: 'shunt: "
 			   "warning: ...' lines (default), or one JSON object a line (time, level, "
 			   "msg and fields such as pod, netns, generation), for log shippers" },
+	[O_TIMEOUT] = { "timeout", 0, "SECONDS", "give up after SECONDS with pods still meshed "
+			"(exit 1; shunt stays loaded and draining); default: wait as long as it takes" },
 	[O_VERBOSE] = { "verbose", 'v', NULL, "say what is done; twice for libbpf's messages and "
 			"the verifier log" },
 	[O_HELP] = { "help", 'h', NULL, "this text; 'shunt COMMAND --help' for one command" },
@@ -135,6 +139,7 @@ static int cmd_doctor(struct cli *c);
 static int cmd_trace(struct cli *c);
 static int cmd_explain(struct cli *c);
 static int cmd_cni_install(struct cli *c);
+static int cmd_uninstall(struct cli *c);
 
 static const struct cmd cmds[] = {
 	{ "check", "[FILE]", cmd_check, B(O_CONFIG),
@@ -180,6 +185,12 @@ static const struct cmd cmds[] = {
 	  "put the CNI plugin in place on this node, as istio-cni's installer does: shunt-cni into "
 	  "--cni-bin-dir (atomically), appended to the first network configuration of "
 	  "--cni-conf-dir (a .conf wrapped into a .conflist); with --uninstall, remove both" },
+	{ "uninstall", NULL, cmd_uninstall,
+	  B(O_CONFIG) | B(O_PIN_DIR) | B(O_SOCKET) | B(O_CNI_BIN_DIR) | B(O_CNI_CONF_DIR) |
+	  B(O_TIMEOUT),
+	  "take shunt off this node without breaking a running pod (after 'shunt run' is stopped): "
+	  "remove the CNI plugin, stop meshing new pods (running ones stay meshed), wait until the "
+	  "last meshed pod is deleted, then unload; the DaemonSet's uninstall Job runs it" },
 	{ "pod-init", "[FLAGS]", NULL, 0,
 	  "in a pod's init container: mesh this pod fail-closed with the policy of "
 	  "istio-iptables' (or Linkerd proxy-init's) flags, through the node's `shunt run`; "
@@ -306,6 +317,7 @@ struct cli {
 	struct explain_opts ex;    /* explain's own options */
 	struct report_filter df;   /* dump's and trace's --addr, --port */
 	const char *verdict;       /* trace --verdict */
+	unsigned timeout;          /* uninstall --timeout, 0 = none */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -475,44 +487,17 @@ static int cmd_apply(struct cli *c)
 {
 	struct config_errors errs = { 0 };
 	struct shunt_config conf;
-	struct shunt_state st;
-	struct shunt_maps m;
+	__u32 gen = 0;
 	bool file;
-	int lockfd, err = read_config(c, &conf, &file);
+	int err = read_config(c, &conf, &file);
 
 	if (err)
 		return config_exit_code(err);
 	err = loader_preflight(false);
-	if (err)
-		goto out;
-	if (!pins_loaded(c->pin_dir)) {
-		log_err("shunt is not loaded at %s (run 'shunt load' first)", c->pin_dir);
-		err = -ENOENT;
-		goto out;
-	}
-	lockfd = pins_lock(c->pin_dir, false);
-	if (lockfd < 0) {
-		err = lockfd;
-		goto out;
-	}
-	err = maps_open_pinned(&m, c->pin_dir);
-	if (!err) {
-		err = maps_read_state(&m, SHUNT_OWNER_DEFAULT, &st);
-		if (!err) {
-			struct apply_target t = { .m = &m, .pin_dir = c->pin_dir,
-						  .sk_lookup_fd = pins_open_prog(c->pin_dir, "shunt_sk_lookup"),
-						  .cgroup_id = pins_cgroup_id(c->pin_dir) };
-
-			err = apply_config(&t, &conf, st.active_slot ^ 1, st.generation + 1, &errs);
-			if (t.sk_lookup_fd >= 0)
-				close(t.sk_lookup_fd);
-		}
-		if (!err)
-			printf("applied %s: policy generation %u\n", conf.source, st.generation + 1);
-		maps_close(&m);
-	}
-	pins_unlock(lockfd);
-out:
+	if (!err)
+		err = apply_pinned(c->pin_dir, &conf, &errs, &gen);
+	if (!err)
+		printf("applied %s: policy generation %u\n", conf.source, gen);
 	config_errors_print(&errs);
 	err = exit_code(err, &errs);
 	config_errors_free(&errs);
@@ -593,6 +578,25 @@ static int cmd_cni_install(struct cli *c)
 	}
 	printf("%s\n", msg);
 	return EXIT_OK;
+}
+
+static int cmd_uninstall(struct cli *c)
+{
+	struct uninstall_opts u = { .pin_dir = c->pin_dir, .socket = c->socket, .cni = &c->cni,
+				    .timeout_s = c->timeout };
+	struct shunt_config conf;
+	bool file;
+	int err = read_config(c, &conf, &file);
+
+	if (err)
+		return config_exit_code(err);
+	if (log_verbosity < LOG_INFO)
+		log_verbosity = LOG_INFO;   /* it runs as a Job: say what is done */
+	err = loader_preflight(false);
+	if (!err)
+		err = uninstall_run(&u, &conf);
+	config_free(&conf);
+	return err ? EXIT_FAIL : EXIT_OK;
 }
 
 static int cmd_status(struct cli *c)
@@ -784,6 +788,11 @@ static int take_option(struct cli *c, enum opt_id o, const char *arg)
 		if (!log_set_format(arg))
 			return usage_error("--log-format takes 'text' or 'json', not '%s'", arg);
 		break;
+	case O_TIMEOUT:
+		if (!parse_num(arg, 1, 86400, &v))
+			return usage_error("--timeout takes seconds from 1 to 86400, not '%s'", arg);
+		c->timeout = (unsigned)v;
+		break;
 	case O_VERBOSE:
 		log_verbosity = log_verbosity < LOG_INFO ? LOG_INFO : log_verbosity + 1;
 		break;
@@ -895,7 +904,7 @@ int main(int argc, char **argv)
 	if (err)
 		return err;
 	/* 'check FILE', 'load FILE', 'apply FILE', 'run FILE': --config FILE */
-	if (optind < argc && (c.cmd->opts & B(O_CONFIG))) {
+	if (optind < argc && c.cmd->args && !strcmp(c.cmd->args, "[FILE]")) {
 		if (c.config)
 			return usage_error("give the configuration once, not as both --config and an argument");
 		c.config = argv[optind++];

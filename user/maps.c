@@ -393,20 +393,28 @@ int maps_flip(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 generat
 	return 0;
 }
 
+void maps_next_slot(const struct shunt_maps *m, __u64 owner, __u32 *slot, __u32 *generation)
+{
+	struct shunt_state st;
+
+	*slot = 0;
+	*generation = 1;
+	if (!maps_read_state(m, owner, &st) && st.generation) {
+		*slot = (st.active_slot & (SHUNT_SLOTS - 1)) ^ 1;
+		*generation = st.generation + 1;
+	}
+}
+
 int maps_set_policy(const struct shunt_maps *m, __u64 owner, const struct shunt_config *conf,
 		    __u32 *generation_out)
 {
 	struct shunt_policy *pol = malloc(sizeof(*pol));
-	struct shunt_state st;
-	__u32 slot = 0, gen = 1;
+	__u32 slot, gen;
 	int err;
 
 	if (!pol)
 		return -ENOMEM;
-	if (!maps_read_state(m, owner, &st)) {
-		slot = (st.active_slot & (SHUNT_SLOTS - 1)) ^ 1;
-		gen = st.generation + 1;
-	}
+	maps_next_slot(m, owner, &slot, &gen);
 	err = policy_compile(conf, owner, slot, gen, pol);
 	if (!err)
 		err = maps_write_slot(m, slot, pol);

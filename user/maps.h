@@ -46,6 +46,9 @@ int maps_read_cfg(const struct shunt_maps *m, __u64 owner, __u32 slot, struct sh
 /* Write policy p into slot `slot` of its owner (p->cidrs carry both). The live slot is not
  * touched. */
 int maps_write_slot(const struct shunt_maps *m, __u32 slot, const struct shunt_policy *p);
+/* Where owner's next policy goes: the inactive slot, one generation more than the live one;
+ * slot 0, generation 1 for an owner with none yet. Every writer of a policy asks here. */
+void maps_next_slot(const struct shunt_maps *m, __u64 owner, __u32 *slot, __u32 *generation);
 /* Make owner's `slot` live: the one write that switches every new decision of that owner. */
 int maps_flip(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 generation);
 /* Compile conf as owner's policy into its inactive slot and flip to it: one pod's update,

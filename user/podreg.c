@@ -108,7 +108,9 @@ int podreg_vanswer(int fd, const char *fmt, va_list ap)
 	if (n > (int)sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	return write(fd, buf, (size_t)n) < 0 ? -errno : 0;
+	/* MSG_NOSIGNAL: a caller that left before its answer is an error here, not a SIGPIPE
+	 * that ends shunt run */
+	return send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 static void reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

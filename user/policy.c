@@ -99,6 +99,8 @@ int policy_compile(const struct shunt_config *conf, __u64 owner, __u32 slot, __u
 		cfg->flags |= SHUNT_CFG_ACCEL_PROXY;
 	if (conf->auto_detect)
 		cfg->flags |= SHUNT_CFG_AUTO_DETECT;
+	if (conf->draining)
+		cfg->flags |= SHUNT_CFG_DRAIN;
 	if (conf->flavor == CONFIG_FLAVOR_LINKERD)
 		cfg->flags |= SHUNT_CFG_LINKERD;
 	if (conf->proxy_cgroup_id && conf->proxy_identity != CONFIG_IDENTITY_UID) {

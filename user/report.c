@@ -409,10 +409,12 @@ int report_status(const char *pin_dir, bool json)
 		else
 			printf("\"proxy_gid\":null,");
 		printf("\"outbound_port\":%u,\"inbound_port\":%u,\"acceleration\":%s,"
-		       "\"acceleration_mode\":\"%s\",\"auto_detect\":%s},", cfg.outbound_port,
-		       cfg.inbound_port, cfg.flags & SHUNT_CFG_ACCELERATION ? "true" : "false",
+		       "\"acceleration_mode\":\"%s\",\"auto_detect\":%s,\"draining\":%s},",
+		       cfg.outbound_port, cfg.inbound_port,
+		       cfg.flags & SHUNT_CFG_ACCELERATION ? "true" : "false",
 		       config_accel_name(policy_accel_mode(cfg.flags)),
-		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");
+		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false",
+		       cfg.flags & SHUNT_CFG_DRAIN ? "true" : "false");
 		printf("\"programs\":[");
 		for (int i = 0; i < n_links; i++)
 			printf("%s{\"name\":\"%s\",\"attach_type\":\"%s\",\"link_id\":%u,"
@@ -454,6 +456,9 @@ int report_status(const char *pin_dir, bool json)
 		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
 		       !(cfg.flags & SHUNT_CFG_ACCELERATION) ? "off" :
 		       cfg.flags & SHUNT_CFG_ACCEL_PROXY ? "proxy (between proxies only)" : "on");
+		if (cfg.flags & SHUNT_CFG_DRAIN)
+			printf("draining:  shunt uninstall: no new pod is meshed; unloaded once the "
+			       "meshed ones are gone\n");
 		{
 			struct shunt_trace_ctl tc;
 			__u32 tk = 0;

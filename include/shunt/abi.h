@@ -72,6 +72,8 @@ enum shunt_cidr_list {
 #define SHUNT_CFG_DNS               (1u << 16)/* dns.capture: port 53 to dns_port */
 #define SHUNT_DNS_PORT              53        /* the port DNS capture looks at (host order) */
 #define SHUNT_CFG_DNS_ALL           (1u << 17)/* ... to any server, not only dns.servers */
+#define SHUNT_CFG_DRAIN             (1u << 19)/* shunt uninstall: meshed pods stay meshed, the
+						 * kernel's detection meshes no new one */
 #define SHUNT_CFG_ACCEL_PROXY       (1u << 18)/* with SHUNT_CFG_ACCELERATION: only connections
 					       * between two proxies of this node (acceleration:
 					       * proxy); app sockets stay off the sockhash */

@@ -68,6 +68,19 @@ check_match "... mounting /opt/cni/bin and /etc/cni/net.d from the host" \
 	'hostPath: path: /opt/cni/bin .*hostPath: path: /etc/cni/net.d ' "$flat"
 check_match "... with its own ServiceAccount, its token mounted" \
 	'automountServiceAccountToken: true .*serviceAccountName: shunt ' "$flat"
+# uninstall (deploy/uninstall): shunt uninstall on every node, with the CNI directories
+un=$(kubectl kustomize "$top/deploy/uninstall" 2>&1)
+check_eq "kubectl kustomize deploy/uninstall renders" "0" "$?"
+flat=$(tr '\n' ' ' <<<"$un" | tr -s ' ')
+check_match "... its init container runs shunt uninstall into the host's CNI directories" \
+	'- uninstall - --config - /etc/shunt/shunt.yaml - --cni-bin-dir - /host/opt/cni/bin - --cni-conf-dir - /host/etc/cni/net.d ' "$flat"
+uargs=$(grep -A3 'command: \["/usr/local/bin/shunt", "uninstall"' "$top/deploy/uninstall/daemonset.yaml" |
+	tr -d '\n' | grep -o '"[^"]*"' | tr -d '"' | tail -n +3 | paste -sd' ' -)
+out=$("$top/build/shunt" uninstall $uargs stop-here 2>&1)
+check_match "... with options shunt uninstall takes (parsed up to the stray argument)" \
+	"^shunt: unexpected argument 'stop-here'" "$out"
+check_eq "... and the shunt image of VERSION" "image: localhost/shunt:$version" \
+	"$(grep -o 'image: [^ ]*shunt[^ ]*' <<<"$un" | sort -u)"
 check_eq "... the ClusterRole: get and list pods, get namespaces, no more" \
 	"rules: - apiGroups: - \"\" resources: - pods verbs: - get - list - apiGroups: - \"\" resources: - namespaces verbs: - get " \
 	"$(sed -n '/^kind: ClusterRole$/,/^---$/p' <<<"$cni" | sed -n '/^rules:/,/^---$/p' | grep -v '^---' | tr '\n' ' ' | tr -s ' ')"
@@ -86,6 +99,9 @@ else
 	[ "${out##*0 problems}" = "" ] || printf '# %s\n' "$out"
 	out=$(node "$schema/check.mjs" <<<"$cni" 2>&1)
 	check_match "... and every object of deploy/cni" "^0:.*5 objects, 0 problems" "$?:$(tail -1 <<<"$out")"
+	un=$(kubectl kustomize "$top/deploy/uninstall" 2>&1)
+	out=$(node "$schema/check.mjs" <<<"$un" 2>&1)
+	check_match "... and the uninstall DaemonSet of deploy/uninstall" "^0:.*1 objects, 0 problems" "$?:$(tail -1 <<<"$out")"
 	bad=$(sed 's/hostNetwork: true/hostNetwrk: true/' <<<"$rendered" | node "$schema/check.mjs" 2>&1)
 	check_match "an unknown field is named with its path" '^DaemonSet/shunt: /spec/template/spec/hostNetwrk: .*known properties' "$bad"
 	bad=$(sed '0,/periodSeconds: [0-9]*/s//periodSeconds: ten/' <<<"$rendered" | node "$schema/check.mjs" 2>&1)
