@@ -207,6 +207,7 @@ install: $(OUT)/shunt $(OUT)/shunt-cni
 	$(Q)install -D -m 0755 $(OUT)/shunt $(DESTDIR)$(PREFIX)/sbin/shunt
 	$(Q)install -D -m 0755 $(OUT)/shunt-cni $(DESTDIR)$(PREFIX)/lib/shunt/shunt-cni
 	$(Q)install -D -m 0644 man/shunt.8 $(DESTDIR)$(PREFIX)/share/man/man8/shunt.8
+	$(Q)install -D -m 0644 completion/shunt.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/shunt
 
 bench-trace: all
 	$(Q)scripts/bench-trace.sh

@@ -172,4 +172,13 @@ out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns w)" 198.18.0.10:80 2>&
 check_match "explain from an unmeshed pod: left alone" 'rule +not_meshed: the pod is not meshed' "$out"
 out=$("$SHUNT" explain --pin-dir "$TB_PIN" 198.18.0.100 2>&1)
 check_match "explain without a port: exit 2, says what it takes" '^2:.*not ADDR:PORT' "$?:$out"
+# bash completion of --pod: the meshed pods' /run/netns names, from this shunt's maps
+comp() {
+	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _shunt
+		printf "%s\n" "${COMPREPLY[@]}"' _ "$TB_ROOT/completion/shunt.bash" "$SHUNT" "$@" | sort | paste -sd' ' -
+}
+check_eq "completion: 'shunt dump --pin-dir PIN --pod <TAB>' offers the meshed pods' netns names" \
+	"$(printf '%s\n' "$(tb_ns a)" "$(tb_ns b)" | sort | paste -sd' ' -)" "$(comp dump --pin-dir "$TB_PIN" --pod '')"
+check_eq "... 'trace --verdict redirect_inc<TAB>'" "redirect_include_cidr redirect_include_port" \
+	"$(comp trace --pin-dir "$TB_PIN" --verdict redirect_inc)"
 tap_done

@@ -14,6 +14,8 @@ out=$(make -C "$top" -s install DESTDIR="$dest" PREFIX=/usr 2>&1)
 check_eq "make install: exit 0" "0" "$?"
 check "... installs /usr/sbin/shunt" test -x "$dest/usr/sbin/shunt"
 check "... and shunt(8)" test -f "$dest/usr/share/man/man8/shunt.8"
+check "... and the bash completion where bash-completion looks" \
+	test -f "$dest/usr/share/bash-completion/completions/shunt"
 warn=$(MANWIDTH=80 man --warnings -l "$dest/usr/share/man/man8/shunt.8" 2>&1 >/dev/null)
 check_eq "the page renders without warnings" "" "$warn"
 page=$(MANWIDTH=200 man -l "$dest/usr/share/man/man8/shunt.8" 2>/dev/null | sed 's/‐//g')
@@ -77,4 +79,18 @@ out=$("$top/build/shunt" unload --help)
 check_nomatch "unload --help: no --config" '--config' "$out"
 out=$("$top/build/shunt" explain --help)
 check_match "explain --help: its [SRC] DST arguments" '^Usage: shunt \[OPTIONS\] explain \[SRC\] DST' "$out"
+# bash completion: what it offers is what --help lists (it reads it)
+comp() { # WORDS...: what completing the last word offers, sorted, one line
+	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _shunt
+		printf "%s\n" "${COMPREPLY[@]}"' _ "$dest/usr/share/bash-completion/completions/shunt" \
+		"$top/build/shunt" "$@" | sort | paste -sd' ' -
+}
+cmds=$(sed -n '/^Commands:/,/^Options:/s/^  \([a-z][a-z-]*\).*/\1/p' <<<"$help" | sort | paste -sd' ' -)
+check_eq "completion: 'shunt <TAB>' offers every command" "$cmds" "$(comp '')"
+check_eq "... 'shunt un<TAB>'" "uninstall unload" "$(comp un)"
+mine=$("$top/build/shunt" check --help | sed -n '/^Options:/,$p' | grep -oE -- '^ {2,6}(-[a-zA-Z], )?--[a-z][a-z-]*' |
+	grep -oE -- '--[a-z-]+' | sort | paste -sd' ' -)
+check_eq "... 'shunt check --<TAB>': exactly check's options" "$mine" "$(comp check --)"
+check_eq "... 'shunt --log-format <TAB>'" "json text" "$(comp --log-format '')"
+check_eq "... 'shunt -v trace --ver<TAB>' (after a general option)" "--verbose --verdict --version" "$(comp -v trace --ver)"
 tap_done
