@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-# shunt: make (build/shunt), make test, make unit, make demo, make bench, make static, make clean
+# shunt: make (build/shunt), make test, make check, make unit, make demo, make bench, make static, make clean
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
@@ -52,7 +52,7 @@ TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfcl
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: install all clean test unit kernel-test tools demo bench bench-pods bench-cni bench-trace static vmtest fuzz modelcheck image
+.PHONY: install all clean test unit check kernel-test tools demo bench bench-pods bench-cni bench-trace static vmtest fuzz modelcheck image
 all: $(OUT)/shunt $(OUT)/shunt-cni tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -158,14 +158,32 @@ UNIT_BINS := $(addprefix $(OUT)/tests/,$(UNIT_TESTS))
 unit: $(UNIT_BINS)
 	$(Q)scripts/run-tests.sh --unit
 
+# The kernel tier in C (tests/kernel/test_*.c beyond the unit tests): the real loader, the
+# programs attached to a private cgroup, real sockets; no proxy, shell or ip(8), so it also
+# links statically (KTEST_STATIC=1) for a guest with nothing else in it.
+KTEST_SRCS := user/loader.c user/apply.c user/workload.c user/maps.c user/pins.c user/policy.c \
+              user/config.c user/ytree.c user/log.c user/default_config.c
+KTEST_LIBS := -lbpf -lelf -lz -lyaml
+KTESTS     := $(OUT)/ktests/test_capture
+$(OUT)/ktests:
+	$(Q)mkdir -p $@
+$(OUT)/ktests/%: tests/kernel/%.c $(KTEST_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/ktests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(INCLUDES) $(if $(KTEST_STATIC),-static) -o $@ $< \
+		$(KTEST_SRCS) $(KTEST_LIBS)
+
+# make check: the unit tests and the kernel tier, in seconds (root for the kernel tier).
+check: $(UNIT_BINS) $(KTESTS)
+	$(Q)scripts/run-tests.sh --check
+
 # The whole suite: unit tests, then kernel/e2e tests (root). Ends with "N passed, N failed".
-test: all $(UNIT_BINS) $(OUT)/tests/shunt-abinext
+test: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext
 	$(Q)scripts/run-tests.sh
 
 # The same suite inside a QEMU guest booted with another kernel: KERNEL=6.1 (Debian 12's
 # own), 6.12 (bookworm-backports) or a vmlinuz path. The binaries built here run there.
 KERNEL ?= 6.1
-vmtest: all $(UNIT_BINS) $(OUT)/tests/shunt-abinext
+vmtest: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext
 	$(Q)scripts/vmtest.sh $(KERNEL)
 
 # libFuzzer (clang) with ASan + UBSan on the config parser and the CIDR list files, each for

@@ -4,8 +4,9 @@
 # Runs shunt's test suite and ends with one line: "N passed, N failed"; the line before it
 # says "N skipped" (checks and whole files that did not run, none counted as passed).
 #   unit tests   build/tests/test_*   cmocka, no root, ASan+UBSan
+#   kernel tier  build/ktests/*       TAP programs in C (tests/kernel/*.c), root, seconds
 #   kernel/e2e   tests/kernel/*.t tests/e2e/*.t   TAP, root (skipped without it)
-# Usage: scripts/run-tests.sh [--unit] [FILE.t ...]
+# Usage: scripts/run-tests.sh [--unit | --check] [FILE.t ...]   (--check: unit + kernel tier)
 # A TAP file killed at its time limit (600 s, 1200 s in the emulated guest; SHUNT_TEST_TIMEOUT
 # sets it) fails with a line saying so.
 # A skip that is not on the allow-list below fails the run (a fresh CI machine must run every
@@ -76,7 +77,11 @@ run_tap() {
 	log="$logdir/$(echo "$t" | tr / _).log"
 	start=$(date +%s)
 	# -k: a cleanup that hangs after the TERM cannot hang the run
-	timeout -k 30 "$file_limit" bash "$t" > "$log" 2>&1
+	if [ "${t%.t}" != "$t" ]; then
+		timeout -k 30 "$file_limit" bash "$t" > "$log" 2>&1
+	else
+		timeout -k 30 "$file_limit" "$t" > "$log" 2>&1     # a TAP program (kernel tier)
+	fi
 	local rc=$?
 	[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] &&
 		printf 'not ok - %s: killed after its %d s limit\n' "$t" "$file_limit" >> "$log"
@@ -118,11 +123,12 @@ run_tap() {
 # a test file's time limit: the emulated guest (SHUNT_VM, scripts/vmtest.sh) runs ~50x slower
 file_limit=${SHUNT_TEST_TIMEOUT:-600}
 [ -n "${SHUNT_VM:-}" ] && [ -z "${SHUNT_TEST_TIMEOUT:-}" ] && file_limit=1200
-unit_only=0
+unit_only=0 check_only=0
 files=()
 for a in "$@"; do
 	case $a in
 	--unit) unit_only=1 ;;
+	--check) check_only=1 ;;
 	*) files+=("$a") ;;
 	esac
 done
@@ -132,6 +138,11 @@ if [ ${#files[@]} -eq 0 ]; then
 		[ -x "$bin" ] && run_unit "$bin"
 	done
 	if [ "$unit_only" -eq 0 ]; then
+		for t in build/ktests/*; do
+			[ -x "$t" ] && run_tap "$t"
+		done
+	fi
+	if [ "$unit_only" -eq 0 ] && [ "$check_only" -eq 0 ]; then
 		for t in tests/kernel/*.t tests/e2e/*.t; do
 			[ -f "$t" ] && run_tap "$t"
 		done
