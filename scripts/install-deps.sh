@@ -4,11 +4,17 @@
 #   scripts/install-deps.sh          build + tests + demo
 #   scripts/install-deps.sh --bench  also the benchmark tools
 #   scripts/install-deps.sh --vm     also what make vmtest needs (QEMU, busybox, kmod)
+# The suite's arm64.t cross-builds for arm64 and boots an arm64 guest: Debian's cross
+# toolchain, the :arm64 libraries (multiarch: dpkg learns the arm64 architecture) and
+# qemu-system-aarch64 are part of every install.
 set -eu
 pkgs=(make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libyaml-dev bpftool
       libcmocka-dev libmicrohttpd-dev haproxy iproute2 util-linux procps iptables liburing-dev
       dnsmasq-base bind9-dnsutils prometheus curl podman runc catatonit python3-yaml
-      libcurl4-openssl-dev libjson-c-dev containernetworking-plugins openssl man-db)
+      libcurl4-openssl-dev libjson-c-dev containernetworking-plugins openssl man-db
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm busybox-static file
+      libbpf-dev:arm64 libelf-dev:arm64 zlib1g-dev:arm64 libyaml-dev:arm64
+      libcurl4-openssl-dev:arm64 libjson-c-dev:arm64 libmicrohttpd-dev:arm64)
 # The suite runs every file on a fresh machine (run-tests.sh fails on an unexpected skip):
 # kubectl for `kubectl kustomize` (deploy.t, image.t): the "kubectl" package where an apt
 # source has it, else Debian's kubernetes-client; npm for the manifest schema check, unless a
@@ -23,6 +29,11 @@ for a in "$@"; do
 	*) echo "usage: $0 [--bench] [--vm]" >&2; exit 2 ;;
 	esac
 done
+# :arm64 packages need the architecture in dpkg (multiarch), and its package lists
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	dpkg --add-architecture arm64
+	apt-get update -qq
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
