@@ -149,9 +149,9 @@ $(OUT)/tools/%.bpf.o: tests/tools/%.bpf.c | $(OUT)/tools
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -I/usr/include/$(shell $(CC) -dumpmachine) -c $< -o $@
 
-# The DaemonSet's image, offline, with podman (scripts/image.sh).
+# The DaemonSet's image, offline, with podman (scripts/image.sh): amd64 and arm64 under one tag.
 image: $(OUT)/shunt $(OUT)/shunt-cni
-	$(Q)scripts/image.sh
+	$(Q)SHUNT_IMAGE_ARCHS="amd64 arm64" scripts/image.sh
 
 UNIT_BINS := $(addprefix $(OUT)/tests/,$(UNIT_TESTS))
 

@@ -1,37 +1,58 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-# make image: the DaemonSet's image, built offline from this tree's build/shunt. FROM scratch:
-# the binary and exactly the shared libraries it loads (ldd), nothing else: no shell, no
-# package manager. (The static binary cannot link libmicrohttpd, so it would have no
-# --listen; this one has.)
+# make image: the DaemonSet's image, built offline from this tree's builds. FROM scratch: the
+# binary, the CNI plugin and exactly the shared libraries the binary loads (scripts/rootfs.sh),
+# nothing else: no shell, no package manager. (The static binary cannot
+# link libmicrohttpd, so it would have no --listen; this one has.)
 #   scripts/image.sh [TAG]     default localhost/shunt:VERSION
+# Without SHUNT_IMAGE_ARCHS: this machine's architecture only, as TAG. With
+# SHUNT_IMAGE_ARCHS="amd64 arm64" (make image does): one image per architecture, TAG-amd64
+# and TAG-arm64 (arm64 from `make ARCH=arm64`, Debian's cross toolchain and :arm64 libraries;
+# nothing runs under emulation: FROM scratch needs no RUN), and TAG a manifest list of them,
+# which a node of either architecture pulls its own from.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-bin=$top/build/shunt
-[ -x "$bin" ] || { echo "image: build/shunt is missing (run make first)" >&2; exit 1; }
-version=$("$bin" --version | awk '{ print $2 }')
-tag=${1:-localhost/shunt:$version}
-for tool in podman ldd; do
+for tool in podman readelf; do
 	command -v "$tool" > /dev/null || { echo "image: $tool is not installed" >&2; exit 1; }
 done
-ctx=$(mktemp -d /tmp/shunt-image.XXXXXX)
-trap 'rm -rf "$ctx"' EXIT
-mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/etc/shunt" "$ctx/rootfs/var/run/shunt" \
-	"$ctx/rootfs/tmp"
-cp "$bin" "$ctx/rootfs/usr/local/bin/shunt"
-# the CNI plugin (static) that `shunt run --cni-install` copies onto the host
-[ -x "$top/build/shunt-cni" ] || { echo "image: build/shunt-cni is missing (run make first)" >&2; exit 1; }
-cp "$top/build/shunt-cni" "$ctx/rootfs/usr/local/bin/shunt-cni"
-for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
-	mkdir -p "$ctx/rootfs$(dirname "$lib")"
-	cp -L "$lib" "$ctx/rootfs$lib"
-done
-cat > "$ctx/Containerfile" <<CF
+version=$(cat "$top/VERSION")
+tag=${1:-localhost/shunt:$version}
+native=$(dpkg --print-architecture)
+
+# build ARCH OUTDIR TAG
+build() {
+	local arch=$1 out=$2 t=$3 ctx
+	ctx=$(mktemp -d /tmp/shunt-image.XXXXXX)
+	"$top/scripts/rootfs.sh" "$arch" "$out" "$ctx/rootfs" || { rm -rf "$ctx"; return 1; }
+	cat > "$ctx/Containerfile" <<CF
 FROM scratch
 COPY rootfs/ /
 LABEL org.opencontainers.image.title=shunt org.opencontainers.image.version=$version
 ENTRYPOINT ["/usr/local/bin/shunt"]
 CMD ["run", "--config", "/etc/shunt/shunt.yaml", "--listen", "0.0.0.0:15014", "--log-format", "json"]
 CF
-podman build --quiet --tag "$tag" "$ctx" > /dev/null
-echo "$tag ($(podman image inspect --format '{{.Size}}' "$tag") bytes)"
+	podman build --quiet --arch "$arch" --tag "$t" "$ctx" > /dev/null
+	rm -rf "$ctx"
+	echo "$t ($arch, $(podman image inspect --format '{{.Size}}' "$t") bytes)"
+}
+
+archs=${SHUNT_IMAGE_ARCHS:-}
+if [ -z "$archs" ]; then
+	build "$native" "$top/build" "$tag"
+	exit
+fi
+podman manifest rm "$tag" > /dev/null 2>&1 || true
+podman rmi "$tag" > /dev/null 2>&1 || true
+podman manifest create "$tag" > /dev/null
+for arch in $archs; do
+	if [ "$arch" = "$native" ]; then
+		out=$top/build
+	else
+		out=$top/build/$arch
+		make -s -C "$top" ARCH="$arch" CC="$([ "$arch" = arm64 ] && echo aarch64-linux-gnu-gcc)" \
+			OUT="$out" "$out/shunt" "$out/shunt-cni" > /dev/null
+	fi
+	build "$arch" "$out" "$tag-$arch"
+	podman manifest add "$tag" "containers-storage:$tag-$arch" > /dev/null
+done
+echo "$tag: manifest list of $archs"

@@ -15,7 +15,7 @@ for t in aarch64-linux-gnu-gcc qemu-system-aarch64; do
 done
 out=$("$top/scripts/arm64-smoke.sh" 2>&1)
 rc=$?
-grep -E '^(ok|not ok) ' <<<"$out" | sed 's/^\(ok\|not ok\) [0-9]* - /\1 - arm64 guest: /' > "$top/build/.arm64.tap" || true
+grep -E '^(ok|not ok) ' <<<"$out" | sed 's/^\(ok\|not ok\) \([0-9]* \)\{0,1\}- /\1 - arm64 guest: /' > "$top/build/.arm64.tap" || true
 while IFS= read -r l; do
 	case $l in
 	"ok - "*) tap_ok "${l#ok - }" ;;

@@ -23,11 +23,27 @@ tb_pod w 198.18.0.100
 tb_echo w 0.0.0.0:7001 || tap_bail "world"
 tb_sidecar a || tap_bail "sidecar a"
 
-out=$("$top/scripts/image.sh" "localhost/shunt-test:$TB_ID" 2>&1)
-check_match "make image: built offline from build/shunt" "^localhost/shunt-test:$TB_ID \([0-9]* bytes\)" "$out"
+# make image's build: both architectures, one tag (a manifest list), arm64 cross-built
 IMAGE=localhost/shunt-test:$TB_ID
-echo "# $out"
-cleanup_image() { podman rmi -f "$IMAGE" > /dev/null 2>&1; }
+cleanup_image() {
+	podman manifest rm "$IMAGE" > /dev/null 2>&1
+	podman rmi -f "$IMAGE" "$IMAGE-amd64" "$IMAGE-arm64" > /dev/null 2>&1
+}
+out=$(SHUNT_IMAGE_ARCHS="amd64 arm64" "$top/scripts/image.sh" "$IMAGE" 2>&1)
+check_match "make image: built offline, amd64 from build/shunt" "^$IMAGE-amd64 \(amd64, [0-9]* bytes\)" "$out"
+check_match "... arm64 cross-built" "^$IMAGE-arm64 \(arm64, [0-9]* bytes\)" "$out"
+echo "$out" | sed 's/^/# /'
+check_eq "... under one tag: a manifest list of both" "amd64 arm64" \
+	"$(podman manifest inspect "$IMAGE" | sed -n 's/.*"architecture": "\(.*\)".*/\1/p' | sort | paste -sd' ' -)"
+# what the arm64 image holds is arm64 through and through (the arm64 guest of arm64.t runs
+# the same content: scripts/rootfs.sh)
+cid=$(podman create --arch arm64 "$IMAGE-arm64" 2>/dev/null)
+mkdir -p "$TB_TMP/arm64"
+podman cp "$cid:/usr/local/bin/shunt" "$TB_TMP/arm64/shunt" > /dev/null 2>&1
+podman cp "$cid:/lib/ld-linux-aarch64.so.1" "$TB_TMP/arm64/ld" > /dev/null 2>&1
+podman rm -f "$cid" > /dev/null 2>&1
+check_match "... its shunt is an arm64 executable" 'ELF 64-bit LSB .*ARM aarch64' "$(file -L "$TB_TMP/arm64/shunt")"
+check_match "... with arm64's loader beside it" 'ELF 64-bit LSB .*ARM aarch64' "$(file -L "$TB_TMP/arm64/ld")"
 
 # The capabilities the DaemonSet adds, from the rendered manifest
 caps=$(kubectl kustomize "$top/deploy" | awk '/^ *add:$/ { on = 1; next }
