@@ -173,12 +173,16 @@ static struct bpf_program *choose_variants(struct shunt_bpf *skel)
 	return cast ? skel->progs.shunt_sk_msg : skel->progs.shunt_sk_msg_pr;
 }
 
-/* The maps --max-connections sizes: every per-connection map has the same room, as one
- * connection can need an entry in each at once. */
+/* The maps --max-connections sizes (SHUNT_MAP_PER_CONN in abi.h's list): every
+ * per-connection map has the same room, as one connection can need an entry in each. */
 static bool per_connection_map(const struct shunt_bpf *skel, const struct bpf_map *map)
 {
-	return map == skel->maps.shunt_odst_v2 || map == skel->maps.shunt_conn_v2 ||
-	       map == skel->maps.shunt_socks_v1 || map == skel->maps.shunt_skaddr_v1;
+	(void)skel;
+	for (int i = 0; i < MAP_COUNT; i++)
+		if (shunt_maps_desc[i].sizing == SHUNT_MAP_PER_CONN &&
+		    !strcmp(bpf_map__name(map), shunt_maps_desc[i].name))
+			return true;
+	return false;
 }
 
 /* sk_msg runs on sends of sockets in the sockhash. A sockmap bpf_link (kernel 6.10+) can be

@@ -15,42 +15,16 @@
 #include "maps.h"
 #include "pins.h"
 
-const char *const shunt_map_names[MAP_COUNT] = {
-	[MAP_STATE] = "shunt_state_v2", [MAP_CFG] = "shunt_cfg_v2",
-	[MAP_PORTS] = "shunt_ports_v2", [MAP_CIDRS] = "shunt_cidrs_v2",
-	[MAP_NETNS] = "shunt_netns_v1", [MAP_LOCAL] = "shunt_local_v1",
-	[MAP_ODST] = "shunt_odst_v2",   [MAP_CONN] = "shunt_conn_v2",
-	[MAP_STATS] = "shunt_stats_v2", [MAP_SOCKS] = "shunt_socks_v1",
-	[MAP_SKADDR] = "shunt_skaddr_v1", [MAP_PODIP] = "shunt_podip_v1",
-	[MAP_LISTEN] = "shunt_listen_v1", [MAP_PBIND] = "shunt_pbind_v1",
-	[MAP_SLOTKEYS] = "shunt_skeys_v2",
-	[MAP_TRACE] = "shunt_trace_v1", [MAP_TRLOST] = "shunt_trlost_v1",
-	[MAP_RING0] = "shunt_ring0_v1", [MAP_RING1] = "shunt_ring1_v1",
-	[MAP_RING2] = "shunt_ring2_v1", [MAP_RING3] = "shunt_ring3_v1",
+const struct shunt_map_desc shunt_maps_desc[MAP_COUNT] = {
+#define X(id, n, key, value, sz, lbl) [MAP_##id] = { n, key, value, sz, lbl },
+	SHUNT_MAP_LIST(X)
+#undef X
 };
 
-/* What this build writes into each map: a pinned map of another shape is not ours. */
-static const struct {
-	__u32 key, value;
-} map_sizes[MAP_COUNT] = {
-	[MAP_STATE] = { 8, sizeof(struct shunt_state) },
-	[MAP_CFG] = { sizeof(struct shunt_pol_key), sizeof(struct shunt_cfg) },
-	[MAP_PORTS] = { sizeof(struct shunt_port_key), sizeof(struct shunt_port_block) },
-	[MAP_CIDRS] = { sizeof(struct shunt_cidr_key), sizeof(struct shunt_cidr_val) },
-	[MAP_NETNS] = { 8, sizeof(struct shunt_workload) },
-	[MAP_LOCAL] = { sizeof(struct shunt_local_key), 4 },
-	[MAP_ODST] = { 8, sizeof(struct shunt_origdst) },
-	[MAP_CONN] = { sizeof(struct shunt_tuple), sizeof(struct shunt_origdst) },
-	[MAP_STATS] = { 4, sizeof(struct shunt_counter_val) },
-	[MAP_SOCKS] = { sizeof(struct shunt_tuple), 8 },
-	[MAP_SKADDR] = { sizeof(struct shunt_tuple), 8 },
-	[MAP_PODIP] = { sizeof(struct shunt_ip), 8 },
-	[MAP_LISTEN] = { 8, 8 },
-	[MAP_PBIND] = { 8, 4 },
-	[MAP_SLOTKEYS] = { sizeof(struct shunt_slotkeys_key), sizeof(struct shunt_slotkeys) },
-	[MAP_TRACE] = { 4, sizeof(struct shunt_trace_ctl) },
-	[MAP_TRLOST] = { 4, 8 },
-	/* ring buffers have no key or value */
+const char *const shunt_map_names[MAP_COUNT] = {
+#define X(id, n, key, value, sz, lbl) [MAP_##id] = n,
+	SHUNT_MAP_LIST(X)
+#undef X
 };
 
 void maps_init(struct shunt_maps *m)
@@ -89,10 +63,12 @@ int maps_open_pinned(struct shunt_maps *m, const char *pin_dir)
 		}
 		/* libbpf would reuse a same-sized map without noticing a new layout: check. */
 		if (bpf_obj_get_info_by_fd(m->fd[i], &info, &len) ||
-		    info.key_size != map_sizes[i].key || info.value_size != map_sizes[i].value) {
+		    info.key_size != shunt_maps_desc[i].key_size ||
+		    info.value_size != shunt_maps_desc[i].value_size) {
 			log_err("pinned map %s has key/value sizes %u/%u, this shunt expects %u/%u: it "
 				"was made by another version (unload it with that version)", path,
-				info.key_size, info.value_size, map_sizes[i].key, map_sizes[i].value);
+				info.key_size, info.value_size, shunt_maps_desc[i].key_size,
+				shunt_maps_desc[i].value_size);
 			err = -EPROTO;
 			goto fail;
 		}

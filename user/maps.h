@@ -12,13 +12,21 @@
 #include "shunt/abi.h"
 #include "policy.h"
 
+/* MAP_STATE, MAP_CFG, ...: one per line of SHUNT_MAP_LIST (abi.h), in its order */
 enum shunt_map_id {
-	MAP_STATE, MAP_CFG, MAP_PORTS, MAP_CIDRS, MAP_NETNS, MAP_LOCAL, MAP_ODST, MAP_CONN,
-	MAP_STATS, MAP_SOCKS, MAP_SKADDR, MAP_PODIP, MAP_LISTEN, MAP_PBIND, MAP_SLOTKEYS,
-	MAP_TRACE, MAP_TRLOST, MAP_RING0, MAP_RING1, MAP_RING2, MAP_RING3,
+#define X(id, name, key, value, sizing, label) MAP_##id,
+	SHUNT_MAP_LIST(X)
+#undef X
 	MAP_COUNT,
 };
 
+struct shunt_map_desc {
+	const char *name;
+	__u32 key_size, value_size;   /* 0, 0: a ring buffer */
+	int sizing;                   /* SHUNT_MAP_FIXED or SHUNT_MAP_PER_CONN */
+	const char *label;            /* in /metrics, or NULL */
+};
+extern const struct shunt_map_desc shunt_maps_desc[MAP_COUNT];
 extern const char *const shunt_map_names[MAP_COUNT];
 
 struct shunt_maps {

@@ -776,18 +776,6 @@ static void metric_head(FILE *f, const char *name, const char *type, const char 
 int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stats *ds)
 {
 	static const struct {
-		enum shunt_map_id id;
-		const char *label;
-		size_t key_size;
-	} tracked[] = {
-		{ MAP_ODST, "original_destinations", sizeof(__u64) },
-		{ MAP_CONN, "connections", sizeof(struct shunt_tuple) },
-		{ MAP_SOCKS, "fastpath_sockets", sizeof(struct shunt_tuple) },
-		{ MAP_SKADDR, "fastpath_addrs", sizeof(struct shunt_tuple) },
-		{ MAP_NETNS, "workloads", sizeof(__u64) },
-		{ MAP_PODIP, "pod_addresses", sizeof(struct shunt_ip) },
-	};
-	static const struct {
 		__u32 flag;
 		const char *source;
 	} sources[] = {
@@ -853,13 +841,15 @@ int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stat
 	fprintf(f, "shunt_pod_policies %zu\n", n_own);
 
 	metric_head(f, "shunt_map_entries", "gauge", "Entries in shunt's maps.");
-	for (size_t i = 0; i < sizeof(tracked) / sizeof(tracked[0]); i++)
-		fprintf(f, "shunt_map_entries{map=\"%s\"} %ld\n", tracked[i].label,
-			maps_count_entries(m.fd[tracked[i].id], tracked[i].key_size));
+	for (int i = 0; i < MAP_COUNT; i++)     /* the maps abi.h's list labels */
+		if (shunt_maps_desc[i].label)
+			fprintf(f, "shunt_map_entries{map=\"%s\"} %ld\n", shunt_maps_desc[i].label,
+				maps_count_entries(m.fd[i], shunt_maps_desc[i].key_size));
 	metric_head(f, "shunt_map_capacity", "gauge", "Room in shunt's maps (max_entries).");
-	for (size_t i = 0; i < sizeof(tracked) / sizeof(tracked[0]); i++)
-		fprintf(f, "shunt_map_capacity{map=\"%s\"} %u\n", tracked[i].label,
-			maps_max_entries(m.fd[tracked[i].id]));
+	for (int i = 0; i < MAP_COUNT; i++)
+		if (shunt_maps_desc[i].label)
+			fprintf(f, "shunt_map_capacity{map=\"%s\"} %u\n", shunt_maps_desc[i].label,
+				maps_max_entries(m.fd[i]));
 
 	metric_head(f, "shunt_policy_generation", "gauge", "Generation of the node policy in force.");
 	fprintf(f, "shunt_policy_generation %u\n", st.generation);

@@ -390,4 +390,45 @@ struct shunt_trace_event {
 /* links/sk_lookup_<netns cookie>: one per meshed pod netns */
 #define SHUNT_PIN_SK_LOOKUP_PREFIX "sk_lookup_"
 
+/* Every map of the contract, once: X(id, name, key bytes, value bytes, sizing, metric label).
+ * name: the BPF object's and the pin's (15 characters at most; a new layout gets a new _vN).
+ * Sizes: what user space reads and writes (0, 0: a ring buffer). sizing: SHUNT_MAP_FIXED, or
+ * SHUNT_MAP_PER_CONN (one entry per connection in flight; --max-connections sets the room of
+ * each). label: its name in shunt_map_entries{map=...} and capacity, NULL when not exported.
+ * bpf/maps.bpf.h defines each; test_abi checks every line against the object's BTF; user/
+ * generates its map ids, names, sizes, the per-connection set and the metrics from it. */
+#define SHUNT_MAP_FIXED    0
+#define SHUNT_MAP_PER_CONN 1
+#define SHUNT_MAP_LIST(X)									\
+	X(STATE, "shunt_state_v2", 8, sizeof(struct shunt_state), SHUNT_MAP_FIXED, NULL)	\
+	X(CFG, "shunt_cfg_v2", sizeof(struct shunt_pol_key), sizeof(struct shunt_cfg),		\
+	  SHUNT_MAP_FIXED, NULL)								\
+	X(PORTS, "shunt_ports_v2", sizeof(struct shunt_port_key),				\
+	  sizeof(struct shunt_port_block), SHUNT_MAP_FIXED, NULL)				\
+	X(CIDRS, "shunt_cidrs_v2", sizeof(struct shunt_cidr_key), sizeof(struct shunt_cidr_val), \
+	  SHUNT_MAP_FIXED, NULL)								\
+	X(NETNS, "shunt_netns_v1", 8, sizeof(struct shunt_workload), SHUNT_MAP_FIXED,		\
+	  "workloads")										\
+	X(LOCAL, "shunt_local_v1", sizeof(struct shunt_local_key), 4, SHUNT_MAP_FIXED, NULL)	\
+	X(ODST, "shunt_odst_v2", 8, sizeof(struct shunt_origdst), SHUNT_MAP_PER_CONN,		\
+	  "original_destinations")								\
+	X(CONN, "shunt_conn_v2", sizeof(struct shunt_tuple), sizeof(struct shunt_origdst),	\
+	  SHUNT_MAP_PER_CONN, "connections")							\
+	X(STATS, "shunt_stats_v2", 4, sizeof(struct shunt_counter_val), SHUNT_MAP_FIXED, NULL)	\
+	X(SOCKS, "shunt_socks_v1", sizeof(struct shunt_tuple), 8, SHUNT_MAP_PER_CONN,		\
+	  "fastpath_sockets")									\
+	X(SKADDR, "shunt_skaddr_v1", sizeof(struct shunt_tuple), 8, SHUNT_MAP_PER_CONN,		\
+	  "fastpath_addrs")									\
+	X(PODIP, "shunt_podip_v1", sizeof(struct shunt_ip), 8, SHUNT_MAP_FIXED, "pod_addresses") \
+	X(LISTEN, "shunt_listen_v1", 8, 8, SHUNT_MAP_FIXED, NULL)				\
+	X(PBIND, "shunt_pbind_v1", 8, 4, SHUNT_MAP_FIXED, NULL)					\
+	X(SLOTKEYS, "shunt_skeys_v2", sizeof(struct shunt_slotkeys_key),			\
+	  sizeof(struct shunt_slotkeys), SHUNT_MAP_FIXED, NULL)					\
+	X(TRACE, "shunt_trace_v1", 4, sizeof(struct shunt_trace_ctl), SHUNT_MAP_FIXED, NULL)	\
+	X(TRLOST, "shunt_trlost_v1", 4, 8, SHUNT_MAP_FIXED, NULL)				\
+	X(RING0, "shunt_ring0_v1", 0, 0, SHUNT_MAP_FIXED, NULL)					\
+	X(RING1, "shunt_ring1_v1", 0, 0, SHUNT_MAP_FIXED, NULL)					\
+	X(RING2, "shunt_ring2_v1", 0, 0, SHUNT_MAP_FIXED, NULL)					\
+	X(RING3, "shunt_ring3_v1", 0, 0, SHUNT_MAP_FIXED, NULL)
+
 #endif /* SHUNT_ABI_H */

@@ -140,30 +140,32 @@ static void check_map(const char *name, size_t key, size_t value)
 static void test_maps(void **state)
 {
 	(void)state;
-	check_map("shunt_state_v2", 8, sizeof(struct shunt_state));
-	check_map("shunt_cfg_v2", sizeof(struct shunt_pol_key), sizeof(struct shunt_cfg));
-	check_map("shunt_ports_v2", sizeof(struct shunt_port_key), sizeof(struct shunt_port_block));
-	check_map("shunt_cidrs_v2", sizeof(struct shunt_cidr_key), sizeof(struct shunt_cidr_val));
-	check_map("shunt_netns_v1", 8, sizeof(struct shunt_workload));
-	check_map("shunt_local_v1", sizeof(struct shunt_local_key), 4);
-	check_map("shunt_odst_v2", 8, sizeof(struct shunt_origdst));
-	check_map("shunt_conn_v2", sizeof(struct shunt_tuple), sizeof(struct shunt_origdst));
-	check_map("shunt_stats_v2", 4, sizeof(struct shunt_counter_val));
-	check_map("shunt_socks_v1", sizeof(struct shunt_tuple), 8);
-	check_map("shunt_skaddr_v1", sizeof(struct shunt_tuple), 8);
-	check_map("shunt_podip_v1", sizeof(struct shunt_ip), 8);
-	check_map("shunt_listen_v1", 8, 8);
-	check_map("shunt_pbind_v1", 8, 4);
-	check_map("shunt_skeys_v2", sizeof(struct shunt_slotkeys_key), sizeof(struct shunt_slotkeys));
-	check_map("shunt_trace_v1", 4, sizeof(struct shunt_trace_ctl));
-	check_map("shunt_trlost_v1", 4, 8);
-	for (unsigned i = 0; i < SHUNT_TRACE_RINGS; i++) {
-		char name[32];
+	/* every map of abi.h's list: in the object, of the sizes user space uses */
+	static const struct { const char *name; size_t key, value; } all[] = {
+#define X(id, name, key, value, sizing, label) { name, key, value },
+		SHUNT_MAP_LIST(X)
+#undef X
+	};
+	unsigned rings = 0;
 
-		snprintf(name, sizeof(name), "shunt_ring%u_v1", i);
-		check_map(name, 0, 0);
-		assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, name)),
-				 SHUNT_TRACE_RING_BYTES);
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		check_map(all[i].name, all[i].key, all[i].value);
+		if (!all[i].key) {
+			rings++;
+			assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, all[i].name)),
+					 SHUNT_TRACE_RING_BYTES);
+		}
+	}
+	assert_int_equal(rings, SHUNT_TRACE_RINGS);
+	/* and nothing in the object that the list lacks */
+	{
+		struct bpf_map *m;
+		size_t n = 0;
+
+		bpf_object__for_each_map(m, obj)
+			if (!strncmp(bpf_map__name(m), "shunt_", 6))
+				n++;
+		assert_int_equal(n, sizeof(all) / sizeof(all[0]));
 	}
 	assert_int_equal(bpf_map__max_entries(bpf_object__find_map_by_name(obj, "shunt_stats_v2")),
 			 SHUNT_COUNTERS);
