@@ -384,10 +384,31 @@ bool apply_links_defunct(const struct apply_target *t)
 	return gone;
 }
 
+int apply_target_open(struct apply_target *t, struct shunt_maps *m, const char *pin_dir)
+{
+	int err = maps_open_pinned(m, pin_dir);
+
+	*t = (struct apply_target){ .pin_dir = pin_dir, .sk_lookup_fd = -1 };
+	if (err)
+		return err;
+	t->m = m;
+	t->sk_lookup_fd = pins_open_prog(pin_dir, "shunt_sk_lookup");
+	t->cgroup_id = pins_cgroup_id(pin_dir);
+	return 0;
+}
+
+void apply_target_close(struct apply_target *t, struct shunt_maps *m)
+{
+	if (t->sk_lookup_fd >= 0)
+		close(t->sk_lookup_fd);
+	t->sk_lookup_fd = -1;
+	maps_close(m);
+}
+
 int apply_pinned(const char *pin_dir, const struct shunt_config *conf, struct config_errors *errs,
 		 __u32 *generation)
 {
-	struct apply_target t = { .pin_dir = pin_dir };
+	struct apply_target t;
 	struct shunt_maps m;
 	int lockfd, err;
 
@@ -398,15 +419,10 @@ int apply_pinned(const char *pin_dir, const struct shunt_config *conf, struct co
 	lockfd = pins_lock(pin_dir, false);
 	if (lockfd < 0)
 		return lockfd;
-	err = maps_open_pinned(&m, pin_dir);
+	err = apply_target_open(&t, &m, pin_dir);
 	if (!err) {
-		t.m = &m;
-		t.sk_lookup_fd = pins_open_prog(pin_dir, "shunt_sk_lookup");
-		t.cgroup_id = pins_cgroup_id(pin_dir);
 		err = apply_config(&t, conf, errs, generation);
-		if (t.sk_lookup_fd >= 0)
-			close(t.sk_lookup_fd);
-		maps_close(&m);
+		apply_target_close(&t, &m);
 	}
 	pins_unlock(lockfd);
 	return err;

@@ -24,6 +24,10 @@ struct apply_target {
  * map is touched. *generation: the one now live (may be NULL). */
 int apply_config(const struct apply_target *t, const struct shunt_config *conf,
 		 struct config_errors *errs, __u32 *generation);
+/* The pinned shunt as a target: its maps, sk_lookup program and cgroup (m is where the map
+ * fds live). Close with apply_target_close. The caller holds the pin lock. */
+int apply_target_open(struct apply_target *t, struct shunt_maps *m, const char *pin_dir);
+void apply_target_close(struct apply_target *t, struct shunt_maps *m);
 /* apply_config on the shunt pinned at pin_dir, under its lock: what `shunt apply` and
  * `shunt uninstall` do. -ENOENT (said) when nothing is loaded there. */
 int apply_pinned(const char *pin_dir, const struct shunt_config *conf, struct config_errors *errs,

@@ -185,7 +185,7 @@ int daemon_unsupported(const struct daemon_opts *o, const char *why)
 
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 {
-	struct apply_target t = { .pin_dir = o->pin_dir };
+	struct apply_target t;
 	struct report_daemon_stats ds = { .version = o->version };
 	struct config_watch cw = { .wd = -1 };
 	struct httpd *http = NULL;
@@ -201,14 +201,11 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	__u64 last_full = 0, last_sum = 0, last_gone = 0, last_cni = 0;
 	bool dirty = true, repair_due = false;
 
-	err = maps_open_pinned(&m, o->pin_dir);
+	err = apply_target_open(&t, &m, o->pin_dir);
 	if (err)
 		return err;        /* it said why */
 	if (o->adopt)
 		log_info("adopting the shunt already loaded at %s", o->pin_dir);
-	t.m = &m;
-	t.sk_lookup_fd = pins_open_prog(o->pin_dir, "shunt_sk_lookup");
-	t.cgroup_id = pins_cgroup_id(o->pin_dir);
 	if (!t.cgroup_id)
 		log_warn("cannot tell which cgroup shunt is attached to: only listed workloads and "
 			 "the kernel's detections are meshed");
@@ -387,8 +384,6 @@ out:
 	if (ifd >= 0)
 		close(ifd);
 	close(sfd);
-	if (t.sk_lookup_fd >= 0)
-		close(t.sk_lookup_fd);
-	maps_close(&m);
+	apply_target_close(&t, &m);
 	return err;
 }

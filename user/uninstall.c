@@ -52,22 +52,17 @@ static int remove_plugin(const struct cni_install_opts *cni)
 /* The pods still meshed, the gone ones forgotten on the way (the daemon's refresh). */
 static int meshed_pods(const char *pin_dir, const struct shunt_config *conf)
 {
-	struct apply_target t = { .pin_dir = pin_dir };
+	struct apply_target t;
 	struct shunt_maps m;
 	int lockfd, n;
 
 	lockfd = pins_lock(pin_dir, false);
 	if (lockfd < 0)
 		return lockfd;
-	n = maps_open_pinned(&m, pin_dir);
+	n = apply_target_open(&t, &m, pin_dir);
 	if (!n) {
-		t.m = &m;
-		t.sk_lookup_fd = pins_open_prog(pin_dir, "shunt_sk_lookup");
-		t.cgroup_id = pins_cgroup_id(pin_dir);
 		n = apply_refresh(&t, conf);
-		if (t.sk_lookup_fd >= 0)
-			close(t.sk_lookup_fd);
-		maps_close(&m);
+		apply_target_close(&t, &m);
 	}
 	pins_unlock(lockfd);
 	return n;

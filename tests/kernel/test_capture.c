@@ -75,27 +75,33 @@ static void as_proxy(int on)
 		perror("setresuid");
 }
 
-static int listen_on(int family, const char *addr, int port)
+/* addr:port of family into ss; its length */
+static socklen_t sockaddr_of(int family, const char *addr, int port, struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t len;
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-
+	memset(ss, 0, sizeof(*ss));
 	if (family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+		struct sockaddr_in *s = (struct sockaddr_in *)ss;
 
 		s->sin_family = AF_INET;
 		s->sin_port = htons(port);
 		inet_pton(AF_INET, addr, &s->sin_addr);
-		len = sizeof(*s);
+		return sizeof(*s);
 	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
 
 		s->sin6_family = AF_INET6;
 		s->sin6_port = htons(port);
 		inet_pton(AF_INET6, addr, &s->sin6_addr);
-		len = sizeof(*s);
+		return sizeof(*s);
 	}
+}
+
+static int listen_on(int family, const char *addr, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of(family, addr, port, &ss);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 16)) {
 		if (fd >= 0)
@@ -108,25 +114,10 @@ static int listen_on(int family, const char *addr, int port)
 /* connect() to addr:port; 0 or -errno. *fd is the socket either way (closed on error). */
 static int connect_to(int family, const char *addr, int port, int *fd)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t len;
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of(family, addr, port, &ss);
 
 	*fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons(port);
-		inet_pton(AF_INET, addr, &s->sin_addr);
-		len = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons(port);
-		inet_pton(AF_INET6, addr, &s->sin6_addr);
-		len = sizeof(*s);
-	}
 	if (connect(*fd, (struct sockaddr *)&ss, len)) {
 		int err = -errno;
 
