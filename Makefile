@@ -26,7 +26,7 @@ VMLINUX_H := $(OUT)/vmlinux.h
 SKEL      := $(OUT)/shunt.skel.h
 
 USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
-             user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c \
+             user/cgroup.c user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c \
              user/podinit.c user/podreg.c user/httpd.c user/explain.c user/doctor.c user/trace.c \
              user/cni.c user/cni_decide.c user/kube.c user/cni_install.c user/uninstall.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
@@ -161,7 +161,7 @@ unit: $(UNIT_BINS)
 # The kernel tier in C (tests/kernel/test_*.c beyond the unit tests): the real loader, the
 # programs attached to a private cgroup, real sockets; no proxy, shell or ip(8), so it also
 # links statically (KTEST_STATIC=1) for a guest with nothing else in it.
-KTEST_SRCS := user/loader.c user/apply.c user/workload.c user/maps.c user/pins.c user/policy.c \
+KTEST_SRCS := user/loader.c user/cgroup.c user/apply.c user/workload.c user/maps.c user/pins.c user/policy.c \
               user/config.c user/ytree.c user/log.c user/default_config.c
 KTEST_LIBS := -lbpf -lelf -lz -lyaml
 KTESTS     := $(OUT)/ktests/test_capture

@@ -21,9 +21,9 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "shunt.skel.h"
+#include "cgroup.h"
 #include "config.h"
 #include "doctor.h"
-#include "loader.h"
 #include "maps.h"
 #include "pins.h"
 #include "report.h"
@@ -240,7 +240,7 @@ static int check_cgroup(struct doctor *d, const char *opt, __u64 pinned_id)
 
 	if (opt)
 		snprintf(path, sizeof(path), "%s", opt);
-	else if (loader_cgroup2_root(path, sizeof(path))) {
+	else if (cgroup2_root(path, sizeof(path))) {
 		say(d, FAIL, "cgroup2", "mount -t cgroup2 none /sys/fs/cgroup (or the unified "
 		    "hierarchy of a hybrid setup)", "no cgroup2 filesystem in /proc/mounts");
 		return -1;

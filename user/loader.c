@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 #include "shunt.skel.h"
 #include "apply.h"
+#include "cgroup.h"
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
@@ -98,51 +99,6 @@ int loader_preflight(bool quiet)
 		}
 	}
 	return 0;
-}
-
-int loader_cgroup2_root(char *buf, size_t len)
-{
-	char dev[256], dir[PATH_MAX], type[64];
-	FILE *f = fopen("/proc/mounts", "re");
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3) {
-		if (!strcmp(type, "cgroup2")) {
-			snprintf(buf, len, "%s", dir);
-			err = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return err;
-}
-
-static int open_cgroup(const char *cg_opt, char *path, size_t len)
-{
-	struct statfs st;
-	int fd;
-
-	if (cg_opt) {
-		snprintf(path, len, "%s", cg_opt);
-	} else if (loader_cgroup2_root(path, len)) {
-		log_err("no cgroup2 filesystem is mounted (see /proc/mounts); mount one or pass --cgroup");
-		return -ENOENT;
-	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		int err = -errno;
-
-		log_err("cannot open cgroup %s: %s", path, strerror(-err));
-		return err;
-	}
-	if (fstatfs(fd, &st) || st.f_type != CGROUP2_SUPER_MAGIC) {
-		log_err("%s is not a cgroup v2 directory", path);
-		close(fd);
-		return -ENOTDIR;
-	}
-	return fd;
 }
 
 /* Does the running kernel have this kfunc? Looked up in its BTF (vmlinux), which is where
@@ -230,7 +186,7 @@ int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 	bool pinned = false;
 
 	maps_init(&m);
-	cgfd = open_cgroup(o->cgroup, cgpath, sizeof(cgpath));
+	cgfd = cgroup_open(o->cgroup, cgpath, sizeof(cgpath));
 	if (cgfd < 0)
 		return cgfd;
 	err = pins_prepare_bpffs(o->pin_dir);
@@ -760,7 +716,7 @@ int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
 		log_err("cannot pin the new sk_lookup program at %s: %s", tmp, strerror(-err));
 		goto out_unpin;
 	}
-	cgfd = open_cgroup(o->cgroup, path, sizeof(path));
+	cgfd = cgroup_open(o->cgroup, path, sizeof(path));
 	if (cgfd < 0) {
 		err = cgfd;
 		goto out_unpin;

@@ -25,8 +25,6 @@ int loader_preflight(bool quiet);
 /* What the last loader_preflight() found missing, as it logged it unless quiet ("" when
  * nothing). */
 const char *loader_preflight_why(void);
-/* The mount point of cgroup2 from /proc/mounts. */
-int loader_cgroup2_root(char *buf, size_t len);
 /* Load, fill the maps from conf, attach, pin. On failure nothing stays attached or pinned.
  * -EINVAL means conf was refused (errs filled). */
 int loader_load(const struct shunt_config *conf, const struct loader_opts *o,

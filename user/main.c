@@ -107,7 +107,8 @@ static const struct opt_doc opt_docs[O_COUNT] = {
 	[O_GID] = { "gid", 0, "N", "the connecting process's group id" },
 	[O_PROXY] = { "proxy", 0, NULL, "the connecting process is the proxy" },
 	[O_UDP] = { "udp", 0, NULL, "a UDP datagram (only DNS is ever captured)" },
-	[O_JSON] = { "json", 'j', NULL, "JSON output" },
+	[O_JSON] = { "json", 'j', NULL, "JSON output; errors and warnings on stderr as JSON "
+		     "objects too (as --log-format json)" },
 	[O_LOG_FORMAT] = { "log-format", 0, "text|json", "how messages on stderr look: 'shunt: "
 			   "warning: ...' lines (default), or one JSON object a line (time, level, "
 			   "msg and fields such as pod, netns, generation), for log shippers" },
@@ -783,6 +784,7 @@ static int take_option(struct cli *c, enum opt_id o, const char *arg)
 		break;
 	case O_JSON:
 		c->json = true;
+		log_json = true;   /* its errors too: one JSON object a line on stderr */
 		break;
 	case O_LOG_FORMAT:
 		if (!log_set_format(arg))

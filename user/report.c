@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "loader.h"
+#include "cgroup.h"
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
@@ -392,7 +392,7 @@ int report_status(const char *pin_dir, bool json)
 	for (int i = 0; i < n_links && !cgpath[0]; i++) {
 		char root[PATH_MAX];
 
-		if (rows[i].cgroup_id && !loader_cgroup2_root(root, sizeof(root)))
+		if (rows[i].cgroup_id && !cgroup2_root(root, sizeof(root)))
 			cgroup_path(root, rows[i].cgroup_id, 6, cgpath, sizeof(cgpath));
 	}
 

@@ -24,7 +24,7 @@
 #include <linux/netlink.h>
 #include <linux/nsfs.h>
 #include <linux/sock_diag.h>
-#include "loader.h"
+#include "cgroup.h"
 #include "log.h"
 #include "workload.h"
 
@@ -330,7 +330,7 @@ int workload_scope(__u64 cgroup_id, struct census_scope *sc)
 
 	memset(sc, 0, sizeof(*sc));
 	sc->cgroup_id = cgroup_id;
-	err = loader_cgroup2_root(sc->root, sizeof(sc->root));
+	err = cgroup2_root(sc->root, sizeof(sc->root));
 	if (err)
 		return err;
 	sc->whole_node = !stat(sc->root, &st) && (__u64)st.st_ino == cgroup_id;

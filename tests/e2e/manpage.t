@@ -93,4 +93,8 @@ mine=$("$top/build/shunt" check --help | sed -n '/^Options:/,$p' | grep -oE -- '
 check_eq "... 'shunt check --<TAB>': exactly check's options" "$mine" "$(comp check --)"
 check_eq "... 'shunt --log-format <TAB>'" "json text" "$(comp --log-format '')"
 check_eq "... 'shunt -v trace --ver<TAB>' (after a general option)" "--verbose --verdict --version" "$(comp -v trace --ver)"
+# --json: what a script reads is JSON, errors included (stderr, one object a line)
+err=$("$top/build/shunt" status --json --pin-dir /nonexistent-shunt-pins 2>&1 >/dev/null)
+check_eq "status --json, nothing loaded: exit 1, the error a JSON object on stderr" "1 error" \
+	"$("$top/build/shunt" status --json --pin-dir /nonexistent-shunt-pins > /dev/null 2>&1; echo $?) $(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["level"])' "$err" 2>&1)"
 tap_done

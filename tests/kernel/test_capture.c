@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
+#include "cgroup.h"
 #include "config.h"
 #include "loader.h"
 #include "log.h"
@@ -233,7 +234,7 @@ int main(void)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	log_verbosity = LOG_ERR;
-	if (loader_cgroup2_root(root, sizeof(root))) {
+	if (cgroup2_root(root, sizeof(root))) {
 		printf("1..0 # SKIP no cgroup2 mount\n");
 		return 0;
 	}
