@@ -28,7 +28,8 @@ SKEL      := $(OUT)/shunt.skel.h
 USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
              user/cgroup.c user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c \
              user/podinit.c user/podreg.c user/httpd.c user/explain.c user/doctor.c user/trace.c \
-             user/cni.c user/cni_decide.c user/kube.c user/cni_install.c user/uninstall.c
+             user/cni.c user/cni_decide.c user/kube.c user/cni_install.c user/uninstall.c \
+             user/upgrade.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h VERSION
 

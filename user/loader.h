@@ -29,16 +29,18 @@ const char *loader_preflight_why(void);
  * -EINVAL means conf was refused (errs filled). */
 int loader_load(const struct shunt_config *conf, const struct loader_opts *o,
 		struct config_errors *errs);
-/* The shunt at o->pin_dir speaks another ABI: replace it in place without a window. Each
- * pinned map of the same name and BTF layout is kept with its entries, new ones are pinned,
- * conf is applied, then every pinned link (cgroup hooks, sk_msg, each pod's sk_lookup) moves
- * to its new program with bpf_link_update, and maps this build lacks are unpinned. A map of
- * another layout under the same name, or a sockhash with no successor, refuses the whole
- * upgrade before anything changed; a failed link move puts the moved ones back.
- * Returns 1 if the loaded shunt speaks this ABI (nothing to do), 0 when replaced. */
-int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
-		   struct config_errors *errs);
 /* Detach, unpin, remove the pin directory. */
 int loader_unload(const struct loader_opts *o);
+
+/* Shared with the in-place upgrade (upgrade.c), which loads the same skeleton. */
+struct shunt_bpf;
+struct bpf_program;
+struct bpf_map;
+/* Choose between program variants before the load (the kernel's kfuncs): the sk_msg one. */
+struct bpf_program *loader_choose_variants(struct shunt_bpf *skel);
+/* Is map one --max-connections sizes (SHUNT_MAP_PER_CONN)? */
+bool loader_per_connection_map(const struct bpf_map *map);
+/* Attach sk_msg to the sockhash, pinned under pin_dir (a link where the kernel has one). */
+int loader_attach_sk_msg(struct shunt_bpf *skel, struct bpf_program *prog, const char *pin_dir);
 
 #endif

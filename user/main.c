@@ -30,6 +30,7 @@
 #include "podinit.h"
 #include "trace.h"
 #include "uninstall.h"
+#include "upgrade.h"
 #include "report.h"
 
 #ifndef SHUNT_VERSION
