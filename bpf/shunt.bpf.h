@@ -13,6 +13,7 @@
 #include "shunt/abi.h"
 #include "maps.bpf.h"
 #include "shunt_decide.h"
+#include "shunt_keys.h"
 
 #define SHUNT_SOCK_STREAM 1
 #define SHUNT_IPPROTO_TCP 6
@@ -185,23 +186,18 @@ shunt_meshed_cfg(__u64 netns, const struct shunt_workload *wl, struct shunt_polr
 	return shunt_workload_cfg(netns, wl, dcfg, &dref, ref);
 }
 
+/* The keys are shunt_keys.h's, shared with explain. */
 static __always_inline int shunt_port_listed(const struct shunt_cfg *cfg,
 					     const struct shunt_polref *ref, __u32 list, __u16 port)
 {
 	struct shunt_port_key k = {};
 	struct shunt_port_block *b;
-	__u32 bit = port % SHUNT_PORT_BLOCK_PORTS;
 
 	if (!(cfg->flags & SHUNT_CFG_PORTS(list)))
 		return 0;
-	k.owner = ref->owner;
-	k.slot = ref->slot;
-	k.list = list;
-	k.block = port / SHUNT_PORT_BLOCK_PORTS;
+	shunt_port_key_of(&k, ref->owner, ref->slot, list, port);
 	b = bpf_map_lookup_elem(&shunt_ports_v2, &k);
-	if (!b)
-		return 0;
-	return (b->bits[(bit >> 6) & (SHUNT_PORT_BLOCK_WORDS - 1)] >> (bit & 63)) & 1;
+	return b ? shunt_port_bit(b, port) : 0;
 }
 
 static __always_inline int shunt_cidr_listed(const struct shunt_polref *ref, __u32 list,
@@ -209,17 +205,7 @@ static __always_inline int shunt_cidr_listed(const struct shunt_polref *ref, __u
 {
 	struct shunt_cidr_key key = {};
 
-	key.owner = ref->owner;
-	key.slot = ref->slot;
-	key.list = list;
-	key.family = ip->family;
-	if (ip->family == SHUNT_AF_INET) {
-		key.prefixlen = SHUNT_CIDR_KEY_HDR_BITS + 32;
-		__builtin_memcpy(key.addr, &ip->addr[0], 4);
-	} else {
-		key.prefixlen = SHUNT_CIDR_KEY_HDR_BITS + 128;
-		__builtin_memcpy(key.addr, ip->addr, 16);
-	}
+	shunt_cidr_key_of(&key, ref->owner, ref->slot, list, ip);
 	return bpf_map_lookup_elem(&shunt_cidrs_v2, &key) != NULL;
 }
 
@@ -230,31 +216,6 @@ static __always_inline int shunt_ip_is_local(__u64 netns, const struct shunt_ip 
 	return bpf_map_lookup_elem(&shunt_local_v1, &key) != NULL;
 }
 
-/* ::ffff:a.b.c.d — a v6 socket talking IPv4; stored as IPv4 so both ends' keys match. */
-static __always_inline int shunt_ip6_is_v4mapped(const __u32 *a)
-{
-	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0x0000ffff);
-}
-
-static __always_inline void shunt_ip_set6(struct shunt_ip *ip, const __u32 *a)
-{
-	if (shunt_ip6_is_v4mapped(a)) {
-		ip->family = SHUNT_AF_INET;
-		ip->addr[0] = a[3];
-		return;
-	}
-	ip->family = SHUNT_AF_INET6;
-	ip->addr[0] = a[0];
-	ip->addr[1] = a[1];
-	ip->addr[2] = a[2];
-	ip->addr[3] = a[3];
-}
-
-static __always_inline void shunt_ip_set4(struct shunt_ip *ip, __u32 a)
-{
-	ip->family = SHUNT_AF_INET;
-	ip->addr[0] = a;
-}
 
 /* sockops remote_port: network order, in the upper 16 bits on current kernels and in the
  * lower 16 bits on old ones. A non-zero port in the upper half makes the value > 0xffff. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* See explain.h. Each lookup below mirrors one in bpf/shunt.bpf.h, through the map fds. */
+/* See explain.h. Each lookup below is one of bpf/shunt.bpf.h's, with its key built by the same
+ * function (bpf/shunt_keys.h), through the pinned maps' fds. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -14,6 +15,7 @@
 #include "policy.h"
 #include "report.h"
 #include "shunt_decide.h"
+#include "shunt_keys.h"
 
 /* ADDR or ADDR:PORT or [ADDR6]:PORT or ADDR6 (port_out NULL: no port allowed). */
 static int parse_endpoint(const char *s, struct shunt_ip *ip, __u16 *port_out)
@@ -45,14 +47,10 @@ static int parse_endpoint(const char *s, struct shunt_ip *ip, __u16 *port_out)
 		ip->family = SHUNT_AF_INET;
 		ip->addr[0] = a4.s_addr;
 	} else if (inet_pton(AF_INET6, buf, &a6) == 1) {
-		memcpy(ip->addr, &a6, 16);
-		if (!ip->addr[0] && !ip->addr[1] && ip->addr[2] == htonl(0xffff)) {
-			ip->family = SHUNT_AF_INET; /* v4-mapped: the kernel's v4 path */
-			ip->addr[0] = ip->addr[3];
-			ip->addr[1] = ip->addr[2] = ip->addr[3] = 0;
-		} else {
-			ip->family = SHUNT_AF_INET6;
-		}
+		__u32 w[4];
+
+		memcpy(w, &a6, 16);
+		shunt_ip_set6(ip, w);   /* v4-mapped: the kernel's v4 path, as the programs key it */
 	} else {
 		return -EINVAL;
 	}
@@ -71,24 +69,22 @@ static int parse_endpoint(const char *s, struct shunt_ip *ip, __u16 *port_out)
 static int port_listed(const struct shunt_maps *m, const struct shunt_cfg *cfg, __u64 owner,
 		       __u32 slot, __u32 list, __u16 port)
 {
-	struct shunt_port_key k = { .owner = owner, .slot = slot, .list = list,
-				    .block = port / SHUNT_PORT_BLOCK_PORTS };
+	struct shunt_port_key k = { 0 };
 	struct shunt_port_block b;
-	__u32 bit = port % SHUNT_PORT_BLOCK_PORTS;
 
+	shunt_port_key_of(&k, owner, slot, list, port);
 	if (!(cfg->flags & SHUNT_CFG_PORTS(list)) || bpf_map_lookup_elem(m->fd[MAP_PORTS], &k, &b))
 		return 0;
-	return (b.bits[bit >> 6] >> (bit & 63)) & 1;
+	return shunt_port_bit(&b, port);
 }
 
 static int cidr_listed(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 list,
 		       const struct shunt_ip *ip)
 {
-	struct shunt_cidr_key k = { .slot = slot, .list = list, .family = ip->family, .owner = owner };
+	struct shunt_cidr_key k = { 0 };
 	struct shunt_cidr_val v;
 
-	k.prefixlen = SHUNT_CIDR_KEY_HDR_BITS + (ip->family == SHUNT_AF_INET ? 32 : 128);
-	memcpy(k.addr, ip->addr, ip->family == SHUNT_AF_INET ? 4 : 16);
+	shunt_cidr_key_of(&k, owner, slot, list, ip);
 	return !bpf_map_lookup_elem(m->fd[MAP_CIDRS], &k, &v);
 }
 
