@@ -82,6 +82,16 @@ struct {
 	__type(value, struct shunt_workload);
 } shunt_netns_v1 SEC(".maps") __weak;
 
+/* netns cookie -> the Kubernetes pod (namespace/name) it belongs to, where shunt was told.
+ * No program reads it: it is here so that it is loaded, pinned and upgraded with the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SHUNT_MAX_WORKLOADS);
+	__type(key, __u64);
+	__type(value, struct shunt_podname);
+} shunt_pname_v1 SEC(".maps") __weak;
+
 /* (netns cookie, address) -> the address is assigned in that netns ("own pod IP"). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -195,13 +195,15 @@ static int lock_pins(const char *pin_dir)
  * does; on any failure nothing of the pod stays. 0, or -errno (-EBUSY: the lock stayed
  * taken; -ENOENT: shunt or its inbound program is not loaded). */
 static int mesh_pod(const struct cni_service *svc, int nsfd, const struct netns_seen *seen,
-		    const struct shunt_config *policy, __u32 *gen)
+		    const struct shunt_config *policy, const char *ns, const char *name, __u32 *gen)
 {
 	int lock = lock_pins(svc->pin_dir), err;
 
 	if (lock < 0)
 		return lock == -EBUSY ? lock : -ENOENT;
 	err = apply_register_pod(svc->t, nsfd, seen, policy, gen);
+	if (!err)   /* its name, for --pod NAMESPACE/NAME and status (best effort) */
+		maps_set_podname(svc->t->m, seen->cookie, ns, name);
 	if (err)
 		apply_unregister_pod(svc->t, seen->cookie);
 	pins_unlock(lock);
@@ -366,7 +368,7 @@ static int do_add(struct cni_req *r)
 			 strerror(-err));
 		goto refuse;
 	}
-	err = mesh_pod(svc, nsfd, &seen, &o.policy, &gen);
+	err = mesh_pod(svc, nsfd, &seen, &o.policy, r->ns, r->name, &gen);
 	if (err) {
 		snprintf(why, sizeof(why), "pod %s: cannot mesh netns %s: %s", r->label, r->netns,
 			 err == -EBUSY ? "the pin directory stayed locked for 40 s" :
@@ -536,7 +538,7 @@ static void repair_pod(const struct cni_service *svc, struct json_object *pod,
 			if (meshed(svc, seen->cookie))
 				goto done;
 			fd = open(seen->path, O_RDONLY | O_CLOEXEC);
-			e = fd < 0 ? -errno : mesh_pod(svc, fd, seen, &o.policy, &gen);
+			e = fd < 0 ? -errno : mesh_pod(svc, fd, seen, &o.policy, ns, name, &gen);
 			if (fd >= 0)
 				close(fd);
 			snprintf(pod_label, sizeof(pod_label), "%s/%s", ns, name);

@@ -147,13 +147,12 @@ int explain_outbound(const struct explain_opts *o)
 	if (err)
 		return err;
 	if (o->pod || o->pid) {
-		if (o->pid)
+		if (o->pid) {
 			snprintf(path, sizeof(path), "/proc/%d/ns/net", o->pid);
-		else if (strchr(o->pod, '/'))
-			snprintf(path, sizeof(path), "%s", o->pod);
-		else
-			snprintf(path, sizeof(path), "/run/netns/%s", o->pod);
-		err = maps_find_netns(&m, path, &cookie);
+			err = maps_find_netns(&m, path, &cookie);
+		} else {
+			err = maps_find_pod(&m, o->pod, &cookie, path, sizeof(path));
+		}
 		if (err && err != -ESRCH) {
 			log_err("explain: cannot open %s: %s", path, strerror(-err));
 			maps_close(&m);

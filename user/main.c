@@ -96,9 +96,10 @@ static const struct opt_doc opt_docs[O_COUNT] = {
 	[O_LISTEN] = { "listen", 'l', "ADDR:PORT", "serve /healthz, /readyz and /metrics "
 		       "(Prometheus) over HTTP, e.g. 0.0.0.0:15014, 127.0.0.1:9402 or [::1]:9402; "
 		       "off by default" },
-	[O_POD] = { "pod", 0, "NETNS", "the pod, by its network namespace: a name under /run/netns "
-		    "(what 'shunt status' lists) or a path such as /proc/PID/ns/net; explain "
-		    "without it: any meshed pod" },
+	[O_POD] = { "pod", 0, "POD", "the pod: NAMESPACE/NAME where shunt knows it (CNI mode, "
+		    "pod-init with POD_NAMESPACE and POD_NAME), else its network namespace: a name "
+		    "under /run/netns or a path such as /proc/PID/ns/net; explain without it: any "
+		    "meshed pod" },
 	[O_ADDR] = { "addr", 0, "ADDR", "only the rows about that IPv4 or IPv6 address" },
 	[O_PORT] = { "port", 0, "N", "only the rows about that port" },
 	[O_VERDICT] = { "verdict", 0, "NAME", "only events with that verdict or counter name (or "
@@ -608,13 +609,9 @@ static int cmd_status(struct cli *c)
 
 static int cmd_dump(struct cli *c)
 {
-	char podpath[PATH_MAX];
-
 	if (c->ex.pod) {
-		snprintf(podpath, sizeof(podpath), strchr(c->ex.pod, '/') ? "%s" : "/run/netns/%s",
-			 c->ex.pod);
 		c->df.pod = true;
-		c->df.pod_path = podpath;
+		c->df.pod_arg = c->ex.pod;
 	}
 	return report_dump(c->pin_dir, &c->df) ? EXIT_FAIL : EXIT_OK;
 }

@@ -471,6 +471,7 @@ int maps_forget_pod(const struct shunt_maps *m, __u64 cookie)
 	/* the entry first: from here its connections are not captured */
 	if (bpf_map_delete_elem(m->fd[MAP_NETNS], &cookie) && errno != ENOENT)
 		return -errno;
+	bpf_map_delete_elem(m->fd[MAP_PODNAME], &cookie);
 	err = maps_delete_policy(m, cookie);
 	bpf_map_delete_elem(m->fd[MAP_LISTEN], &cookie);
 	bpf_map_delete_elem(m->fd[MAP_LISTEN], &k6);
@@ -560,6 +561,7 @@ int maps_sync_workloads(const struct shunt_maps *m, __u32 slot,
 		if (!(v.flags & WL_REASONS)) {
 			if (bpf_map_delete_elem(fd, &keys[k]) && errno != ENOENT)
 				err = -errno;
+			bpf_map_delete_elem(m->fd[MAP_PODNAME], &keys[k]);
 			v.flags = 0;
 		} else if (v.flags != before &&
 			   bpf_map_update_elem(fd, &keys[k], &v, BPF_EXIST) && errno != ENOENT) {
@@ -672,6 +674,57 @@ int maps_find_netns(const struct shunt_maps *m, const char *path, __u64 *cookie)
 		return -errno;
 	while (!bpf_map_get_next_key(m->fd[MAP_NETNS], prev, &next)) {
 		if (!bpf_map_lookup_elem(m->fd[MAP_NETNS], &next, &wl) && wl.netns_ino == st.st_ino) {
+			*cookie = next;
+			return 0;
+		}
+		key = next;
+		prev = &key;
+	}
+	return -ESRCH;
+}
+
+int maps_set_podname(const struct shunt_maps *m, __u64 cookie, const char *ns, const char *name)
+{
+	struct shunt_podname v;
+
+	memset(&v, 0, sizeof(v));
+	if (!ns || !name || !*ns || !*name || strlen(ns) >= sizeof(v.ns) ||
+	    strlen(name) >= sizeof(v.name))
+		return -EINVAL;
+	strcpy(v.ns, ns);
+	strcpy(v.name, name);
+	return bpf_map_update_elem(m->fd[MAP_PODNAME], &cookie, &v, BPF_ANY) ? -errno : 0;
+}
+
+int maps_podname(const struct shunt_maps *m, __u64 cookie, char *buf, size_t len)
+{
+	struct shunt_podname v;
+
+	if (m->fd[MAP_PODNAME] < 0 || bpf_map_lookup_elem(m->fd[MAP_PODNAME], &cookie, &v))
+		return -ENOENT;
+	v.ns[sizeof(v.ns) - 1] = v.name[sizeof(v.name) - 1] = '\0';
+	snprintf(buf, len, "%s/%s", v.ns, v.name);
+	return 0;
+}
+
+int maps_find_pod(const struct shunt_maps *m, const char *pod, __u64 *cookie, char *what,
+		  size_t len)
+{
+	const char *slash = strchr(pod, '/');
+	__u64 key, next;
+	void *prev = NULL;
+
+	if (!slash || pod[0] == '/') {
+		/* a netns: a /run/netns name, or a path */
+		snprintf(what, len, slash ? "%s" : "/run/netns/%s", pod);
+		return maps_find_netns(m, what, cookie);
+	}
+	/* NAMESPACE/NAME: the pods shunt was told the names of */
+	snprintf(what, len, "pod %s", pod);
+	while (!bpf_map_get_next_key(m->fd[MAP_PODNAME], prev, &next)) {
+		char name[sizeof(struct shunt_podname) + 2];
+
+		if (!maps_podname(m, next, name, sizeof(name)) && !strcmp(name, pod)) {
 			*cookie = next;
 			return 0;
 		}

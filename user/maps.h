@@ -88,6 +88,15 @@ long maps_count_entries(int fd, size_t key_size);
 /* A map's capacity (max_entries), 0 if it cannot be read. */
 __u32 maps_max_entries(int fd);
 
+/* Record that netns cookie is the pod ns/name (CNI ADD, pod-init with the pod's name). */
+int maps_set_podname(const struct shunt_maps *m, __u64 cookie, const char *ns, const char *name);
+/* "namespace/name" of netns cookie into buf; -ENOENT when shunt was not told. */
+int maps_podname(const struct shunt_maps *m, __u64 cookie, char *buf, size_t len);
+/* --pod: NAMESPACE/NAME (a pod shunt knows the name of), a /run/netns name, or a netns path
+ * (starting with '/'). The meshed netns's cookie; what (into what) was looked for, for the
+ * error; -ESRCH when it is no meshed pod. */
+int maps_find_pod(const struct shunt_maps *m, const char *pod, __u64 *cookie, char *what,
+		  size_t len);
 /* The cookie of the meshed netns whose file is path (by the inode shunt recorded when it
  * meshed it); -ESRCH when no workload has it. */
 int maps_find_netns(const struct shunt_maps *m, const char *path, __u64 *cookie);

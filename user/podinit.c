@@ -653,6 +653,8 @@ int podinit_parse(int argc, char **argv, char *(*getenv_fn)(const char *), struc
 	r = scan_args(argc, argv, o->linkerd, s, err, errlen);
 	if (!r)
 		scan_env(getenv_fn, o->linkerd, s);
+	if (getenv_fn && getenv_fn("POD_NAMESPACE") && getenv_fn("POD_NAME"))
+		snprintf(o->pod, sizeof(o->pod), "%s/%s", getenv_fn("POD_NAMESPACE"), getenv_fn("POD_NAME"));
 	if (r)
 		goto out;
 	if (s->set[F_HELP]) {
@@ -838,6 +840,19 @@ int podinit_run(const struct podinit_opts *o)
 		fputs(yaml, stdout);
 		free(yaml);
 		return 0;
+	}
+	if (o->pod[0] && !strchr(o->pod, '\n')) {
+		/* the pod's name for the daemon's --pod NAMESPACE/NAME; a YAML comment */
+		char *y;
+
+		if (asprintf(&y, PODINIT_POD_LINE "%s\n%s", o->pod, yaml) < 0)
+			y = NULL;
+		free(yaml);
+		yaml = y;
+		if (!yaml) {
+			fprintf(stderr, "shunt pod-init: out of memory\n");
+			return 1;
+		}
 	}
 	if (strlen(o->socket_path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "shunt pod-init: socket path too long: %s\n", o->socket_path);

@@ -19,6 +19,8 @@
 
 #define PODINIT_SOCKET_DEFAULT "/var/run/shunt/shunt.sock"
 #define PODINIT_MAGIC "shunt-pod-init 1\n"
+/* An optional first line of the policy YAML (a comment to any other reader): the pod's name */
+#define PODINIT_POD_LINE "# shunt-pod: "
 #define PODINIT_MAX_REQUEST (1u << 20)
 
 struct podinit_opts {
@@ -30,6 +32,7 @@ struct podinit_opts {
 	int acceleration;          /* --acceleration: enum config_accel, -1 the node's */
 	const char *resolv_conf;   /* --resolv-conf: the pod's nameservers (/etc/resolv.conf) */
 	char note[256];            /* a warning for the user (DNS asked for but no nameserver) */
+	char pod[320];             /* $POD_NAMESPACE/$POD_NAME (downward API), or "" */
 	struct shunt_config policy;/* what the flags mean (policy keys only) */
 };
 

@@ -315,6 +315,15 @@ static int handle(int conn, const struct apply_target *t, const struct shunt_con
 		goto refuse;
 	}
 	err = apply_register_pod(t, nsfd, &ns, &pol, &gen);
+	/* its name, if pod-init sent one ($POD_NAMESPACE/$POD_NAME): --pod NAMESPACE/NAME. The
+	 * pod's own word for it, for operators; it decides nothing. */
+	if (!err && !strncmp(req, PODINIT_POD_LINE, strlen(PODINIT_POD_LINE))) {
+		char pns[64], pname[256];
+
+		if (sscanf(req + strlen(PODINIT_POD_LINE), "%63[a-z0-9.-]/%255[a-z0-9.-]", pns,
+			   pname) == 2)
+			maps_set_podname(t->m, ns.cookie, pns, pname);
+	}
 	pins_unlock(lock);
 	if (err) {
 		reply(conn, "error: cannot mesh netns %" PRIu64 ": %s", (uint64_t)ns.cookie,

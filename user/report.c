@@ -425,14 +425,20 @@ int report_status(const char *pin_dir, bool json)
 			       (uint64_t)rows[i].run_time_ns);
 		printf("],\"sk_msg_program\":\"%s\",\"sk_lookup_links\":%d", skmsg, n_pod_links);
 		printf(",\"own_policies\":[");
-		for (size_t i = 0; i < n_own; i++)
-			printf("%s{\"netns_cookie\":%" PRIu64 ",\"netns_ino\":%" PRIu64
+		for (size_t i = 0; i < n_own; i++) {
+			char pod[sizeof(struct shunt_podname) + 2], podj[2 * sizeof(pod) + 8] = "null";
+
+			/* a name is [a-z0-9.-]: nothing to escape */
+			if (!maps_podname(&m, own[i].cookie, pod, sizeof(pod)))
+				snprintf(podj, sizeof(podj), "\"%s\"", pod);
+			printf("%s{\"netns_cookie\":%" PRIu64 ",\"netns_ino\":%" PRIu64 ",\"pod\":%s"
 			       ",\"source\":\"%s\",\"generation\":%u,\"proxy_uid\":%u,"
 			       "\"outbound_port\":%u,\"inbound_port\":%u,\"acceleration_mode\":\"%s\"}",
-			       i ? "," : "", (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino,
+			       i ? "," : "", (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino, podj,
 			       policy_source(own[i].wl.flags), own[i].st.generation,
 			       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port,
 			       config_accel_name(policy_accel_mode(own[i].cfg.flags)));
+		}
 		printf("]");
 		printf(",\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
 		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld,"
@@ -474,13 +480,18 @@ int report_status(const char *pin_dir, bool json)
 				printf("\n");
 		}
 		printf("own policy: %zu pods (the others follow the node policy)\n", n_own);
-		for (size_t i = 0; i < n_own; i++)
-			printf("  netns %-10" PRIu64 " ino %-11" PRIu64 " from %-8s generation %u: "
+		for (size_t i = 0; i < n_own; i++) {
+			char pod[sizeof(struct shunt_podname) + 8] = "";
+
+			if (!maps_podname(&m, own[i].cookie, pod + 5, sizeof(pod) - 5))
+				memcpy(pod, " pod ", 5);
+			printf("  netns %-10" PRIu64 " ino %-11" PRIu64 "%s from %-8s generation %u: "
 			       "uid %u, outbound port %u, inbound port %u, acceleration %s\n",
-			       (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino,
+			       (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino, pod,
 			       policy_source(own[i].wl.flags), own[i].st.generation,
 			       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port,
 			       config_accel_name(policy_accel_mode(own[i].cfg.flags)));
+		}
 		printf("tracking:  %ld connections, %ld redirected sockets, %ld fast-path sockets "
 		       "(room for %u each), %ld CIDR entries\n", n_conn, n_odst, n_socks, max_conns,
 		       n_cidr);
@@ -663,11 +674,14 @@ int report_dump(const char *pin_dir, const struct report_filter *f)
 	err = open_live(pin_dir, &m, &st, &cfg);
 	if (err)
 		return err;
-	if (f->pod && f->pod_path) {
-		err = maps_find_netns(&m, f->pod_path, &((struct report_filter *)f)->netns_cookie);
+	if (f->pod && f->pod_arg) {
+		char what[PATH_MAX + 16];
+
+		err = maps_find_pod(&m, f->pod_arg, &((struct report_filter *)f)->netns_cookie, what,
+				    sizeof(what));
 		if (err) {
-			log_err("%s: %s", f->pod_path, err == -ESRCH ? "not a meshed pod's netns (shunt "
-				"has no workload with its inode)" : strerror(-err));
+			log_err("%s: %s", what, err == -ESRCH ? "not a meshed pod (shunt has no workload "
+				"with that netns, or was not told that name)" : strerror(-err));
 			maps_close(&m);
 			return err;
 		}

@@ -14,7 +14,7 @@ int report_status(const char *pin_dir, bool json);
 /* What `dump --pod/--addr/--port` keeps: rows about that pod, that address, that port. */
 struct report_filter {
 	bool pod, addr;
-	const char *pod_path;    /* the pod's netns file; resolved to netns_cookie */
+	const char *pod_arg;     /* --pod (maps_find_pod's forms); resolved to netns_cookie */
 	__u64 netns_cookie;
 	struct shunt_ip ip;
 	__u16 port;              /* host order, 0 = any */

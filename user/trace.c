@@ -420,8 +420,7 @@ int trace_run(const struct trace_opts *o)
 	if (o->pod) {
 		char path[PATH_MAX];
 
-		snprintf(path, sizeof(path), strchr(o->pod, '/') ? "%s" : "/run/netns/%s", o->pod);
-		err = maps_find_netns(&m, path, &t.pod_cookie);
+		err = maps_find_pod(&m, o->pod, &t.pod_cookie, path, sizeof(path));
 		if (err) {
 			log_err("trace: %s: %s", path, err == -ESRCH ? "not a meshed pod's netns" :
 				strerror(-err));

@@ -16,7 +16,7 @@
 
 /* A build may override it (make's test binary shunt-abinext does, to rehearse an upgrade). */
 #ifndef SHUNT_ABI_VERSION
-#define SHUNT_ABI_VERSION 4
+#define SHUNT_ABI_VERSION 5
 #endif
 
 /* A policy belongs to an owner: owner 0 is the node default, any other owner is the netns
@@ -390,6 +390,14 @@ struct shunt_trace_event {
 /* links/sk_lookup_<netns cookie>: one per meshed pod netns */
 #define SHUNT_PIN_SK_LOOKUP_PREFIX "sk_lookup_"
 
+/* shunt_pname_v1 value: the Kubernetes pod a meshed netns belongs to, where shunt was told
+ * (CNI ADD; pod-init with POD_NAMESPACE and POD_NAME set): `--pod NAMESPACE/NAME`, status,
+ * trace. Written and read by user space only. */
+struct shunt_podname {
+	char ns[64];         /* a namespace name has at most 63 characters */
+	char name[256];      /* a pod name at most 253 */
+};
+
 /* Every map of the contract, once: X(id, name, key bytes, value bytes, sizing, metric label).
  * name: the BPF object's and the pin's (15 characters at most; a new layout gets a new _vN).
  * Sizes: what user space reads and writes (0, 0: a ring buffer). sizing: SHUNT_MAP_FIXED, or
@@ -426,6 +434,7 @@ struct shunt_trace_event {
 	  sizeof(struct shunt_slotkeys), SHUNT_MAP_FIXED, NULL)					\
 	X(TRACE, "shunt_trace_v1", 4, sizeof(struct shunt_trace_ctl), SHUNT_MAP_FIXED, NULL)	\
 	X(TRLOST, "shunt_trlost_v1", 4, 8, SHUNT_MAP_FIXED, NULL)				\
+	X(PODNAME, "shunt_pname_v1", 8, sizeof(struct shunt_podname), SHUNT_MAP_FIXED, NULL)	\
 	X(RING0, "shunt_ring0_v1", 0, 0, SHUNT_MAP_FIXED, NULL)					\
 	X(RING1, "shunt_ring1_v1", 0, 0, SHUNT_MAP_FIXED, NULL)					\
 	X(RING2, "shunt_ring2_v1", 0, 0, SHUNT_MAP_FIXED, NULL)					\

@@ -148,14 +148,25 @@ check_match "... and the inbound exclusions 15020, 15021, 15090" \
 	'inbound.exclude_ports +15020-15021,15090$' "$dump_a"
 out=$(cni CHECK a web)
 check_match "CHECK shop/web: meshed as asked" 'exit 0$' "$out"
+# the pod by its Kubernetes name: ADD recorded it
+check_eq "--pod shop/web: the same pod as its netns (dump)" "$dump_a" \
+	"$("$SHUNT" dump --pin-dir "$TB_PIN" --pod shop/web 2>&1)"
+check_match "... status lists it by name" '"pod":"shop/web"' "$(tb_status)"
+check_match "... explain takes it" '^pod +shop/web' "$("$SHUNT" explain --pin-dir "$TB_PIN" --pod shop/web 198.18.0.100:7000 2>&1)"
+check_match "... the repaired pod too (its name from the pod list)" '^policy of netns' \
+	"$("$SHUNT" dump --pin-dir "$TB_PIN" --pod shop/early 2>&1)"
+out=$("$SHUNT" dump --pin-dir "$TB_PIN" --pod shop/nope 2>&1)
+check_match "--pod shop/nope: exit 1, says so" "^1:shunt: error: pod shop/nope: not a meshed pod" "$?:$out"
 
 # Parity: pod-init with the istio-iptables flags the injector wrote for istio-validation,
 # plus istio-cni's -o 15020, gives the same policy as the annotations.
 flags=$(/usr/bin/python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["spec"]["initContainers"][0]["args"][1:]
 print("\n".join(x for x in a if x != "--skip-rule-apply"))' "$FIX/istio-web.json")
 mapfile -t fl <<<"$flags"
-out=$(tb_run p "$SHUNT" pod-init --socket "$SOCK" "${fl[@]}" -o 15020 2>&1)
+out=$(tb_run p env POD_NAMESPACE=shop POD_NAME=validated "$SHUNT" pod-init --socket "$SOCK" "${fl[@]}" -o 15020 2>&1)
 check_eq "pod-init with the injector's istio-iptables flags: meshed" "0" "$?"
+check_match "... with POD_NAMESPACE and POD_NAME (downward API): --pod shop/validated finds it" \
+	'^policy of netns' "$("$SHUNT" dump --pin-dir "$TB_PIN" --pod shop/validated 2>&1)"
 policy_of() { "$SHUNT" dump --pin-dir "$TB_PIN" --pod "$(tb_ns "$1")" | sed -n '/^policy of netns/,/^workloads/p' | sed '1d;$d'; }
 check_eq "parity: the CNI pod's policy equals pod-init's from the same flags" "$(policy_of p)" "$(policy_of a)"
 

@@ -122,6 +122,7 @@ static void test_structs(void **state)
 	      M(shunt_slotkeys, total), M(shunt_slotkeys, pad0), M(shunt_slotkeys, keys));
 	CHECK(shunt_trace_ctl, M(shunt_trace_ctl, active), M(shunt_trace_ctl, pad0),
 	      M(shunt_trace_ctl, pid), M(shunt_trace_ctl, starttime));
+	CHECK(shunt_podname, M(shunt_podname, ns), M(shunt_podname, name));
 }
 
 static void check_map(const char *name, size_t key, size_t value)
