@@ -142,6 +142,8 @@ static struct json_object *our_entry(const struct cni_install_opts *o)
 	json_object_array_add(ex, json_object_new_string("kube-system"));
 	json_object_object_add(e, "exclude_namespaces", ex);
 	json_object_object_add(e, "log_level", json_object_new_string("info"));
+	if (o->log_json)
+		json_object_object_add(e, "log_format", json_object_new_string("json"));
 	return e;
 }
 

@@ -23,6 +23,7 @@ struct cni_install_opts {
 	const char *conf_dir;     /* where the runtime finds network configurations */
 	const char *plugin;       /* the shunt-cni binary to copy; NULL: next to this shunt */
 	const char *socket;       /* the daemon's socket, written into the entry */
+	bool log_json;            /* --log-format json: the plugin logs JSON too ("log_format") */
 };
 
 /* Install (or repair) the binary and the entry. 0 done, 1 already in place (nothing

@@ -8,7 +8,10 @@
  *
  * Its entry in the conflist:
  *   {"type": "shunt-cni", "socket": "/var/run/shunt/shunt.sock",
- *    "exclude_namespaces": ["kube-system"], "log_level": "info", "timeout": 60}
+ *    "exclude_namespaces": ["kube-system"], "log_level": "info", "timeout": 60,
+ *    "log_format": "json"}
+ * Its stderr (the runtime's log) is "shunt-cni: ..." lines, or with "log_format": "json" one
+ * JSON object a line (time, level, msg, pod), as the daemon's --log-format json.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 #include "cni.h"
@@ -31,7 +35,42 @@ enum { E_VERSION = 1, E_FIELD = 2, E_ENV = 4, E_IO = 5, E_DECODE = 6, E_CONFIG =
        E_AGAIN = 11, E_REFUSED = 100 };
 
 static const char *version = "1.0.0";   /* the config's, once read */
-static bool debug;
+static bool debug, log_json;
+static char pod_label[600];             /* namespace/name once read, for JSON lines */
+
+/* One line on stderr: "shunt-cni: MSG", or {"time":...,"level":...,"msg":...,"pod":...} */
+static void say(const char *level, const char *pod, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(const char *level, const char *pod, const char *fmt, ...)
+{
+	char msg[2048], t[40];
+	struct json_object *o;
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!log_json) {
+		fprintf(stderr, "shunt-cni: %s\n", msg);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(t + strlen(t), sizeof(t) - strlen(t), ".%03ldZ", ts.tv_nsec / 1000000);
+	o = json_object_new_object();
+	json_object_object_add(o, "time", json_object_new_string(t));
+	json_object_object_add(o, "level", json_object_new_string(level));
+	json_object_object_add(o, "msg", json_object_new_string(msg));
+	if (!pod && pod_label[0])
+		pod = pod_label;
+	if (pod)
+		json_object_object_add(o, "pod", json_object_new_string(pod));
+	fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
 
 static int fail(int code, const char *details, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -51,7 +90,7 @@ static int fail(int code, const char *details, const char *fmt, ...)
 		json_object_object_add(o, "details", json_object_new_string(details));
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
-	fprintf(stderr, "shunt-cni: %s%s%s\n", msg, details ? ": " : "", details ? details : "");
+	say("error", NULL, "%s%s%s", msg, details ? ": " : "", details ? details : "");
 	return 1;
 }
 
@@ -247,6 +286,7 @@ int main(int argc, char **argv)
 		return fail(E_VERSION, NULL, "cniVersion %s is not supported (0.3.0 to 1.0.0)", asked);
 	}
 	debug = !strcmp(str_field(conf, "log_level", "info"), "debug");
+	log_json = !strcmp(str_field(conf, "log_format", "text"), "json");
 	sock = str_field(conf, "socket", SOCKET_DEFAULT);
 	if (json_object_object_get_ex(conf, "timeout", &v)) {
 		if (!json_object_is_type(v, json_type_int) || json_object_get_int(v) < 1 ||
@@ -264,11 +304,13 @@ int main(int argc, char **argv)
 	cni_arg(args, "K8S_POD_NAMESPACE", ns, sizeof(ns));
 	cni_arg(args, "K8S_POD_NAME", name, sizeof(name));
 	cni_arg(args, "K8S_POD_UID", uid, sizeof(uid));
+	if (ns[0] && name[0])
+		snprintf(pod_label, sizeof(pod_label), "%s/%s", ns, name);
 	/* not a Kubernetes pod, or one of an excluded namespace: nothing to do */
 	if (!ns[0] || !name[0] || excluded(conf, ns)) {
 		if (debug)
-			fprintf(stderr, "shunt-cni: %s %s/%s: passed (%s)\n", cmd, ns, name,
-				!ns[0] || !name[0] ? "not a Kubernetes pod" : "excluded namespace");
+			say("debug", NULL, "%s %s/%s: passed (%s)", cmd, ns, name,
+			    !ns[0] || !name[0] ? "not a Kubernetes pod" : "excluded namespace");
 		return strcmp(cmd, "ADD") ? 0 : pass_through(conf);
 	}
 	if (!strcmp(cmd, "ADD") && (!netns || !*netns))
@@ -290,15 +332,15 @@ int main(int argc, char **argv)
 		/* DEL must succeed when there is nothing to undo: a daemon that is down removes a
 		 * gone pod's entries itself when it is back */
 		if (!strcmp(cmd, "DEL")) {
-			fprintf(stderr, "shunt-cni: DEL %s/%s: shunt is not answering on %s (%s): "
-				"nothing removed now\n", ns, name, sock, strerror(-err));
+			say("warning", NULL, "DEL %s/%s: shunt is not answering on %s (%s): nothing "
+			    "removed now", ns, name, sock, strerror(-err));
 			return 0;
 		}
 		return fail(E_AGAIN, NULL, "pod %s/%s: shunt is not answering on %s: %s (is the "
 			    "shunt DaemonSet running on this node?)", ns, name, sock, strerror(-err));
 	}
 	if (debug)
-		fprintf(stderr, "shunt-cni: %s %s/%s: %s\n", cmd, ns, name, reply);
+		say("debug", NULL, "%s %s/%s: %s", cmd, ns, name, reply);
 	if (!strncmp(reply, "ok", 2) || !strncmp(reply, "skip", 4))
 		ret = strcmp(cmd, "ADD") ? 0 : pass_through(conf);
 	else

@@ -923,6 +923,7 @@ int main(int argc, char **argv)
 	if (!c.cni.conf_dir)
 		c.cni.conf_dir = CNI_CONF_DIR_DEFAULT;
 	c.cni.socket = c.socket;
+	c.cni.log_json = log_json;   /* the plugin logs as the daemon does */
 	libbpf_set_print(libbpf_print);
 	return c.cmd->fn(&c);
 }

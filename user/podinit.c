@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "log.h"
 #include "podinit.h"
 
 enum flag_id {
@@ -661,6 +662,17 @@ int podinit_parse(int argc, char **argv, char *(*getenv_fn)(const char *), struc
 		o->help = true;
 		goto out;
 	}
+	if (s->set[F_ISTIO_LOG_JSON]) {
+		bool b = true;
+
+		if (s->val[F_ISTIO_LOG_JSON] && *s->val[F_ISTIO_LOG_JSON] &&
+		    !parse_bool(s->val[F_ISTIO_LOG_JSON], &b)) {
+			r = errf(err, errlen, "--log_as_json: '%s' is not true or false",
+				 s->val[F_ISTIO_LOG_JSON]);
+			goto out;
+		}
+		o->log_json = b;
+	}
 	/* refused flags, by name: never silently ignored */
 	for (int i = 0; i < F_COUNT; i++) {
 		bool b;
@@ -768,6 +780,8 @@ void podinit_usage(FILE *f)
 "                                             ($ISTIO_META_DNS_CAPTURE)\n"
 "  --capture-all-dns                          ... for any server\n"
 "  -n, --dry-run                              print the policy, register nothing\n"
+"  --log_as_json                              messages on stderr as JSON objects (time,\n"
+"                                             level, msg), as shunt's --log-format json\n"
 "  refused by name (exit 2): -c -k -t -r, --skip-rule-apply, --iptables-trace-logging,\n"
 "    --network-namespace, --cni-mode, --host-nsenter-exec\n"
 "\n"
@@ -794,7 +808,9 @@ void podinit_usage(FILE *f)
 "  --acceleration[=false|proxy]  this pod's bytes take the sk_msg fast path (or not;\n"
 "                     proxy: only its proxy's connections to another meshed pod of the\n"
 "                     node); without it the node's acceleration holds, off by default\n"
-"                     ($SHUNT_ACCELERATION; README: the fast path's known hazards)\n");
+"                     ($SHUNT_ACCELERATION; README: the fast path's known hazards)\n"
+"  $POD_NAMESPACE, $POD_NAME (the downward API): sent with the policy, so that the node's\n"
+"                     shunt dump|explain|trace --pod NAMESPACE/NAME find this pod\n");
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -811,6 +827,26 @@ static int write_all(int fd, const char *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* One line on stderr: "shunt pod-init: MSG", or with --log_as_json (istio-iptables' switch)
+ * one JSON object (time, level, msg), as shunt's --log-format json. */
+static void say(const struct podinit_opts *o, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(const struct podinit_opts *o, enum log_level lvl, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (o->log_json) {
+		log_json = true;
+		log_event(lvl, LOG_F({ "component", "pod-init" }), "%s", msg);
+	}
+	else
+		fprintf(stderr, "shunt pod-init: %s%s\n", lvl == LOG_WARN ? "warning: " : "", msg);
 }
 
 int podinit_run(const struct podinit_opts *o)
@@ -831,11 +867,11 @@ int podinit_run(const struct podinit_opts *o)
 		yaml = y;
 	}
 	if (!yaml) {
-		fprintf(stderr, "shunt pod-init: out of memory\n");
+		say(o, LOG_ERR, "out of memory");
 		return 1;
 	}
 	if (o->note[0])
-		fprintf(stderr, "shunt pod-init: warning: %s\n", o->note);
+		say(o, LOG_WARN, "%s", o->note);
 	if (o->dry_run) {
 		fputs(yaml, stdout);
 		free(yaml);
@@ -850,12 +886,12 @@ int podinit_run(const struct podinit_opts *o)
 		free(yaml);
 		yaml = y;
 		if (!yaml) {
-			fprintf(stderr, "shunt pod-init: out of memory\n");
+			say(o, LOG_ERR, "out of memory");
 			return 1;
 		}
 	}
 	if (strlen(o->socket_path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "shunt pod-init: socket path too long: %s\n", o->socket_path);
+		say(o, LOG_ERR, "socket path too long: %s", o->socket_path);
 		free(yaml);
 		return 1;
 	}
@@ -863,21 +899,21 @@ int podinit_run(const struct podinit_opts *o)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv))) {
-		fprintf(stderr, "shunt pod-init: socket: %s\n", strerror(errno));
+		say(o, LOG_ERR, "socket: %s", strerror(errno));
 		goto fail;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		fprintf(stderr, "shunt pod-init: cannot reach shunt at %s: %s (is `shunt run` "
+		say(o, LOG_ERR, "cannot reach shunt at %s: %s (is `shunt run` "
 			"running on this node, with this socket mounted into the pod?); the pod is "
-			"NOT meshed\n", o->socket_path, strerror(errno));
+			"NOT meshed", o->socket_path, strerror(errno));
 		goto fail;
 	}
 	err = write_all(fd, PODINIT_MAGIC, strlen(PODINIT_MAGIC));
 	if (!err)
 		err = write_all(fd, yaml, strlen(yaml));
 	if (err || shutdown(fd, SHUT_WR)) {
-		fprintf(stderr, "shunt pod-init: cannot send the policy to %s: %s; the pod is NOT "
-			"meshed\n", o->socket_path, strerror(err ? -err : errno));
+		say(o, LOG_ERR, "cannot send the policy to %s: %s; the pod is NOT "
+			"meshed", o->socket_path, strerror(err ? -err : errno));
 		goto fail;
 	}
 	for (;;) {
@@ -886,8 +922,8 @@ int podinit_run(const struct podinit_opts *o)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			fprintf(stderr, "shunt pod-init: no answer from shunt at %s: %s; the pod is "
-				"NOT meshed\n", o->socket_path,
+			say(o, LOG_ERR, "no answer from shunt at %s: %s; the pod is "
+				"NOT meshed", o->socket_path,
 				errno == EAGAIN ? "timed out" : strerror(errno));
 			goto fail;
 		}
@@ -902,7 +938,7 @@ int podinit_run(const struct podinit_opts *o)
 		printf("shunt pod-init: %s\n", reply[2] == ' ' ? reply + 3 : reply);
 		return 0;
 	}
-	fprintf(stderr, "shunt pod-init: %s; the pod is NOT meshed\n",
+	say(o, LOG_ERR, "%s; the pod is NOT meshed",
 		got ? reply : "the daemon closed the connection without an answer");
 	return 1;
 fail:

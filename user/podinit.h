@@ -33,6 +33,7 @@ struct podinit_opts {
 	const char *resolv_conf;   /* --resolv-conf: the pod's nameservers (/etc/resolv.conf) */
 	char note[256];            /* a warning for the user (DNS asked for but no nameserver) */
 	char pod[320];             /* $POD_NAMESPACE/$POD_NAME (downward API), or "" */
+	bool log_json;             /* --log_as_json: messages as JSON objects */
 	struct shunt_config policy;/* what the flags mean (policy keys only) */
 };
 

@@ -92,4 +92,9 @@ printf '{"cniVersion":"1.0.0","name":"podnet","plugins":[{"type":"ptp","ipam":{"
 for i in $(seq 60); do [ "$(types "$NETD/10-podnet.conflist")" = "ptp shunt-cni" ] && break; sleep 0.1; done
 check_eq "another agent rewrote it: appended again within seconds" "ptp shunt-cni" "$(types "$NETD/10-podnet.conflist")"
 check_match "... the daemon said so" 'CNI plugin: shunt-cni appended to .*10-podnet.conflist' "$(cat "$TB_TMP/run.log")"
+# --log-format json: the plugin logs as the daemon does ("log_format" in its entry)
+out=$(inst --uninstall)
+out=$("$SHUNT" --log-format json cni-install --cni-bin-dir "$BIN" --cni-conf-dir "$NETD" --socket "$TB_TMP/shunt.sock" 2>&1)
+check_eq "cni-install --log-format json: exit 0" "0" "$?"
+check_match "... the plugin's entry has \"log_format\": \"json\"" '"log_format": *"json"' "$(cat "$NETD"/*.conflist)"
 tap_done

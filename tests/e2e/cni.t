@@ -213,6 +213,12 @@ fails() { # fails DESC K8SNAME REGEX [CONF]
 	check "... and the pod is not meshed" not_meshed e
 }
 fails "a pod the API server does not know (404)" nosuch '^100 .*HTTP 404'
+# the plugin's own log (the runtime keeps its stderr): JSON with "log_format": "json"
+err=$(printf '%s' "$(conf '"log_format":"json"')" | CNI_COMMAND=ADD CNI_CONTAINERID=c0ffeex \
+	CNI_NETNS="/run/netns/$(tb_ns e)" CNI_IFNAME=eth0 CNI_PATH=/opt/cni/bin \
+	CNI_ARGS="K8S_POD_NAMESPACE=shop;K8S_POD_NAME=nosuch" "$PLUGIN" 2>&1 >/dev/null)
+check_eq "\"log_format\": \"json\": the plugin's stderr line is a JSON object naming the pod" \
+	"error shop/nosuch" "$(/usr/bin/python3 -c 'import json,sys; o=json.loads(sys.argv[1]); print(o["level"], o["pod"])' "$err" 2>&1)"
 fails "the API server answers 500" err500 '^100 .*HTTP 500 \([0-9]+ tries in 2 s\)'
 fails "malformed JSON" garbage '^100 .*not a JSON object'
 fails "a 6 MiB object" huge '^100 .*larger than 4194304 bytes'

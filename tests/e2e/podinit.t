@@ -189,6 +189,9 @@ dns:
 # --- no daemon: exit 1, one line, the pod is not meshed ---------------------------------------
 out=$(tb_run a "$SHUNT" pod-init --socket "$TB_TMP/nobody.sock" "${ISTIO_A[@]}" 2>&1)
 check_match "no daemon: exit 1 and why" "^1:shunt pod-init: cannot reach shunt at $TB_TMP/nobody.sock: .*NOT meshed\$" "$?:$out"
+out=$(tb_run a "$SHUNT" pod-init --log_as_json --socket "$TB_TMP/nobody.sock" "${ISTIO_A[@]}" 2>&1)
+check_eq "... with --log_as_json (istio-iptables' switch): the same line as a JSON object" \
+	"1 error cannot reach shunt" "$?$(/usr/bin/python3 -c 'import json,sys; o=json.loads(sys.argv[1]); print("", o["level"], " ".join(o["msg"].split()[:3]))' "$out" 2>&1)"
 
 # --- load, run ------------------------------------------------------------------------------
 out=$("$SHUNT" load --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" 2>&1)
