@@ -53,7 +53,7 @@ TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfcl
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: install all clean test unit check kernel-test tools demo bench bench-pods bench-cni bench-trace static vmtest fuzz modelcheck image
+.PHONY: install all clean test unit check kernel-test tools demo bench bench-pods bench-cni bench-connpath bench-trace static vmtest fuzz modelcheck image
 all: $(OUT)/shunt $(OUT)/shunt-cni tools
 
 $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/tools:
@@ -220,6 +220,11 @@ bench-pods: all
 
 bench-cni: all
 	$(Q)scripts/bench-cni.sh
+
+# What a connection costs (issue 24): per-program ns, BPF per connection in and outside the
+# mesh, conns/s against no shunt and against iptables (bench/results/connpath.md).
+bench-connpath: all
+	$(Q)scripts/bench-connpath.sh
 
 # build/shunt to $(PREFIX)/sbin, shunt(8) to $(PREFIX)/share/man/man8 (DESTDIR for staging).
 install: $(OUT)/shunt $(OUT)/shunt-cni
