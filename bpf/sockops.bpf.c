@@ -7,7 +7,8 @@
  * - the fast path: puts established sockets of meshed pods whose peer is on this node into
  *   the sockhash (and their kernel address into shunt_skaddr_v1) for the sk_msg program;
  * - inbound: when the proxy's inbound socket listens, puts it where sk_lookup finds it.
- * Both are cleaned up when the socket reaches TCP_CLOSE.
+ * The first two are cleaned up when the socket reaches TCP_CLOSE; the third leaves with the
+ * listener.
  */
 #include "shunt.bpf.h"
 
