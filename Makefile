@@ -25,8 +25,8 @@ BPF_HDRS  := $(wildcard bpf/*.h) include/shunt/abi.h
 VMLINUX_H := $(OUT)/vmlinux.h
 SKEL      := $(OUT)/shunt.skel.h
 
-USER_SRCS := user/config.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
-             user/cgroup.c user/workload.c user/apply.c user/daemon.c user/report.c user/log.c user/default_config.c \
+USER_SRCS := user/config.c user/values.c user/config_print.c user/ytree.c user/policy.c user/pins.c user/loader.c user/maps.c \
+             user/cgroup.c user/workload.c user/apply.c user/daemon.c user/report.c user/dump.c user/log.c user/jsonw.c user/default_config.c \
              user/podinit.c user/podreg.c user/httpd.c user/explain.c user/doctor.c user/trace.c \
              user/cni.c user/cni_decide.c user/kube.c user/cni_install.c user/uninstall.c \
              user/upgrade.c
@@ -43,11 +43,11 @@ INCLUDES  := -Iinclude -Iuser -Ibpf -I$(OUT)
 LIBS      := -lbpf -lelf -lz -lyaml -lcurl -ljson-c -lpthread
 
 # Pure logic (no libbpf, no kernel): what the unit tests link against.
-PURE_SRCS := user/config.c user/ytree.c user/policy.c user/log.c user/default_config.c user/podinit.c \
+PURE_SRCS := user/config.c user/values.c user/config_print.c user/ytree.c user/policy.c user/log.c user/jsonw.c user/default_config.c user/podinit.c \
              user/cni_decide.c
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit test_cni
+UNIT_TESTS := test_config test_policy test_abi test_sk_lookup test_podinit test_cni test_jsonw
 TOOLS      := tcpecho tcpclient streamcheck unixsend bypass landing storm halfclose validate twoqueue compat drainproxy
 
 PREFIX  ?= /usr/local
@@ -163,12 +163,12 @@ unit: $(UNIT_BINS)
 # programs attached to a private cgroup, real sockets; no proxy, shell or ip(8), so it also
 # links statically (KTEST_STATIC=1) for a guest with nothing else in it.
 KTEST_SRCS := user/loader.c user/cgroup.c user/apply.c user/workload.c user/maps.c user/pins.c user/policy.c \
-              user/config.c user/ytree.c user/log.c user/default_config.c
+              user/config.c user/values.c user/config_print.c user/ytree.c user/log.c user/jsonw.c user/default_config.c
 KTEST_LIBS := -lbpf -lelf -lz -lyaml
-KTESTS     := $(OUT)/ktests/test_capture
+KTESTS     := $(OUT)/ktests/test_capture $(OUT)/ktests/test_twopods
 $(OUT)/ktests:
 	$(Q)mkdir -p $@
-$(OUT)/ktests/%: tests/kernel/%.c $(KTEST_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/ktests
+$(OUT)/ktests/%: tests/kernel/%.c tests/kernel/ktest.h $(KTEST_SRCS) $(USER_HDRS) $(SKEL) | $(OUT)/ktests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(INCLUDES) $(if $(KTEST_STATIC),-static) -o $@ $< \
 		$(KTEST_SRCS) $(KTEST_LIBS)
@@ -187,10 +187,15 @@ KERNEL ?= 6.1
 vmtest: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext
 	$(Q)scripts/vmtest.sh $(KERNEL)
 
-# libFuzzer (clang) with ASan + UBSan on the config parser and the CIDR list files, each for
-# FUZZ_SECONDS, from the seed corpus in tests/fuzz/corpus (new finds go to $(OUT)/fuzz/).
+# libFuzzer (clang) with ASan + UBSan on the config parser, the CIDR list files and pod objects,
+# each for FUZZ_SECONDS. Seeds: the test fixtures themselves (configs, CIDR files: one copy,
+# so the fuzzer starts from what the tests keep current) and tests/fuzz/corpus/pod (pod-object
+# fragments in the fuzzer's own format). New finds go to $(OUT)/fuzz/corpus-*/.
 FUZZ_TARGETS := fuzz_config fuzz_cidrs fuzz_pod
 FUZZ_SECONDS ?= 60
+FUZZ_SEEDS_config := $(wildcard tests/fixtures/*.yaml)
+FUZZ_SEEDS_cidrs  := $(wildcard tests/fixtures/*.txt)
+FUZZ_SEEDS_pod    := $(wildcard tests/fuzz/corpus/pod/*)
 $(OUT)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) $(USER_HDRS) | $(OUT)/tests
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(OUT)/fuzz
@@ -198,11 +203,11 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) $(USER_HDRS) | $(OUT)/tests
 		$(WARN) -Wno-unused-function $(INCLUDES) -o $@ $< $(PURE_SRCS) -lyaml -ljson-c
 
 fuzz: $(addprefix $(OUT)/fuzz/,$(FUZZ_TARGETS))
-	$(Q)for t in $(FUZZ_TARGETS); do \
-		c=$${t#fuzz_}; mkdir -p $(OUT)/fuzz/corpus-$$c; \
-		$(OUT)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			$(OUT)/fuzz/corpus-$$c tests/fuzz/corpus/$$c || exit 1; \
-	done
+	$(Q)$(foreach t,$(FUZZ_TARGETS),rm -rf $(OUT)/fuzz/seed-$(t:fuzz_%=%) && \
+		mkdir -p $(OUT)/fuzz/seed-$(t:fuzz_%=%) $(OUT)/fuzz/corpus-$(t:fuzz_%=%) && \
+		cp $(FUZZ_SEEDS_$(t:fuzz_%=%)) $(OUT)/fuzz/seed-$(t:fuzz_%=%)/ && \
+		$(OUT)/fuzz/$(t) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(OUT)/fuzz/corpus-$(t:fuzz_%=%) $(OUT)/fuzz/seed-$(t:fuzz_%=%) &&) true
 
 # The model-checked apply for longer than make test's 200 generations (MODEL_SEED=N replays).
 MODEL_GENERATIONS ?= 3000

@@ -103,24 +103,6 @@ static const char *node_kind(const struct ynode *n)
 	}
 }
 
-/* A plain or quoted string of digits only, as an unsigned number <= max. */
-static int parse_number(const char *s, unsigned long long max, unsigned long long *out)
-{
-	unsigned long long v = 0;
-
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		v = v * 10 + (unsigned)(*s - '0');
-		if (v > max)
-			return -2;
-	}
-	*out = v;
-	return 0;
-}
-
 static bool get_uint(struct parse_ctx *c, const struct ynode *n, const char *path,
 		     unsigned long long min, unsigned long long max, unsigned long long *out)
 {
@@ -131,7 +113,7 @@ static bool get_uint(struct parse_ctx *c, const struct ynode *n, const char *pat
 		     n->type == YN_SCALAR ? "a quoted string" : node_kind(n));
 		return false;
 	}
-	r = parse_number(scalar(n), max, out);
+	r = config_parse_number(scalar(n), max, out);
 	if (r == -1) {
 		perr(c, n, "'%s' must be an integer, got '%s'", path, scalar(n));
 		return false;
@@ -186,11 +168,6 @@ static bool get_bool(struct parse_ctx *c, const struct ynode *n, const char *pat
 	return false;
 }
 
-const char *config_accel_name(int mode)
-{
-	return mode == CONFIG_ACCEL_ALL ? "true" : mode == CONFIG_ACCEL_PROXY ? "proxy" : "false";
-}
-
 /* acceleration: true, false, or proxy (only connections between two proxies). */
 static bool get_accel(struct parse_ctx *c, const struct ynode *n, const char *path, int *out)
 {
@@ -235,40 +212,6 @@ static bool get_seq(struct parse_ctx *c, const struct ynode *n, const char *path
 
 #define SEQ_FOREACH(c, n, item)                                                        \
 	for (uint32_t i_ = 0; i_ < (n)->n && ((item) = ytree_kid((c)->tree, (n), i_), 1); i_++)
-
-int config_parse_port_range(const char *s, unsigned *lo, unsigned *hi)
-{
-	unsigned long long a, b;
-	const char *dash = strchr(s, '-');
-	char first[16];
-	int r;
-
-	if (!dash) {
-		r = parse_number(s, 65535, &a);
-		if (r)
-			return r;
-		if (a < 1)
-			return -2;
-		*lo = *hi = (unsigned)a;
-		return 0;
-	}
-	if ((size_t)(dash - s) >= sizeof(first))
-		return -1;
-	memcpy(first, s, (size_t)(dash - s));
-	first[dash - s] = '\0';
-	r = parse_number(first, 65535, &a);
-	if (!r)
-		r = parse_number(dash + 1, 65535, &b);
-	if (r)
-		return r;
-	if (a < 1 || b < 1)
-		return -2;
-	if (a > b)
-		return -3;
-	*lo = (unsigned)a;
-	*hi = (unsigned)b;
-	return 0;
-}
 
 static void get_port_list(struct parse_ctx *c, const struct ynode *n, const char *path, bool allow_all,
 			  struct config_port_list *out)
@@ -353,80 +296,6 @@ done:
 		perr(c, n, "'%s' combines \"*\" with other entries", path);
 }
 
-int config_parse_cidr(const char *s, struct config_cidr *out, const char **why)
-{
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *slash = strchr(s, '/');
-	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-	unsigned long long plen;
-	unsigned max;
-
-	memset(out, 0, sizeof(*out));
-	if (alen == 0 || alen >= sizeof(addr)) {
-		*why = "is not an address or CIDR";
-		return -EINVAL;
-	}
-	memcpy(addr, s, alen);
-	addr[alen] = '\0';
-	if (inet_pton(AF_INET, addr, out->addr) == 1) {
-		out->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
-		out->family = AF_INET6;
-		max = 128;
-	} else {
-		*why = "is not an address or CIDR";
-		return -EINVAL;
-	}
-	plen = max;
-	if (slash && parse_number(slash + 1, max, &plen)) {
-		*why = out->family == AF_INET ? "has a prefix length outside 0..32"
-					      : "has a prefix length outside 0..128";
-		return -EINVAL;
-	}
-	out->prefixlen = (uint8_t)plen;
-	for (unsigned bit = (unsigned)plen; bit < max; bit++) {
-		if (out->addr[bit / 8] & (0x80 >> (bit % 8))) {
-			*why = "has host bits set";
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-const char *config_cidr_str(const struct config_cidr *cidr, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	inet_ntop(cidr->family, cidr->addr, a, sizeof(a));
-	snprintf(buf, len, "%s/%u", a, cidr->prefixlen);
-	return buf;
-}
-
-/* The network of a CIDR with host bits cleared, for the "did you mean" hint. */
-static void cidr_hint(const char *s, char *buf, size_t len)
-{
-	struct config_cidr cidr;
-	const char *why;
-	char tmp[80];
-	const char *slash = strchr(s, '/');
-
-	buf[0] = '\0';
-	if (!slash || strlen(s) >= sizeof(tmp))
-		return;
-	strcpy(tmp, s);
-	tmp[slash - s] = '\0';
-	if (config_parse_cidr(tmp, &cidr, &why))
-		return;
-	unsigned long long plen;
-	if (parse_number(slash + 1, cidr.family == AF_INET ? 32 : 128, &plen))
-		return;
-	for (unsigned bit = (unsigned)plen; bit < (cidr.family == AF_INET ? 32u : 128u); bit++)
-		cidr.addr[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
-	cidr.prefixlen = (uint8_t)plen;
-	config_cidr_str(&cidr, buf, len);
-}
-
 static void get_cidr_list(struct parse_ctx *c, const struct ynode *n, const char *path, bool allow_all,
 			  struct config_cidr_list *out)
 {
@@ -460,7 +329,7 @@ static void get_cidr_list(struct parse_ctx *c, const struct ynode *n, const char
 		if (config_parse_cidr(scalar(item), &cidr, &why)) {
 			char hint[80];
 
-			cidr_hint(scalar(item), hint, sizeof(hint));
+			config_cidr_hint(scalar(item), hint, sizeof(hint));
 			if (hint[0] && !strcmp(why, "has host bits set"))
 				perr(c, item, "'%s' entry '%s' %s (did you mean %s?)", path,
 				     scalar(item), why, hint);
@@ -869,7 +738,7 @@ static void get_queue_limit(struct parse_ctx *c, const struct ynode *n, uint32_t
 			continue;
 		memcpy(num, scalar(n), len - sl);
 		num[len - sl] = '\0';
-		if (parse_number(num, QUEUE_LIMIT_MAX, &v))
+		if (config_parse_number(num, QUEUE_LIMIT_MAX, &v))
 			break;
 		v <<= units[i].shift;
 		if (v < QUEUE_LIMIT_MIN || v > QUEUE_LIMIT_MAX) {
@@ -1255,101 +1124,6 @@ int config_policy_copy(struct shunt_config *d, const struct shunt_config *s, con
 	return 0;
 }
 
-static int port_cmp(const void *a, const void *b)
-{
-	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
-}
-
-/* [ "*" ] or [ 80, "4000-4100" ]: consecutive ports folded into ranges. */
-static void yaml_ports(FILE *f, const struct config_port_list *l)
-{
-	uint16_t *v = malloc((l->n ? l->n : 1) * sizeof(*v));
-
-	if (l->all) {
-		fputs("[\"*\"]", f);
-		free(v);
-		return;
-	}
-	fputc('[', f);
-	if (v && l->n) {
-		memcpy(v, l->v, l->n * sizeof(*v));
-		qsort(v, l->n, sizeof(*v), port_cmp);
-		for (size_t i = 0; i < l->n;) {
-			size_t j = i;
-
-			while (j + 1 < l->n && v[j + 1] == v[j] + 1)
-				j++;
-			fprintf(f, "%s", i ? ", " : "");
-			if (j == i)
-				fprintf(f, "%u", v[i]);
-			else
-				fprintf(f, "\"%u-%u\"", v[i], v[j]);
-			i = j + 1;
-		}
-	}
-	fputc(']', f);
-	free(v);
-}
-
-static void yaml_cidrs(FILE *f, const struct config_cidr_list *l)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-
-	if (l->all) {
-		fputs("[\"*\"]", f);
-		return;
-	}
-	fputc('[', f);
-	for (size_t i = 0; i < l->n; i++)
-		fprintf(f, "%s\"%s\"", i ? ", " : "", config_cidr_str(&l->v[i], buf, sizeof(buf)));
-	fputc(']', f);
-}
-
-char *config_policy_yaml(const struct shunt_config *c)
-{
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-
-	if (!f)
-		return NULL;
-	fprintf(f, "proxy:\n  uid: %u\n", c->proxy_uid);
-	if (c->has_gid)
-		fprintf(f, "  gid: %u\n", c->proxy_gid);
-	else
-		fprintf(f, "  gid: ~\n");
-	fprintf(f, "  outbound_port: %u\n  inbound_port: %u\n", c->outbound_port, c->inbound_port);
-	if (c->tunnel_port)
-		fprintf(f, "  tunnel_port: %u\n", c->tunnel_port);
-	else
-		fprintf(f, "  tunnel_port: ~\n");
-	fputs("outbound:\n  include_cidrs: ", f);
-	yaml_cidrs(f, &c->out_include_cidrs);
-	fputs("\n  exclude_cidrs: ", f);
-	yaml_cidrs(f, &c->out_exclude_cidrs);
-	fputs("\n  include_ports: ", f);
-	yaml_ports(f, &c->out_include_ports);
-	fputs("\n  exclude_ports: ", f);
-	yaml_ports(f, &c->out_exclude_ports);
-	fputs("\ninbound:\n  include_ports: ", f);
-	yaml_ports(f, &c->in_include_ports);
-	fputs("\n  exclude_ports: ", f);
-	yaml_ports(f, &c->in_exclude_ports);
-	fputs("\n  exclude_source_cidrs: ", f);
-	yaml_cidrs(f, &c->in_exclude_src_cidrs);
-	fprintf(f, "\nmesh:\n  flavor: %s\n",
-		c->flavor == CONFIG_FLAVOR_LINKERD ? "linkerd" : "istio");
-	fprintf(f, "dns:\n  capture: %s\n  port: %u\n  capture_all: %s\n  servers: ",
-		c->dns_capture ? "true" : "false", c->dns_port, c->dns_all ? "true" : "false");
-	yaml_cidrs(f, &c->dns_servers);
-	fputc('\n', f);
-	if (fclose(f)) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
 int config_read_file(const char *path, char **out, size_t *out_len, struct config_errors *errs)
 {
 	FILE *f = fopen(path, "rb");
@@ -1450,19 +1224,6 @@ void config_free(struct shunt_config *cfg)
 	free(cfg->workloads);
 	config_errors_free(&cfg->warnings);
 	memset(cfg, 0, sizeof(*cfg));
-}
-
-/* FILE:LINE:COL: lines as they are (what editors jump to); under --log-format json, one
- * event each, a warning's level from its text */
-void config_errors_print(const struct config_errors *errs)
-{
-	for (size_t i = 0; i < errs->n; i++) {
-		if (log_json)
-			log_msg(strstr(errs->msgs[i], ": warning: ") ? LOG_WARN : LOG_ERR, "%s",
-				errs->msgs[i]);
-		else
-			fprintf(stderr, "%s\n", errs->msgs[i]);
-	}
 }
 
 void config_errors_free(struct config_errors *errs)

@@ -154,6 +154,11 @@ int config_parse_cidr(const char *s, struct config_cidr *out, const char **why);
 int config_parse_port_range(const char *s, unsigned *lo, unsigned *hi);
 /* Format a CIDR into buf (INET6_ADDRSTRLEN + 4 bytes is enough). */
 const char *config_cidr_str(const struct config_cidr *c, char *buf, size_t len);
+/* A plain or quoted string of digits only, as an unsigned number <= max: 0, -1 not a number,
+ * -2 above max. */
+int config_parse_number(const char *s, unsigned long long max, unsigned long long *out);
+/* For a CIDR with host bits set, the network it likely means ("did you mean"); "" if none. */
+void config_cidr_hint(const char *s, char *buf, size_t len);
 
 extern const char config_default_yaml[];
 

@@ -24,6 +24,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "doctor.h"
+#include "jsonw.h"
 #include "maps.h"
 #include "pins.h"
 #include "report.h"
@@ -78,17 +79,23 @@ static void say(struct doctor *d, int status, const char *check, const char *fix
 static void print_findings(const struct doctor *d, bool json)
 {
 	if (json) {
-		printf("{\"ok\":%s,\"failed\":%d,\"checks\":[", d->failed ? "false" : "true", d->failed);
+		struct jw w;
+
+		jw_init(&w, stdout);
+		jw_obj(&w);
+		jw_kbool(&w, "ok", !d->failed);
+		jw_ki64(&w, "failed", d->failed);
+		jw_karr(&w, "checks");
 		for (size_t i = 0; i < d->n; i++) {
-			printf("%s{\"check\":", i ? "," : "");
-			report_json_str(d->v[i].check, SIZE_MAX);
-			printf(",\"status\":\"%s\",\"detail\":", status_word[d->v[i].status]);
-			report_json_str(d->v[i].detail, SIZE_MAX);
-			printf(",\"fix\":");
-			report_json_str(d->v[i].fix, SIZE_MAX);
-			printf("}");
+			jw_obj(&w);
+			jw_kstr(&w, "check", d->v[i].check);
+			jw_kstr(&w, "status", status_word[d->v[i].status]);
+			jw_kstr(&w, "detail", d->v[i].detail);
+			jw_kstr(&w, "fix", d->v[i].fix);
+			jw_end(&w);
 		}
-		printf("]}\n");
+		jw_end(&w);
+		jw_end(&w);
 		return;
 	}
 	for (size_t i = 0; i < d->n; i++) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include "explain.h"
+#include "jsonw.h"
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
@@ -245,6 +246,7 @@ decided:
 	if (o->json) {
 		char to[INET6_ADDRSTRLEN + 8];
 		struct shunt_ip lo = { .family = dst.family };
+		struct jw w;
 
 		/* redirected: to 127.0.0.1 / ::1 on the proxy's port, like iptables REDIRECT */
 		if (dst.family == SHUNT_AF_INET)
@@ -252,19 +254,23 @@ decided:
 		else
 			lo.addr[3] = htonl(1);
 		report_ipport_str(to_port ? &lo : &dst, htons(to_port ? to_port : port), to, sizeof(to));
-		printf("{\"pod\":");
-		report_json_str(pod, SIZE_MAX);
-		printf(",\"netns_cookie\":%llu,\"meshed\":%s,\"policy\":\"%s\","
-		       "\"verdict\":\"%s\",\"rule\":\"%s\",\"redirected\":%s,\"to\":\"%s\"",
-		       (unsigned long long)cookie, v == SHUNT_V_NOT_MESHED ? "false" : "true",
-		       v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NO_POLICY ? "" : policy,
-		       report_counter_name(v), rule_text(v), to_port ? "true" : "false", to);
+		jw_init(&w, stdout);
+		jw_obj(&w);
+		jw_kstr(&w, "pod", pod);
+		jw_ku64(&w, "netns_cookie", cookie);
+		jw_kbool(&w, "meshed", v != SHUNT_V_NOT_MESHED);
+		jw_kstr(&w, "policy", v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NO_POLICY ? "" : policy);
+		jw_kstr(&w, "verdict", report_counter_name(v));
+		jw_kstr(&w, "rule", rule_text(v));
+		jw_kbool(&w, "redirected", to_port);
+		jw_kstr(&w, "to", to);
 		if (to_port)
-			printf(",\"original_dst\":\"%s\"", orig);
-		if (tcp_meshed)
-			printf(",\"fast_path\":%s,\"acceleration_mode\":\"%s\"", fast ? "true" : "false",
-			       config_accel_name(accel));
-		printf("}\n");
+			jw_kstr(&w, "original_dst", orig);
+		if (tcp_meshed) {
+			jw_kbool(&w, "fast_path", fast);
+			jw_kstr(&w, "acceleration_mode", config_accel_name(accel));
+		}
+		jw_end(&w);
 	} else {
 		printf("pod        %s\n", pod);
 		if (cookie)

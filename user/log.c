@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Logging to stderr: "shunt: warning: ..." lines, or one JSON object a line. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "jsonw.h"
 #include "log.h"
 
 int log_verbosity = LOG_WARN;
@@ -18,34 +20,6 @@ bool log_set_format(const char *name)
 	else
 		return false;
 	return true;
-}
-
-size_t log_json_escape(char *buf, size_t size, const char *s)
-{
-	size_t n = 0;
-
-	if (!size)
-		return 0;
-	for (; *s && n + 7 < size; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			buf[n++] = '\\';
-			buf[n++] = (char)ch;
-		} else if (ch == '\n') {
-			buf[n++] = '\\';
-			buf[n++] = 'n';
-		} else if (ch == '\t') {
-			buf[n++] = '\\';
-			buf[n++] = 't';
-		} else if (ch < 0x20) {
-			n += (size_t)snprintf(buf + n, size - n, "\\u%04x", ch);
-		} else {
-			buf[n++] = (char)ch;
-		}
-	}
-	buf[n] = '\0';
-	return n;
 }
 
 static void log_vevent(enum log_level lvl, const struct log_field *f, size_t nf, const char *fmt,
@@ -70,13 +44,13 @@ static void log_vevent(enum log_level lvl, const struct log_field *f, size_t nf,
 		n = strftime(line, sizeof(line), "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
 		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ\",\"level\":\"%s\",\"msg\":\"",
 				      ts.tv_nsec / 1000000, level[lvl]);
-		n += log_json_escape(line + n, sizeof(line) - n, msg);
+		n += json_escape(line + n, sizeof(line) - n, msg, SIZE_MAX);
 		for (size_t i = 0; i < nf && n + 8 < sizeof(line); i++) {
 			if (!f[i].val)
 				continue;
 			n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"%s\":\"", f[i].key);
 			if (n < sizeof(line))
-				n += log_json_escape(line + n, sizeof(line) - n, f[i].val);
+				n += json_escape(line + n, sizeof(line) - n, f[i].val, SIZE_MAX);
 		}
 		if (n + 3 >= sizeof(line))
 			n = sizeof(line) - 4;

@@ -37,7 +37,5 @@ void log_event(enum log_level lvl, const struct log_field *f, size_t nf, const c
 
 /* "text" or "json"; false for anything else */
 bool log_set_format(const char *name);
-/* s as a JSON string's contents (no quotes) into buf; the number of bytes written */
-size_t log_json_escape(char *buf, size_t size, const char *s);
 
 #endif

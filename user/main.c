@@ -443,17 +443,17 @@ static int cmd_check(struct cli *c)
 	return EXIT_OK;
 }
 
-/* Preflight and load conf, printing its workload errors. Shared by load and run. A shunt
- * already loaded with another ABI is replaced in place; one of this ABI is an error, unless
- * adopt (run takes it over as it is). Returns the exit code. */
+/* Load conf (its caller ran the preflight), printing its workload errors. Shared by load and
+ * run. A shunt already loaded with another ABI is replaced in place; one of this ABI is an
+ * error, unless adopt (run takes it over as it is). Returns the exit code. */
 static int load_config(const struct cli *c, const struct shunt_config *conf, bool adopt)
 {
 	struct loader_opts o = { .pin_dir = c->pin_dir, .cgroup = c->cgroup,
 				 .max_conns = (__u32)c->max_conns };
 	struct config_errors errs = { 0 };
-	int err = loader_preflight(false);
+	int err = 0;
 
-	if (!err && pins_loaded(c->pin_dir)) {
+	if (pins_loaded(c->pin_dir)) {
 		/* Of another ABI: replaced in place. Of ours: 'already loaded' below. */
 		err = loader_upgrade(conf, &o, &errs);
 		if (err <= 0 || adopt) {
@@ -481,7 +481,8 @@ static int cmd_load(struct cli *c)
 		return config_exit_code(err);
 	if (!file)
 		log_info("no %s: using the embedded Istio defaults", CONFIG_DEFAULT_PATH);
-	err = load_config(c, &conf, false);
+	err = loader_preflight(false);
+	err = err ? EXIT_FAIL : load_config(c, &conf, false);
 	config_free(&conf);
 	return err;
 }
@@ -542,16 +543,11 @@ static int cmd_run(struct cli *c)
 		free(path);
 		return err ? EXIT_FAIL : EXIT_OK;
 	}
-	if (!pins_loaded(c->pin_dir)) {
-		err = load_config(c, &conf, false);
-	} else {
-		err = load_config(c, &conf, true);
-		d.adopt = true;
-		if (c->max_conns)
-			log_warn("--max-connections is ignored: shunt is already loaded at %s and its "
-				 "maps keep their size until unload ('shunt status' shows it)",
-				 c->pin_dir);
-	}
+	d.adopt = pins_loaded(c->pin_dir);
+	err = load_config(c, &conf, d.adopt);
+	if (d.adopt && c->max_conns)
+		log_warn("--max-connections is ignored: shunt is already loaded at %s and its "
+			 "maps keep their size until unload ('shunt status' shows it)", c->pin_dir);
 	if (!err)
 		err = daemon_run(&d, &conf) ? EXIT_FAIL : EXIT_OK;
 	config_free(&conf);

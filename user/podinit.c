@@ -297,12 +297,9 @@ static int scan_args(int argc, char **argv, bool linkerd, struct seen *s, char *
 
 static int get_port_arg(const struct seen *s, int id, uint16_t *out, char *err, size_t errlen)
 {
-	char *end;
-	unsigned long v;
+	unsigned long long v;
 
-	errno = 0;
-	v = strtoul(s->val[id], &end, 10);
-	if (!*s->val[id] || *end || errno || v < 1 || v > 65535)
+	if (config_parse_number(s->val[id], 65535, &v) || v < 1)
 		return errf(err, errlen, "%s: '%s' is not a port (1..65535)", s->name[id], s->val[id]);
 	*out = (uint16_t)v;
 	return 0;
@@ -310,12 +307,9 @@ static int get_port_arg(const struct seen *s, int id, uint16_t *out, char *err, 
 
 static int get_id_arg(const struct seen *s, int id, uint32_t *out, char *err, size_t errlen)
 {
-	char *end;
 	unsigned long long v;
 
-	errno = 0;
-	v = strtoull(s->val[id], &end, 10);
-	if (!*s->val[id] || *end || errno || v >= UINT32_MAX || s->val[id][0] == '-')
+	if (config_parse_number(s->val[id], UINT32_MAX - 1, &v))
 		return errf(err, errlen, "%s: '%s' is not a numeric id", s->name[id], s->val[id]);
 	*out = (uint32_t)v;
 	return 0;
@@ -716,10 +710,9 @@ int podinit_parse(int argc, char **argv, char *(*getenv_fn)(const char *), struc
 	if (s->set[F_RESOLV_CONF])
 		o->resolv_conf = s->val[F_RESOLV_CONF];
 	if (s->set[F_TIMEOUT]) {
-		char *end;
-		unsigned long t = strtoul(s->val[F_TIMEOUT], &end, 10);
+		unsigned long long t;
 
-		if (!*s->val[F_TIMEOUT] || *end || t < 1 || t > 3600) {
+		if (config_parse_number(s->val[F_TIMEOUT], 3600, &t) || t < 1) {
 			r = errf(err, errlen, "%s: '%s' is not a number of seconds (1..3600)",
 				 s->name[F_TIMEOUT], s->val[F_TIMEOUT]);
 			goto out;
@@ -849,6 +842,20 @@ static void say(const struct podinit_opts *o, enum log_level lvl, const char *fm
 		fprintf(stderr, "shunt pod-init: %s%s\n", lvl == LOG_WARN ? "warning: " : "", msg);
 }
 
+/* head + yaml + tail, yaml freed: the lines pod-init adds around the policy document. NULL
+ * in (or out of memory) gives NULL. */
+static char *yaml_wrap(char *yaml, const char *head, const char *tail)
+{
+	char *y;
+
+	if (!yaml)
+		return NULL;
+	if (asprintf(&y, "%s%s%s", head, yaml, tail) < 0)
+		y = NULL;
+	free(yaml);
+	return y;
+}
+
 int podinit_run(const struct podinit_opts *o)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -858,13 +865,11 @@ int podinit_run(const struct podinit_opts *o)
 	int fd = -1, err;
 
 	/* the pod's own switch; without --acceleration the node's default holds */
-	if (yaml && o->acceleration >= 0) {
-		char *y = NULL;
+	if (o->acceleration >= 0) {
+		char line[64];
 
-		if (asprintf(&y, "%sacceleration: %s\n", yaml, config_accel_name(o->acceleration)) < 0)
-			y = NULL;
-		free(yaml);
-		yaml = y;
+		snprintf(line, sizeof(line), "acceleration: %s\n", config_accel_name(o->acceleration));
+		yaml = yaml_wrap(yaml, "", line);
 	}
 	if (!yaml) {
 		say(o, LOG_ERR, "out of memory");
@@ -879,12 +884,10 @@ int podinit_run(const struct podinit_opts *o)
 	}
 	if (o->pod[0] && !strchr(o->pod, '\n')) {
 		/* the pod's name for the daemon's --pod NAMESPACE/NAME; a YAML comment */
-		char *y;
+		char line[sizeof(PODINIT_POD_LINE) + sizeof(o->pod) + 1];
 
-		if (asprintf(&y, PODINIT_POD_LINE "%s\n%s", o->pod, yaml) < 0)
-			y = NULL;
-		free(yaml);
-		yaml = y;
+		snprintf(line, sizeof(line), PODINIT_POD_LINE "%s\n", o->pod);
+		yaml = yaml_wrap(yaml, line, "");
 		if (!yaml) {
 			say(o, LOG_ERR, "out of memory");
 			return 1;

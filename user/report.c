@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* status and dump: read the pinned links and maps and print them decoded. */
+/* status, /metrics and /readyz: one snapshot of the pinned links and maps, rendered three ways. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cgroup.h"
+#include "jsonw.h"
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
@@ -192,22 +193,6 @@ static int read_links(const char *pin_dir, struct link_row *rows, int max, int *
 	return n;
 }
 
-void report_json_str(const char *s, size_t max)
-{
-	putchar('"');
-	for (size_t i = 0; i < max && s[i]; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 /* The cgroup v2 directory whose id (its inode) is `id`, searched from `dir` down a few
  * levels; "" when not found. */
 static bool cgroup_path(const char *dir, __u64 id, int depth, char *out, size_t len)
@@ -241,9 +226,8 @@ static int cmp_rows(const void *a, const void *b)
 	return strcmp(((const struct link_row *)a)->name, ((const struct link_row *)b)->name);
 }
 
-/* The pinned maps of a loaded shunt, its state and the live slot's scalar policy. */
-static int open_live(const char *pin_dir, struct shunt_maps *m, struct shunt_state *st,
-		     struct shunt_cfg *cfg)
+int report_open_live(const char *pin_dir, struct shunt_maps *m, struct shunt_state *st,
+		      struct shunt_cfg *cfg)
 {
 	int err;
 
@@ -300,8 +284,7 @@ static const char *sk_msg_how(const char *prog)
 	return "not attached";
 }
 
-/* Where a pod's own policy came from. */
-static const char *policy_source(__u32 wl_flags)
+const char *report_policy_source(__u32 wl_flags)
 {
 	if (wl_flags & SHUNT_WL_POD_INIT)
 		return "pod-init";
@@ -310,15 +293,29 @@ static const char *policy_source(__u32 wl_flags)
 	return "?";
 }
 
-struct own_policy {
-	__u64 cookie;
-	struct shunt_workload wl;
+
+#define SNAP_LINKS   32
+#define SNAP_SOURCES 4   /* pod-init, proxy-bind, scan, config */
+
+/* Everything status, /metrics and /readyz say about a loaded shunt, gathered by one reader
+ * (snapshot_read) so the three cannot disagree on what they read or how. */
+struct snapshot {
+	struct shunt_maps m;
 	struct shunt_state st;
 	struct shunt_cfg cfg;
+	__u64 counters[SHUNT_COUNTERS];
+	int counters_err;                 /* -errno: the counters are unknown */
+	long entries[MAP_COUNT];          /* -1: a map without keys to count (the rings) */
+	__u32 capacity[MAP_COUNT];
+	struct link_row links[SNAP_LINKS];/* by name; sk_msg's when attached without a link */
+	int n_links, n_pod_links;
+	char sk_msg[256];                 /* the sk_msg program on the sockhash, or "none" */
+	struct own_policy *own;
+	size_t n_own;
+	__u64 by_source[SNAP_SOURCES];    /* workloads by how they were meshed */
 };
 
-/* The pods that have a policy of their own, with its live slot; *n_out of them. */
-static struct own_policy *read_own_policies(const struct shunt_maps *m, size_t *n_out)
+struct own_policy *report_own_policies(const struct shunt_maps *m, size_t *n_out)
 {
 	struct own_policy *v = NULL;
 	size_t n = 0, cap = 0;
@@ -348,47 +345,116 @@ static struct own_policy *read_own_policies(const struct shunt_maps *m, size_t *
 	return v;
 }
 
+/* How a workload was meshed, for /metrics: the first flag that matches; else "config". */
+static const struct {
+	__u32 flag;
+	const char *source;
+} wl_sources[SNAP_SOURCES - 1] = {
+	{ SHUNT_WL_POD_INIT, "pod-init" }, { SHUNT_WL_AUTO, "proxy-bind" },
+	{ SHUNT_WL_SCANNED, "scan" },
+};
+
+static const char *wl_source_name(size_t s)
+{
+	return s < SNAP_SOURCES - 1 ? wl_sources[s].source : "config";
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+	free(s->own);
+	s->own = NULL;
+	maps_close(&s->m);
+}
+
+/* Read once what status, /metrics and /readyz say about the shunt loaded at pin_dir: policy
+ * state, links, and (full) the counters, the map sizes, the workloads and own policies. The
+ * maps stay open (pod names are read from them) until snapshot_free. */
+static int snapshot_read(const char *pin_dir, struct snapshot *s, bool full)
+{
+	struct link_row skrow;
+	bool sk_msg_linked = false;
+	__u64 key, next;
+	void *prev = NULL;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	err = report_open_live(pin_dir, &s->m, &s->st, &s->cfg);
+	if (err)
+		return err;
+	s->n_links = read_links(pin_dir, s->links, SNAP_LINKS, &s->n_pod_links);
+	if (s->n_links < 0)
+		s->n_links = 0;
+	if (!full)
+		return 0;
+	for (int i = 0; i < s->n_links; i++)
+		sk_msg_linked |= !strcmp(s->links[i].type, "sk_msg_verdict");
+	/* the row's name is the program's (the variant), not the pin's */
+	if (!sk_msg_row(s->m.fd[MAP_SOCKS], &skrow) && !sk_msg_linked && s->n_links < SNAP_LINKS)
+		s->links[s->n_links++] = skrow;   /* attached without a link (kernels before 6.10) */
+	snprintf(s->sk_msg, sizeof(s->sk_msg), "%s", skrow.name);
+	qsort(s->links, (size_t)s->n_links, sizeof(s->links[0]), cmp_rows);
+
+	s->counters_err = maps_read_counters(&s->m, s->counters);
+	for (int i = 0; i < MAP_COUNT; i++) {
+		s->entries[i] = shunt_maps_desc[i].key_size ?
+			maps_count_entries(s->m.fd[i], shunt_maps_desc[i].key_size) : -1;
+		s->capacity[i] = maps_max_entries(s->m.fd[i]);
+	}
+	while (!bpf_map_get_next_key(s->m.fd[MAP_NETNS], prev, &next)) {
+		struct shunt_workload wl;
+		size_t k;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(s->m.fd[MAP_NETNS], &next, &wl))
+			continue;
+		for (k = 0; k < SNAP_SOURCES - 1; k++)
+			if (wl.flags & wl_sources[k].flag)
+				break;
+		s->by_source[k]++;
+	}
+	s->own = report_own_policies(&s->m, &s->n_own);
+	return 0;
+}
+
 int report_status(const char *pin_dir, bool json)
 {
-	struct own_policy *own;
-	size_t n_own = 0;
-	struct link_row rows[32];
-	struct shunt_maps m;
+	struct snapshot snap;
 	struct shunt_state st;
 	struct shunt_cfg cfg;
-	__u64 counters[SHUNT_COUNTERS];
+	struct own_policy *own;
+	struct link_row *rows;
+	const __u64 *counters;
+	const char *skmsg;
+	size_t n_own;
 	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
 	__u32 max_conns;
 	char when[64], cgpath[PATH_MAX] = "";
-	struct link_row skrow;
-	const char *skmsg = skrow.name;
-	bool sk_msg_linked = false;
-	int n_links, n_pod_links = 0, err, cerr;
+	int n_links, n_pod_links, err, cerr;
 
-	err = open_live(pin_dir, &m, &st, &cfg);
+	err = snapshot_read(pin_dir, &snap, true);
 	if (err)
 		return err;
-	cerr = maps_read_counters(&m, counters);
+	st = snap.st;
+	cfg = snap.cfg;
+	own = snap.own;
+	n_own = snap.n_own;
+	rows = snap.links;
+	n_links = snap.n_links;
+	n_pod_links = snap.n_pod_links;
+	skmsg = snap.sk_msg;
+	counters = snap.counters;
+	cerr = snap.counters_err;
 	if (cerr)
 		log_warn("cannot read the counters: %s", strerror(-cerr));
-	n_wl = maps_count_entries(m.fd[MAP_NETNS], sizeof(__u64));
-	n_conn = maps_count_entries(m.fd[MAP_CONN], sizeof(struct shunt_tuple));
-	n_odst = maps_count_entries(m.fd[MAP_ODST], sizeof(__u64));
-	n_cidr = maps_count_entries(m.fd[MAP_CIDRS], sizeof(struct shunt_cidr_key));
-	n_socks = maps_count_entries(m.fd[MAP_SOCKS], sizeof(struct shunt_tuple));
-	n_addrs = maps_count_entries(m.fd[MAP_SKADDR], sizeof(struct shunt_tuple));
-	max_conns = maps_max_entries(m.fd[MAP_CONN]);
-	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
-	if (n_links < 0)
-		n_links = 0;
-	for (int i = 0; i < n_links; i++)
-		sk_msg_linked |= !strcmp(rows[i].type, "sk_msg_verdict");
-	/* the row's name is the program's (the variant), not the pin's */
-	if (!sk_msg_row(m.fd[MAP_SOCKS], &skrow) && !sk_msg_linked && n_links < 32)
-		rows[n_links++] = skrow;   /* attached without a link (kernels before 6.10) */
-	qsort(rows, (size_t)n_links, sizeof(rows[0]), cmp_rows);
+	n_wl = snap.entries[MAP_NETNS];
+	n_conn = snap.entries[MAP_CONN];
+	n_odst = snap.entries[MAP_ODST];
+	n_cidr = snap.entries[MAP_CIDRS];
+	n_socks = snap.entries[MAP_SOCKS];
+	n_addrs = snap.entries[MAP_SKADDR];
+	max_conns = snap.capacity[MAP_CONN];
 	time_str(st.applied_ns, when, sizeof(when));
-	own = read_own_policies(&m, &n_own);
 	for (int i = 0; i < n_links && !cgpath[0]; i++) {
 		char root[PATH_MAX];
 
@@ -397,59 +463,84 @@ int report_status(const char *pin_dir, bool json)
 	}
 
 	if (json) {
-		printf("{\"loaded\":true,\"pin_dir\":");
-		report_json_str(pin_dir, SIZE_MAX);
-		printf(",\"cgroup\":");
-		report_json_str(cgpath, SIZE_MAX);
-		printf(",\"abi_version\":%u,", st.abi_version);
-		printf("\"policy\":{\"generation\":%u,\"slot\":%u,\"applied\":\"%s\","
-		       "\"proxy_uid\":%u,", st.generation, st.active_slot, when, cfg.proxy_uid);
-		if (cfg.flags & SHUNT_CFG_HAS_GID)
-			printf("\"proxy_gid\":%u,", cfg.proxy_gid);
-		else
-			printf("\"proxy_gid\":null,");
-		printf("\"outbound_port\":%u,\"inbound_port\":%u,\"acceleration\":%s,"
-		       "\"acceleration_mode\":\"%s\",\"auto_detect\":%s,\"draining\":%s},",
-		       cfg.outbound_port, cfg.inbound_port,
-		       cfg.flags & SHUNT_CFG_ACCELERATION ? "true" : "false",
-		       config_accel_name(policy_accel_mode(cfg.flags)),
-		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false",
-		       cfg.flags & SHUNT_CFG_DRAIN ? "true" : "false");
-		printf("\"programs\":[");
-		for (int i = 0; i < n_links; i++)
-			printf("%s{\"name\":\"%s\",\"attach_type\":\"%s\",\"link_id\":%u,"
-			       "\"prog_id\":%u,\"cgroup_id\":%" PRIu64 ",\"run_cnt\":%" PRIu64
-			       ",\"run_time_ns\":%" PRIu64 "}",
-			       i ? "," : "", rows[i].name, rows[i].type, rows[i].link_id,
-			       rows[i].prog_id, (uint64_t)rows[i].cgroup_id, (uint64_t)rows[i].run_cnt,
-			       (uint64_t)rows[i].run_time_ns);
-		printf("],\"sk_msg_program\":\"%s\",\"sk_lookup_links\":%d", skmsg, n_pod_links);
-		printf(",\"own_policies\":[");
-		for (size_t i = 0; i < n_own; i++) {
-			char pod[sizeof(struct shunt_podname) + 2], podj[2 * sizeof(pod) + 8] = "null";
+		struct jw w;
 
-			/* a name is [a-z0-9.-]: nothing to escape */
-			if (!maps_podname(&m, own[i].cookie, pod, sizeof(pod)))
-				snprintf(podj, sizeof(podj), "\"%s\"", pod);
-			printf("%s{\"netns_cookie\":%" PRIu64 ",\"netns_ino\":%" PRIu64 ",\"pod\":%s"
-			       ",\"source\":\"%s\",\"generation\":%u,\"proxy_uid\":%u,"
-			       "\"outbound_port\":%u,\"inbound_port\":%u,\"acceleration_mode\":\"%s\"}",
-			       i ? "," : "", (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino, podj,
-			       policy_source(own[i].wl.flags), own[i].st.generation,
-			       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port,
-			       config_accel_name(policy_accel_mode(own[i].cfg.flags)));
+		jw_init(&w, stdout);
+		jw_obj(&w);
+		jw_kbool(&w, "loaded", true);
+		jw_kstr(&w, "pin_dir", pin_dir);
+		jw_kstr(&w, "cgroup", cgpath);
+		jw_ku64(&w, "abi_version", st.abi_version);
+		jw_kobj(&w, "policy");
+		jw_ku64(&w, "generation", st.generation);
+		jw_ku64(&w, "slot", st.active_slot);
+		jw_kstr(&w, "applied", when);
+		jw_ku64(&w, "proxy_uid", cfg.proxy_uid);
+		if (cfg.flags & SHUNT_CFG_HAS_GID)
+			jw_ku64(&w, "proxy_gid", cfg.proxy_gid);
+		else
+			jw_knull(&w, "proxy_gid");
+		jw_ku64(&w, "outbound_port", cfg.outbound_port);
+		jw_ku64(&w, "inbound_port", cfg.inbound_port);
+		jw_kbool(&w, "acceleration", cfg.flags & SHUNT_CFG_ACCELERATION);
+		jw_kstr(&w, "acceleration_mode", config_accel_name(policy_accel_mode(cfg.flags)));
+		jw_kbool(&w, "auto_detect", cfg.flags & SHUNT_CFG_AUTO_DETECT);
+		jw_kbool(&w, "draining", cfg.flags & SHUNT_CFG_DRAIN);
+		jw_end(&w);
+		jw_karr(&w, "programs");
+		for (int i = 0; i < n_links; i++) {
+			jw_obj(&w);
+			jw_kstr(&w, "name", rows[i].name);
+			jw_kstr(&w, "attach_type", rows[i].type);
+			jw_ku64(&w, "link_id", rows[i].link_id);
+			jw_ku64(&w, "prog_id", rows[i].prog_id);
+			jw_ku64(&w, "cgroup_id", rows[i].cgroup_id);
+			jw_ku64(&w, "run_cnt", rows[i].run_cnt);
+			jw_ku64(&w, "run_time_ns", rows[i].run_time_ns);
+			jw_end(&w);
 		}
-		printf("]");
-		printf(",\"entries\":{\"workloads\":%ld,\"connections\":%ld,"
-		       "\"original_destinations\":%ld,\"cidrs\":%ld,\"fastpath_sockets\":%ld,"
-		       "\"fastpath_addrs\":%ld},\"max_connections\":%u,\"counters\":", n_wl,
-		       n_conn, n_odst, n_cidr, n_socks, n_addrs, max_conns);
-		if (cerr)
-			printf("null");  /* unknown, never a made-up 0 */
-		for (unsigned i = 0; !cerr && i < SHUNT_COUNTERS; i++)
-			printf("%s\"%s\":%" PRIu64, i ? "," : "{", report_counter_name(i),
-			       (uint64_t)counters[i]);
-		printf("%s}\n", cerr ? "" : "}");
+		jw_end(&w);
+		jw_kstr(&w, "sk_msg_program", skmsg);
+		jw_ki64(&w, "sk_lookup_links", n_pod_links);
+		jw_karr(&w, "own_policies");
+		for (size_t i = 0; i < n_own; i++) {
+			char pod[sizeof(struct shunt_podname) + 2];
+
+			jw_obj(&w);
+			jw_ku64(&w, "netns_cookie", own[i].cookie);
+			jw_ku64(&w, "netns_ino", own[i].wl.netns_ino);
+			if (!maps_podname(&snap.m, own[i].cookie, pod, sizeof(pod)))
+				jw_kstr(&w, "pod", pod);
+			else
+				jw_knull(&w, "pod");
+			jw_kstr(&w, "source", report_policy_source(own[i].wl.flags));
+			jw_ku64(&w, "generation", own[i].st.generation);
+			jw_ku64(&w, "proxy_uid", own[i].cfg.proxy_uid);
+			jw_ku64(&w, "outbound_port", own[i].cfg.outbound_port);
+			jw_ku64(&w, "inbound_port", own[i].cfg.inbound_port);
+			jw_kstr(&w, "acceleration_mode",
+				config_accel_name(policy_accel_mode(own[i].cfg.flags)));
+			jw_end(&w);
+		}
+		jw_end(&w);
+		jw_kobj(&w, "entries");
+		jw_ki64(&w, "workloads", n_wl);
+		jw_ki64(&w, "connections", n_conn);
+		jw_ki64(&w, "original_destinations", n_odst);
+		jw_ki64(&w, "cidrs", n_cidr);
+		jw_ki64(&w, "fastpath_sockets", n_socks);
+		jw_ki64(&w, "fastpath_addrs", n_addrs);
+		jw_end(&w);
+		jw_ku64(&w, "max_connections", max_conns);
+		if (cerr) {
+			jw_knull(&w, "counters");   /* unknown, never a made-up 0 */
+		} else {
+			jw_kobj(&w, "counters");
+			for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
+				jw_ku64(&w, report_counter_name(i), counters[i]);
+			jw_end(&w);
+		}
+		jw_end(&w);
 	} else {
 		printf("shunt loaded at %s (ABI %u)\n", pin_dir, st.abi_version);
 		printf("policy:    generation %u in slot %u, applied %s\n", st.generation,
@@ -470,7 +561,7 @@ int report_status(const char *pin_dir, bool json)
 			__u32 tk = 0;
 			int tracers = 0;
 
-			if (!bpf_map_lookup_elem(m.fd[MAP_TRACE], &tk, &tc))
+			if (!bpf_map_lookup_elem(snap.m.fd[MAP_TRACE], &tk, &tc))
 				tracers = __builtin_popcount(tc.active);
 			printf("trace:     %s", tracers ? "on" : "off (no shunt trace running)\n");
 			for (int i = 0; tracers && i < SHUNT_TRACE_RINGS; i++)
@@ -483,12 +574,12 @@ int report_status(const char *pin_dir, bool json)
 		for (size_t i = 0; i < n_own; i++) {
 			char pod[sizeof(struct shunt_podname) + 8] = "";
 
-			if (!maps_podname(&m, own[i].cookie, pod + 5, sizeof(pod) - 5))
+			if (!maps_podname(&snap.m, own[i].cookie, pod + 5, sizeof(pod) - 5))
 				memcpy(pod, " pod ", 5);
 			printf("  netns %-10" PRIu64 " ino %-11" PRIu64 "%s from %-8s generation %u: "
 			       "uid %u, outbound port %u, inbound port %u, acceleration %s\n",
 			       (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino, pod,
-			       policy_source(own[i].wl.flags), own[i].st.generation,
+			       report_policy_source(own[i].wl.flags), own[i].st.generation,
 			       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port,
 			       config_accel_name(policy_accel_mode(own[i].cfg.flags)));
 		}
@@ -510,273 +601,7 @@ int report_status(const char *pin_dir, bool json)
 				printf("  %-28s %" PRIu64 "\n", report_counter_name(i),
 				       (uint64_t)counters[i]);
 	}
-	free(own);
-	maps_close(&m);
-	return 0;
-}
-
-/* A port list of one slot, folded into ranges. */
-static void dump_ports(const struct shunt_maps *m, __u64 owner, __u32 slot, __u32 list,
-		       const char *label, bool all)
-{
-	struct shunt_port_block blk[SHUNT_PORT_BLOCKS];
-	bool have[SHUNT_PORT_BLOCKS];
-	int first = 1;
-	unsigned run = 0;
-
-	printf("  %-24s ", label);
-	if (all) {
-		printf("*\n");
-		return;
-	}
-	for (unsigned b = 0; b < SHUNT_PORT_BLOCKS; b++) {
-		struct shunt_port_key k = { .owner = owner, .slot = (__u8)slot, .list = (__u8)list,
-					    .block = (__u16)b };
-
-		have[b] = !bpf_map_lookup_elem(m->fd[MAP_PORTS], &k, &blk[b]);
-	}
-	for (unsigned p = 1; p <= 65536; p++) {
-		unsigned b = p / SHUNT_PORT_BLOCK_PORTS, bit = p % SHUNT_PORT_BLOCK_PORTS;
-		bool on = p < 65536 && have[b] && ((blk[b].bits[bit / 64] >> (bit % 64)) & 1);
-
-		if (on && !run)
-			run = p;
-		if (!on && run) {
-			printf("%s%u", first ? "" : ",", run);
-			if (p - 1 > run)
-				printf("-%u", p - 1);
-			first = 0;
-			run = 0;
-		}
-	}
-	printf("%s\n", first ? "-" : "");
-}
-
-static void dump_cidrs(int fd, __u64 owner, __u32 slot, __u32 list, const char *label, bool all)
-{
-	struct shunt_cidr_key key, next;
-	void *prev = NULL;
-	int first = 1;
-
-	printf("  %-24s ", label);
-	if (all)
-		printf("*");
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (next.owner == owner && next.slot == slot && next.list == list) {
-			char a[INET6_ADDRSTRLEN];
-
-			inet_ntop(next.family == SHUNT_AF_INET ? AF_INET : AF_INET6, next.addr, a,
-				  sizeof(a));
-			printf("%s%s/%u", first && !all ? "" : ",", a,
-			       next.prefixlen - SHUNT_CIDR_KEY_HDR_BITS);
-			first = 0;
-		}
-		key = next;
-		prev = &key;
-	}
-	printf("%s\n", first && !all ? "-" : "");
-}
-
-/* Every key of one owner's live policy, as the config would write it. */
-static void dump_policy(const struct shunt_maps *m, __u64 owner, const struct shunt_state *st,
-			const struct shunt_cfg *cfg)
-{
-	__u32 slot = st->active_slot;
-
-	printf("  %-24s %u\n", "proxy.uid", cfg->proxy_uid);
-	if (cfg->flags & SHUNT_CFG_HAS_GID)
-		printf("  %-24s %u\n", "proxy.gid", cfg->proxy_gid);
-	else
-		printf("  %-24s -\n", "proxy.gid");
-	printf("  %-24s %u\n  %-24s %u\n", "proxy.outbound_port", cfg->outbound_port,
-	       "proxy.inbound_port", cfg->inbound_port);
-	if (cfg->flags & SHUNT_CFG_PROXY_CGROUP)
-		printf("  %-24s cgroup id %" PRIu64 " (identity %s)\n", "proxy.cgroup",
-		       (uint64_t)cfg->proxy_cgroup_id,
-		       cfg->flags & SHUNT_CFG_CGROUP_ONLY ? "cgroup" : "uid+cgroup");
-	if (cfg->tunnel_port)
-		printf("  %-24s %u\n", "proxy.tunnel_port", cfg->tunnel_port);
-	else
-		printf("  %-24s -\n", "proxy.tunnel_port");
-	dump_cidrs(m->fd[MAP_CIDRS], owner, slot, SHUNT_CIDRS_OUT_INCLUDE,
-		   "outbound.include_cidrs", cfg->flags & SHUNT_CFG_OUT_ALL_CIDRS);
-	dump_cidrs(m->fd[MAP_CIDRS], owner, slot, SHUNT_CIDRS_OUT_EXCLUDE,
-		   "outbound.exclude_cidrs", false);
-	dump_ports(m, owner, slot, SHUNT_PORTS_OUT_INCLUDE, "outbound.include_ports", false);
-	dump_ports(m, owner, slot, SHUNT_PORTS_OUT_EXCLUDE, "outbound.exclude_ports", false);
-	dump_ports(m, owner, slot, SHUNT_PORTS_IN_INCLUDE, "inbound.include_ports",
-		   cfg->flags & SHUNT_CFG_IN_ALL_PORTS);
-	dump_ports(m, owner, slot, SHUNT_PORTS_IN_EXCLUDE, "inbound.exclude_ports", false);
-	dump_cidrs(m->fd[MAP_CIDRS], owner, slot, SHUNT_CIDRS_IN_EXCLUDE_SRC,
-		   "inbound.exclude_source_cidrs", false);
-	printf("  %-24s %s\n  %-24s %s\n", "acceleration",
-	       config_accel_name(policy_accel_mode(cfg->flags)), "mesh.flavor",
-	       cfg->flags & SHUNT_CFG_LINKERD ? "linkerd" : "istio");
-	if (cfg->flags & SHUNT_CFG_DNS) {
-		printf("  %-24s true, to port %u\n", "dns.capture", cfg->dns_port);
-		dump_cidrs(m->fd[MAP_CIDRS], owner, slot, SHUNT_CIDRS_DNS_SERVERS, "dns.servers",
-			   cfg->flags & SHUNT_CFG_DNS_ALL);
-	} else {
-		printf("  %-24s false\n", "dns.capture");
-	}
-	if (owner == SHUNT_OWNER_DEFAULT)
-		printf("  %-24s %s\n", "mesh.auto_detect",
-		       cfg->flags & SHUNT_CFG_AUTO_DETECT ? "true" : "false");
-}
-
-/* Which inbound listeners of a pod sk_lookup holds: "v4", "v6", "v4+v6" or "no". */
-static const char *listener_str(int fd, __u64 cookie)
-{
-	__u64 k6 = cookie | SHUNT_LISTEN_V6, sock;
-	int v4 = !bpf_map_lookup_elem(fd, &cookie, &sock), v6 = !bpf_map_lookup_elem(fd, &k6, &sock);
-
-	return v4 && v6 ? "v4+v6" : v4 ? "v4" : v6 ? "v6" : "no";
-}
-
-static void wl_flags_str(__u32 f, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s%s%s%s%s%s%s", f & SHUNT_WL_AUTO ? "auto," : "",
-		 f & SHUNT_WL_SCANNED ? "scanned," : "",
-		 f & SHUNT_WL_POD_INIT ? "pod-init," : "",
-		 (f & SHUNT_WL_OWN_POLICY) && !(f & SHUNT_WL_POD_INIT) ? "own-policy," : "",
-		 f & SHUNT_WL_EXPLICIT_SLOT(0) ? "config-slot0," : "",
-		 f & SHUNT_WL_EXPLICIT_SLOT(1) ? "config-slot1," : "",
-		 f & SHUNT_WL_NO_ACCEL ? "no-accel," : "");
-	if (*buf)
-		buf[strlen(buf) - 1] = '\0';
-}
-
-/* Does the filter let a row about this netns / address+port pairs through? A row passes a
- * filter it has nothing to say about only when it is not a per-connection row. */
-static bool pass_netns(const struct report_filter *f, __u64 netns)
-{
-	return !f->pod || f->netns_cookie == netns;
-}
-
-static bool pass_endpoint(const struct report_filter *f, const struct shunt_ip *ip, __u16 port_n)
-{
-	return (!f->addr || report_ip_eq(ip, &f->ip)) && (!f->port || ntohs(port_n) == f->port);
-}
-
-int report_dump(const char *pin_dir, const struct report_filter *f)
-{
-	static const struct report_filter none = { 0 };
-	struct shunt_maps m;
-	struct shunt_state st;
-	struct shunt_cfg cfg;
-	struct own_policy *own;
-	size_t n_own = 0;
-	char a[128], b[128], c[128];
-	int err;
-
-	if (!f)
-		f = &none;
-	err = open_live(pin_dir, &m, &st, &cfg);
-	if (err)
-		return err;
-	if (f->pod && f->pod_arg) {
-		char what[PATH_MAX + 16];
-
-		err = maps_find_pod(&m, f->pod_arg, &((struct report_filter *)f)->netns_cookie, what,
-				    sizeof(what));
-		if (err) {
-			log_err("%s: %s", what, err == -ESRCH ? "not a meshed pod (shunt has no workload "
-				"with that netns, or was not told that name)" : strerror(-err));
-			maps_close(&m);
-			return err;
-		}
-	}
-	printf("policy (node default, generation %u, slot %u):\n", st.generation, st.active_slot);
-	dump_policy(&m, SHUNT_OWNER_DEFAULT, &st, &cfg);
-	own = read_own_policies(&m, &n_own);
-	for (size_t i = 0; i < n_own; i++) {
-		if (!pass_netns(f, own[i].cookie))
-			continue;
-		printf("policy of netns %" PRIu64 " (from %s, generation %u, slot %u):\n",
-		       (uint64_t)own[i].cookie, policy_source(own[i].wl.flags), own[i].st.generation,
-		       own[i].st.active_slot);
-		dump_policy(&m, own[i].cookie, &own[i].st, &own[i].cfg);
-	}
-	free(own);
-
-	printf("workloads (netns cookie, netns inode, why meshed, config index, inbound listener, "
-	       "meshed for):\n");
-	{
-		__u64 key, next;
-		void *prev = NULL;
-		struct shunt_workload v;
-		struct timespec now;
-
-		clock_gettime(CLOCK_BOOTTIME, &now);
-		while (!bpf_map_get_next_key(m.fd[MAP_NETNS], prev, &next)) {
-			if (pass_netns(f, next) && !bpf_map_lookup_elem(m.fd[MAP_NETNS], &next, &v)) {
-				__u64 age = ((__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec -
-					     v.since_ns) / 1000000000ull;
-
-				wl_flags_str(v.flags, a, sizeof(a));
-				printf("  netns %-10" PRIu64 " ino %-11" PRIu64 " %-24s workload %-3u "
-				       "listener %-5s %" PRIu64 "s\n", (uint64_t)next, (uint64_t)v.netns_ino,
-				       a, v.workload_id,
-				       listener_str(m.fd[MAP_LISTEN], next),
-				       (uint64_t)age);
-			}
-			key = next;
-			prev = &key;
-		}
-	}
-	printf("pod addresses (netns cookie, address):\n");
-	{
-		struct shunt_local_key key, next;
-		void *prev = NULL;
-
-		while (!bpf_map_get_next_key(m.fd[MAP_LOCAL], prev, &next)) {
-			if (pass_netns(f, next.netns_cookie) && (!f->addr || report_ip_eq(&next.ip, &f->ip)))
-				printf("  netns %-12" PRIu64 " %s\n", (uint64_t)next.netns_cookie,
-				       report_ip_str(&next.ip, a, sizeof(a)));
-			key = next;
-			prev = &key;
-		}
-	}
-	/* keyed by the app socket's cookie: no netns to filter on */
-	printf("redirected app sockets (socket cookie -> original destination)%s:\n",
-	       f->pod ? " (not by pod: see the connections below)" : "");
-	{
-		__u64 key, next;
-		void *prev = NULL;
-		struct shunt_origdst v;
-
-		while (!f->pod && !bpf_map_get_next_key(m.fd[MAP_ODST], prev, &next)) {
-			if (!bpf_map_lookup_elem(m.fd[MAP_ODST], &next, &v) &&
-			    pass_endpoint(f, &v.dst, v.dst_port))
-				printf("  socket %-12" PRIu64 " -> %s (%s, generation %u)\n",
-				       (uint64_t)next, report_ipport_str(&v.dst, v.dst_port, a, sizeof(a)),
-				       report_counter_name(v.verdict), v.generation);
-			key = next;
-			prev = &key;
-		}
-	}
-	printf("connections at the proxy (netns, proxy side <- app side -> original destination):\n");
-	{
-		struct shunt_tuple key, next;
-		void *prev = NULL;
-		struct shunt_origdst v;
-
-		while (!bpf_map_get_next_key(m.fd[MAP_CONN], prev, &next)) {
-			if (!bpf_map_lookup_elem(m.fd[MAP_CONN], &next, &v) &&
-			    pass_netns(f, next.netns_cookie) &&
-			    (pass_endpoint(f, &next.local, next.local_port) ||
-			     pass_endpoint(f, &next.remote, next.remote_port) ||
-			     pass_endpoint(f, &v.dst, v.dst_port)))
-				printf("  netns %-12" PRIu64 " %s <- %s -> %s\n",
-				       (uint64_t)next.netns_cookie,
-				       report_ipport_str(&next.local, next.local_port, a, sizeof(a)),
-				       report_ipport_str(&next.remote, next.remote_port, b, sizeof(b)),
-				       report_ipport_str(&v.dst, v.dst_port, c, sizeof(c)));
-			key = next;
-			prev = &key;
-		}
-	}
-	maps_close(&m);
+	snapshot_free(&snap);
 	return 0;
 }
 
@@ -789,30 +614,16 @@ static void metric_head(FILE *f, const char *name, const char *type, const char 
 
 int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stats *ds)
 {
-	static const struct {
-		__u32 flag;
-		const char *source;
-	} sources[] = {
-		{ SHUNT_WL_POD_INIT, "pod-init" }, { SHUNT_WL_AUTO, "proxy-bind" },
-		{ SHUNT_WL_SCANNED, "scan" },
-	};
-	__u64 counters[SHUNT_COUNTERS], key, next, by_source[4] = { 0 };
 	bool done[SHUNT_COUNTERS] = { false };
-	struct link_row rows[32];
-	struct shunt_maps m;
-	struct shunt_state st;
-	struct shunt_cfg cfg;
-	size_t n_own = 0;
-	void *prev = NULL;
-	int err, n_links, n_pod_links = 0;
+	struct snapshot snap;
+	int err;
 
-	err = open_live(pin_dir, &m, &st, &cfg);
+	err = snapshot_read(pin_dir, &snap, true);
 	if (err)
 		return err;
-	err = maps_read_counters(&m, counters);
-	if (err) {
-		maps_close(&m);
-		return err;      /* a scrape fails rather than report made-up zeros */
+	if (snap.counters_err) {
+		snapshot_free(&snap);
+		return snap.counters_err;  /* a scrape fails rather than report made-up zeros */
 	}
 	metric_head(f, "shunt_build_info", "gauge", "The running shunt: version and map ABI.");
 	fprintf(f, "shunt_build_info{version=\"%s\",abi=\"%u\"} 1\n", ds->version, SHUNT_ABI_VERSION);
@@ -820,56 +631,42 @@ int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stat
 		    "Connections decided by the BPF programs, by verdict (README: the rule order).");
 	for (unsigned i = 0; i < SHUNT_V_VERDICTS; i++)
 		fprintf(f, "shunt_decisions_total{verdict=\"%s\"} %" PRIu64 "\n",
-			report_counter_name(i), (uint64_t)counters[i]);
+			report_counter_name(i), (uint64_t)snap.counters[i]);
 	for (size_t i = 0; i < sizeof(metric_families) / sizeof(metric_families[0]); i++)
-		metric_family(f, metric_families[i].family, metric_families[i].help, counters, done);
+		metric_family(f, metric_families[i].family, metric_families[i].help, snap.counters, done);
 	for (unsigned i = SHUNT_V_VERDICTS; i < SHUNT_COUNTERS; i++)
 		if (!done[i]) {
 			/* a counter added to abi.h with a family nobody described: fail the scrape
 			 * (and the tests) rather than drop it */
 			log_err("/metrics: counter %s (%s) has no family in report.c", counter_names[i],
 				counter_metrics[i]);
-			maps_close(&m);
+			snapshot_free(&snap);
 			return -EPROTO;
 		}
 
-	while (!bpf_map_get_next_key(m.fd[MAP_NETNS], prev, &next)) {
-		struct shunt_workload wl;
-		size_t s;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(m.fd[MAP_NETNS], &next, &wl))
-			continue;
-		for (s = 0; s < sizeof(sources) / sizeof(sources[0]); s++)
-			if (wl.flags & sources[s].flag)
-				break;
-		by_source[s]++;   /* s == 3: listed in the config */
-	}
 	metric_head(f, "shunt_pods_meshed", "gauge", "Pod network namespaces meshed, by how.");
-	for (size_t s = 0; s < 4; s++)
-		fprintf(f, "shunt_pods_meshed{source=\"%s\"} %" PRIu64 "\n",
-			s < 3 ? sources[s].source : "config", (uint64_t)by_source[s]);
-	free(read_own_policies(&m, &n_own));
+	for (size_t k = 0; k < SNAP_SOURCES; k++)
+		fprintf(f, "shunt_pods_meshed{source=\"%s\"} %" PRIu64 "\n", wl_source_name(k),
+			(uint64_t)snap.by_source[k]);
 	metric_head(f, "shunt_pod_policies", "gauge", "Pods with a policy of their own.");
-	fprintf(f, "shunt_pod_policies %zu\n", n_own);
+	fprintf(f, "shunt_pod_policies %zu\n", snap.n_own);
 
 	metric_head(f, "shunt_map_entries", "gauge", "Entries in shunt's maps.");
 	for (int i = 0; i < MAP_COUNT; i++)     /* the maps abi.h's list labels */
 		if (shunt_maps_desc[i].label)
 			fprintf(f, "shunt_map_entries{map=\"%s\"} %ld\n", shunt_maps_desc[i].label,
-				maps_count_entries(m.fd[i], shunt_maps_desc[i].key_size));
+				snap.entries[i]);
 	metric_head(f, "shunt_map_capacity", "gauge", "Room in shunt's maps (max_entries).");
 	for (int i = 0; i < MAP_COUNT; i++)
 		if (shunt_maps_desc[i].label)
 			fprintf(f, "shunt_map_capacity{map=\"%s\"} %u\n", shunt_maps_desc[i].label,
-				maps_max_entries(m.fd[i]));
+				snap.capacity[i]);
 
 	metric_head(f, "shunt_policy_generation", "gauge", "Generation of the node policy in force.");
-	fprintf(f, "shunt_policy_generation %u\n", st.generation);
+	fprintf(f, "shunt_policy_generation %u\n", snap.st.generation);
 	metric_head(f, "shunt_policy_applied_timestamp_seconds", "gauge",
 		    "When the node policy in force was applied (Unix time).");
-	fprintf(f, "shunt_policy_applied_timestamp_seconds %.3f\n", (double)st.applied_ns / 1e9);
+	fprintf(f, "shunt_policy_applied_timestamp_seconds %.3f\n", (double)snap.st.applied_ns / 1e9);
 	metric_head(f, "shunt_config_reloads_total", "counter",
 		    "Configuration reloads by shunt run (SIGHUP or the file changed), by result.");
 	fprintf(f, "shunt_config_reloads_total{result=\"applied\"} %" PRIu64 "\n",
@@ -889,50 +686,46 @@ int report_metrics(FILE *f, const char *pin_dir, const struct report_daemon_stat
 	fprintf(f, "shunt_cni_requests_total{result=\"failed\"} %" PRIu64 "\n",
 		(uint64_t)__atomic_load_n(&ds->cni_failed, __ATOMIC_RELAXED));
 
-	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
-	if (n_links > 0) {
+	if (snap.n_links > 0) {
 		metric_head(f, "shunt_program_runs_total", "counter",
 			    "Runs of each attached program (counted while kernel.bpf_stats_enabled=1).");
-		for (int i = 0; i < n_links; i++)
+		for (int i = 0; i < snap.n_links; i++)
 			fprintf(f, "shunt_program_runs_total{program=\"%s\"} %" PRIu64 "\n",
-				rows[i].name, (uint64_t)rows[i].run_cnt);
+				snap.links[i].name, (uint64_t)snap.links[i].run_cnt);
 		metric_head(f, "shunt_program_run_seconds_total", "counter",
 			    "Time spent in each attached program (while kernel.bpf_stats_enabled=1).");
-		for (int i = 0; i < n_links; i++)
+		for (int i = 0; i < snap.n_links; i++)
 			fprintf(f, "shunt_program_run_seconds_total{program=\"%s\"} %.9f\n",
-				rows[i].name, (double)rows[i].run_time_ns / 1e9);
+				snap.links[i].name, (double)snap.links[i].run_time_ns / 1e9);
 	}
 	metric_head(f, "shunt_sk_lookup_links", "gauge", "Pod network namespaces with inbound capture.");
-	fprintf(f, "shunt_sk_lookup_links %d\n", n_pod_links);
-	maps_close(&m);
+	fprintf(f, "shunt_sk_lookup_links %d\n", snap.n_pod_links);
+	snapshot_free(&snap);
 	return 0;
 }
 
 int report_ready(const char *pin_dir, char *why, size_t len)
 {
-	struct shunt_maps m;
-	struct shunt_state st;
-	struct shunt_cfg cfg;
-	struct link_row rows[32];
-	int n_links, n_pod_links = 0, connect = 0;
+	struct snapshot snap;
+	int connect = 0;
 
-	if (open_live(pin_dir, &m, &st, &cfg)) {
+	if (snapshot_read(pin_dir, &snap, false)) {
 		snprintf(why, len, "shunt is not loaded at %s, or its maps are another version's",
 			 pin_dir);
 		return 0;
 	}
-	maps_close(&m);
-	n_links = read_links(pin_dir, rows, 32, &n_pod_links);
-	for (int i = 0; i < n_links; i++)
-		connect += !strcmp(rows[i].name, "shunt_connect4") || !strcmp(rows[i].name, "shunt_connect6");
+	snapshot_free(&snap);
+	for (int i = 0; i < snap.n_links; i++)
+		connect += !strcmp(snap.links[i].name, "shunt_connect4") ||
+			   !strcmp(snap.links[i].name, "shunt_connect6");
 	if (connect != 2) {
 		snprintf(why, len, "the connect programs are not attached (links under %s)", pin_dir);
 		return 0;
 	}
-	if (!st.generation) {
+	if (!snap.st.generation) {
 		snprintf(why, len, "no policy in force");
 		return 0;
 	}
-	snprintf(why, len, "ready: policy generation %u", st.generation);
+	snprintf(why, len, "ready: policy generation %u", snap.st.generation);
 	return 1;
 }

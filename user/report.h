@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* What shunt tells a person: status (attachments, policy, counters) and dump (map contents). */
+/* What shunt tells a person: status (attachments, policy, counters), /metrics, /readyz
+ * (report.c) and dump (map contents, dump.c). */
 #ifndef SHUNT_REPORT_H
 #define SHUNT_REPORT_H
 
@@ -28,8 +29,21 @@ const char *report_counter_name(unsigned idx);
 const char *report_ip_str(const struct shunt_ip *ip, char *buf, size_t len);
 const char *report_ipport_str(const struct shunt_ip *ip, __u16 port_n, char *buf, size_t len);
 bool report_ip_eq(const struct shunt_ip *a, const struct shunt_ip *b);
-/* s (at most max bytes) as a JSON string on stdout: quotes, backslashes, control bytes escaped. */
-void report_json_str(const char *s, size_t max);
+/* Shared by status and dump. The pinned maps of a loaded shunt, its state and the live
+ * slot's scalar policy (maps_close after). */
+struct shunt_maps;
+int report_open_live(const char *pin_dir, struct shunt_maps *m, struct shunt_state *st,
+		     struct shunt_cfg *cfg);
+/* The pods with a policy of their own, each with its live slot; *n_out of them (free()). */
+struct own_policy {
+	__u64 cookie;
+	struct shunt_workload wl;
+	struct shunt_state st;
+	struct shunt_cfg cfg;
+};
+struct own_policy *report_own_policies(const struct shunt_maps *m, size_t *n_out);
+/* Where a pod's own policy came from: "pod-init", "config" or "?". */
+const char *report_policy_source(__u32 wl_flags);
 /* Does some verdict or counter name start with prefix? */
 bool report_counter_known_prefix(const char *prefix);
 

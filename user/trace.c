@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "jsonw.h"
 #include "log.h"
 #include "pins.h"
 #include "report.h"
@@ -263,16 +264,24 @@ static int on_event(void *ctx, void *data, size_t len)
 	memcpy(comm, ev->comm, 16);
 	comm[16] = '\0';
 	if (t->o->json) {
-		printf("{\"time\":\"%s\",\"ts_ns\":%" PRIu64 ",\"kind\":\"%s\",\"verdict\":\"%s\","
-		       "\"pod\":", when, (uint64_t)ev->ts_ns,
-		       ev->kind < 6 && kind_names[ev->kind] ? kind_names[ev->kind] : "?",
-		       report_counter_name(ev->what));
-		report_json_str(pod_name(t, ev->netns_cookie), SIZE_MAX);
-		printf(",\"netns_cookie\":%" PRIu64 ",\"pid\":%u,\"comm\":",
-		       (uint64_t)ev->netns_cookie, ev->pid);
-		report_json_str(comm, 16);
-		printf(",\"uid\":%u,\"src\":\"%s\",\"dst\":\"%s\",\"orig\":\"%s\",\"to_port\":%u}\n",
-		       ev->uid, src, dst, orig, ev->to_port);
+		struct jw w;
+
+		jw_init(&w, stdout);
+		jw_obj(&w);
+		jw_kstr(&w, "time", when);
+		jw_ku64(&w, "ts_ns", ev->ts_ns);
+		jw_kstr(&w, "kind", ev->kind < 6 && kind_names[ev->kind] ? kind_names[ev->kind] : "?");
+		jw_kstr(&w, "verdict", report_counter_name(ev->what));
+		jw_kstr(&w, "pod", pod_name(t, ev->netns_cookie));
+		jw_ku64(&w, "netns_cookie", ev->netns_cookie);
+		jw_ku64(&w, "pid", ev->pid);
+		jw_kstr(&w, "comm", comm);
+		jw_ku64(&w, "uid", ev->uid);
+		jw_kstr(&w, "src", src);
+		jw_kstr(&w, "dst", dst);
+		jw_kstr(&w, "orig", orig);
+		jw_ku64(&w, "to_port", ev->to_port);
+		jw_end(&w);
 	} else {
 		char who[48] = "-", to[16] = "";
 
@@ -314,10 +323,17 @@ static void user_event(struct tracer *t, const char *kind, __u64 cookie, __u32 f
 	if (why[0])
 		why[strlen(why) - 1] = '\0';
 	if (t->o->json) {
-		printf("{\"time\":\"%s\",\"kind\":\"%s\",\"verdict\":\"%s\",\"pod\":", when, kind,
-		       kind);
-		report_json_str(pod_name(t, cookie), SIZE_MAX);
-		printf(",\"netns_cookie\":%" PRIu64 ",\"why\":\"%s\"}\n", (uint64_t)cookie, why);
+		struct jw w;
+
+		jw_init(&w, stdout);
+		jw_obj(&w);
+		jw_kstr(&w, "time", when);
+		jw_kstr(&w, "kind", kind);
+		jw_kstr(&w, "verdict", kind);
+		jw_kstr(&w, "pod", pod_name(t, cookie));
+		jw_ku64(&w, "netns_cookie", cookie);
+		jw_kstr(&w, "why", why);
+		jw_end(&w);
 	} else
 		printf("%s %-8s %-20s by %s\n", when, kind, pod_name(t, cookie), why[0] ? why : "-");
 	t->shown++;
