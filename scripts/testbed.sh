@@ -214,6 +214,17 @@ CFG
 
 # tb_sidecar_log POD: the connection lines of every sidecar POD has run, oldest first.
 tb_sidecar_log() { cat "$TB_TMP/haproxy-$1".*.log 2>/dev/null | grep '^client='; }
+# tb_sidecar_count POD: how many connections POD's sidecars have logged.
+tb_sidecar_count() { tb_sidecar_log "$1" | grep -c .; }
+# tb_wait_sidecar POD N: until POD's sidecars have logged N connections (3 s); 1 if not.
+tb_wait_sidecar() {
+	local i
+	for i in $(seq 30); do
+		[ "$(tb_sidecar_count "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 # tb_sidecar_accepted POD FRONTEND: connections POD's running sidecars have accepted on
 # FRONTEND (outbound|inbound) since they started, from their stats sockets: counted at

@@ -49,7 +49,6 @@ tb_bg_as 1337 1337 a "$TOOLS/tcpecho" "[::1]:15001" "$TB_TMP/proxy6.log"
 tb_sidecar a || tap_bail "sidecar"
 tb_wait_listen a 15001
 
-hap_lines() { tb_sidecar_log a | grep -c .; }
 p6_lines() { cat "$TB_TMP/proxy6.log" 2>/dev/null | grep -c .; }
 
 # attempt DESC EXPECT MODE [ARG] DST: EXPECT is captured (IPv4: through HAProxy, the backend
@@ -59,7 +58,7 @@ attempt() {
 	local desc=$1 expect=$2 dst=${*: -1} before b6 out port=${*: -1} seen local
 	shift 2
 	port=${port##*:}
-	before=$(hap_lines)
+	before=$(tb_sidecar_count a)
 	b6=$(p6_lines)
 	seen=$(grep -c . "$TB_TMP/echo-w-$port.log")
 	out=$(tb_run a "$TOOLS/bypass" "$@" 2>&1)
@@ -90,7 +89,7 @@ attempt() {
 	case $expect in
 	captured)
 		check_match "$desc: data intact" '^ok ' "$out"
-		if [ "$(hap_lines)" -gt "$before" ]; then
+		if [ "$(tb_sidecar_count a)" -gt "$before" ]; then
 			check_match "$desc: the proxy saw original destination $dst" \
 				"fe=outbound origdst=${dst#\[::ffff:} " "$(tb_sidecar_log a | tail -1)"
 		else
@@ -130,15 +129,14 @@ check "uid identity (istio-iptables'): an app running as 1337 goes direct, as un
 TB_POD_CG[k]=$TB_CG/k/proxy
 tb_sidecar k || tap_bail "sidecar k"
 TB_POD_CG[k]=$TB_CG/k/app
-kl() { tb_sidecar_log k | grep -c .; }
-before=$(kl)
+before=$(tb_sidecar_count k)
 out=$(tb_run_as 1337 1337 k "$TOOLS/tcpclient" 198.18.0.100:8080)
 check_match "uid+cgroup identity: the app container's uid-1337 process: data intact" '^ok local=127\.0\.0\.1:' "$out"
 sleep 0.2
 check_match "... captured by k's proxy, original destination kept" \
 	'fe=outbound origdst=198\.18\.0\.100:8080 ' "$(tb_sidecar_log k | tail -1)"
 check_eq "... exactly one proxy connection (the proxy's own upstream was not captured again)" \
-	"$((before + 1))" "$(kl)"
+	"$((before + 1))" "$(tb_sidecar_count k)"
 check_match "dump shows the identity" 'proxy.cgroup +cgroup id [0-9]+ \(identity uid\+cgroup\)' \
 	"$("$SHUNT" dump --pin-dir "$TB_PIN")"
 # acceleration: proxy knows the proxy's sockets by their owner's uid: not with a cgroup alone

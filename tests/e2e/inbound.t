@@ -30,16 +30,7 @@ tb_wait_listen b 15006 || tap_bail "proxy b"
 app_log() { cat "$TB_TMP/echo-$1-$2.log"; }
 lines() { awk 'END { print NR }' "$1" 2>/dev/null || echo 0; }
 # The proxy's log also gets its own start/stop messages: count and read connections only.
-hap_lines() { tb_sidecar_log a | grep -c .; }
 hap_last() { tb_sidecar_log a | tail -1; }
-wait_hap() {
-	local i
-	for i in $(seq 30); do
-		[ "$(hap_lines)" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 wait_lines() { # wait_lines FILE N
 	local i
 	for i in $(seq 30); do
@@ -52,11 +43,11 @@ wait_lines() { # wait_lines FILE N
 # steered DESC FROM DST: the sidecar of pod a accepts, sees DST, passes it on from 127.0.0.6.
 steered() {
 	local desc=$1 from=$2 dst=$3 h0 a0 out
-	h0=$(hap_lines)
+	h0=$(tb_sidecar_count a)
 	a0=$(lines "$TB_TMP/echo-a-${dst##*:}.log")
 	out=$(tb_run "$from" "$TOOLS/tcpclient" "$dst")
 	check_match "$desc: data intact" '^ok ' "$out"
-	if wait_hap $((h0 + 1)); then
+	if tb_wait_sidecar a $((h0 + 1)); then
 		check_match "$desc: the sidecar's inbound listener accepted it, original destination $dst" \
 			"fe=inbound origdst=$dst " "$(hap_last)"
 	else
@@ -73,12 +64,12 @@ steered() {
 # direct DESC FROM DST PEER: the app itself accepts, from PEER, the proxy not involved.
 direct() {
 	local desc=$1 from=$2 dst=$3 peer=$4 h0 out
-	h0=$(hap_lines)
+	h0=$(tb_sidecar_count a)
 	out=$(tb_run "$from" "$TOOLS/tcpclient" "$dst")
 	check_match "$desc: data intact" '^ok ' "$out"
 	check_match "$desc: the app accepted it from $peer" "^peer=$peer:" "$(tail -1 "$TB_TMP/echo-a-${dst##*:}.log")"
 	sleep 0.2
-	check_eq "$desc: the proxy was not involved" "$h0" "$(hap_lines)"
+	check_eq "$desc: the proxy was not involved" "$h0" "$(tb_sidecar_count a)"
 }
 
 CFG=$TB_TMP/routes.yaml
@@ -99,10 +90,10 @@ check_eq "pod b's app was not reached around its proxy" "0" "$(lines "$TB_TMP/ec
 direct "excluded port 15020" c 198.18.0.10:15020 198.18.0.30
 direct "tunnel port 15008 is never captured" c 198.18.0.10:15008 198.18.0.30
 direct "app -> own pod IP (on lo under iptables)" a 198.18.0.10:8080 198.18.0.10
-h0=$(hap_lines)
+h0=$(tb_sidecar_count a)
 out=$(tb_run_as 1337 1337 a "$TOOLS/tcpclient" 198.18.0.10:8080)
 check_match "proxy -> own pod IP: data intact" '^ok ' "$out"
-wait_hap $((h0 + 1))
+tb_wait_sidecar a $((h0 + 1))
 check_match "proxy -> own pod IP goes to the inbound port, original destination kept" \
 	'fe=inbound origdst=198\.18\.0\.10:8080 ' "$(hap_last)"
 check_match "... and the app sees the 127.0.0.6 passthrough" '^peer=127\.0\.0\.6:' "$(tail -1 "$TB_TMP/echo-a-8080.log")"

@@ -47,24 +47,15 @@ ISTIO_A=(-p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x 198.18.0.101/32 -b '*'
 	 -d 15090,15021,15020 -o 5432 --log_output_level=default:info)
 ISTIO_B=(-p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x '' -b 8080)
 
-hap_lines() { tb_sidecar_log "$1" | grep -c .; }
-wait_hap() { # wait_hap POD N: until POD's proxy has logged N connections (3 s)
-	local i
-	for i in $(seq 30); do
-		[ "$(hap_lines "$1")" -ge "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 echo_peer() { grep -qF "peer=$2 " "$TB_TMP/echo-$1.log"; }   # echo_peer POD-PORT PEER
 
 # out DESC POD DST: the pod's outbound connection passes through its own sidecar.
 out_captured() {
 	local desc=$1 pod=$2 dst=$3 before out line via
-	before=$(hap_lines "$pod")
+	before=$(tb_sidecar_count "$pod")
 	out=$(tb_run "$pod" "$TOOLS/tcpclient" -t 3 "$dst")
 	check_match "$desc: data intact" '^ok ' "$out"
-	if ! wait_hap "$pod" $((before + 1)); then
+	if ! tb_wait_sidecar "$pod" $((before + 1)); then
 		tap_fail "$desc: $pod's proxy logged it" "$(tb_sidecar_log "$pod" | tail -2)"
 		return
 	fi
@@ -81,7 +72,7 @@ out_captured() {
 # out_direct DESC POD DST: straight from the app's own socket, the proxy not involved.
 out_direct() {
 	local desc=$1 pod=$2 dst=$3 before out local
-	before=$(hap_lines "$pod")
+	before=$(tb_sidecar_count "$pod")
 	out=$(tb_run "$pod" "$TOOLS/tcpclient" -t 3 "$dst")
 	check_match "$desc: data intact" '^ok ' "$out"
 	local=$(sed -n 's/.*local=\([^ ]*\) .*/\1/p' <<<"$out")
@@ -91,16 +82,16 @@ out_direct() {
 		tap_fail "$desc: the backend saw the app itself ($local)" "$(tail -2 "$TB_TMP/echo-w-${dst##*:}.log")"
 	fi
 	sleep 0.2
-	check_eq "$desc: proxy not involved" "$before" "$(hap_lines "$pod")"
+	check_eq "$desc: proxy not involved" "$before" "$(tb_sidecar_count "$pod")"
 }
 
 # in_steered DESC POD PORT: c -> POD:PORT is accepted by POD's sidecar, destination kept.
 in_steered() {
 	local desc=$1 pod=$2 dst=$3 before out
-	before=$(hap_lines "$pod")
+	before=$(tb_sidecar_count "$pod")
 	out=$(tb_run c "$TOOLS/tcpclient" -t 3 "$dst")
 	check_match "$desc: data intact" '^ok ' "$out"
-	if wait_hap "$pod" $((before + 1)); then
+	if tb_wait_sidecar "$pod" $((before + 1)); then
 		check_match "$desc: $pod's inbound listener took it, original destination $dst" \
 			"fe=inbound origdst=$dst " "$(tb_sidecar_log "$pod" | tail -1)"
 	else
@@ -111,12 +102,12 @@ in_steered() {
 # in_direct DESC POD PORT: c -> POD:PORT reaches the app, from c's own address.
 in_direct() {
 	local desc=$1 pod=$2 dst=$3 before out
-	before=$(hap_lines "$pod")
+	before=$(tb_sidecar_count "$pod")
 	out=$(tb_run c "$TOOLS/tcpclient" -t 3 "$dst")
 	check_match "$desc: data intact" '^ok ' "$out"
 	check "$desc: the app saw c itself" grep -q "peer=198.18.0.30:" "$TB_TMP/echo-$pod-${dst##*:}.log"
 	sleep 0.2
-	check_eq "$desc: proxy not involved" "$before" "$(hap_lines "$pod")"
+	check_eq "$desc: proxy not involved" "$before" "$(tb_sidecar_count "$pod")"
 }
 
 start_run() {
