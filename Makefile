@@ -31,7 +31,7 @@ USER_SRCS := user/config.c user/values.c user/config_print.c user/ytree.c user/p
              user/cni.c user/cni_decide.c user/kube.c user/cni_install.c user/uninstall.c \
              user/upgrade.c
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
-USER_HDRS := $(wildcard user/*.h) include/shunt/abi.h VERSION
+USER_HDRS := $(wildcard user/*.h) $(BPF_HDRS) VERSION
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS    ?= -O2 -g
@@ -69,9 +69,14 @@ $(VMLINUX_H): | $(OUT)/bpf
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
 
-$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX_H) | $(OUT)/bpf
+# Header dependencies: each object lists the headers it included (-MMD, $(OUT)/*/*.d), so a
+# header change rebuilds exactly what reads it; the first build has none and builds all.
+DEPFLAGS  := -MMD -MP
+
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) | $(OUT)/bpf
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(INCLUDES) -c $< -o $@
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(DEPFLAGS) \
+		$(INCLUDES) -c $< -o $@
 
 $(OUT)/shunt.bpf.o: $(BPF_OBJS)
 	$(call msg,LINK,$@)
@@ -81,9 +86,13 @@ $(SKEL): $(OUT)/shunt.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name shunt_bpf > $@
 
-$(OUT)/user/%.o: user/%.c $(USER_HDRS) $(SKEL) | $(OUT)/user
+# The skeleton exists before any object compiles (order-only: the objects that include it
+# list it in their .d); VERSION is on every command line.
+$(OUT)/user/%.o: user/%.c VERSION | $(OUT)/user $(SKEL)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(INCLUDES) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) $(INCLUDES) -c $< -o $@
+
+-include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d)
 
 $(OUT)/shunt: $(USER_OBJS) $(OUT)/user/main.o
 	$(call msg,LD,$@)
@@ -141,7 +150,7 @@ $(OUT)/tools/twoqueue: tests/tools/twoqueue.c | $(OUT)/tools
 
 tools: $(addprefix $(OUT)/tools/,$(TOOLS)) $(OUT)/tools/foreign.bpf.o $(OUT)/tools/cilium_sock.bpf.o \
        $(OUT)/tools/halfclose.bpf.o \
-       $(OUT)/tools/twoqueue.bpf.o
+       $(OUT)/tools/twoqueue.bpf.o $(OUT)/tools/floor.bpf.o
 
 # Not shunt's: a do-nothing connect4 program doctor.t attaches beside shunt's (foreign), one named
 # and behaving as Cilium's socket LB with socketLB.hostNamespaceOnly (cilium_sock), the

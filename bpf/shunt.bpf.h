@@ -224,19 +224,4 @@ static __always_inline __u16 shunt_sockops_port_n(__u32 remote_port)
 	return remote_port > 0xffff ? (__u16)(remote_port >> 16) : (__u16)remote_port;
 }
 
-/* 127.0.0.0/8, ::1, or ::ffff:127.x (already folded to IPv4 by shunt_ip_set6). */
-static __always_inline int shunt_ip_is_loopback(const struct shunt_ip *ip)
-{
-	if (ip->family == SHUNT_AF_INET)
-		return (bpf_ntohl(ip->addr[0]) >> 24) == 127;
-	return !ip->addr[0] && !ip->addr[1] && !ip->addr[2] && ip->addr[3] == bpf_htonl(1);
-}
-
-/* ::6, the source Istio's inbound passthrough binds on lo (127.0.0.6 is in 127/8 already) */
-static __always_inline int shunt_ip_is_passthrough6(const struct shunt_ip *ip)
-{
-	return ip->family == SHUNT_AF_INET6 && !ip->addr[0] && !ip->addr[1] && !ip->addr[2] &&
-	       ip->addr[3] == bpf_htonl(6);
-}
-
 #endif /* SHUNT_BPF_H */

@@ -175,4 +175,34 @@ shunt_workload_meshed(const struct shunt_cfg *cfg, __u32 wl_flags, __u32 slot)
 	       (cfg->flags & SHUNT_CFG_AUTO_DETECT);
 }
 
+/* What sockops knows about an established TCP socket of a meshed pod, for the fast path. */
+struct shunt_accel_facts {
+	__u8 switched_off;       /* acceleration: false in the pod's policy, or its workload's */
+	__u8 proxy_only;         /* acceleration: proxy */
+	__u8 proxy_owned;        /* the proxy owns the socket (sk_uid; inherited on accept) */
+	__u8 peer_loopback;      /* the peer is on loopback: this pod (e.g. app <-> its proxy) */
+	__u8 peer_pod;           /* the peer's address is a meshed pod's of this node */
+	__u8 peer_same_pod;      /* ... and that pod is this one */
+};
+
+enum shunt_accel_verdict {
+	SHUNT_ACCEL_OFF = 0,     /* switched off (counted fastpath_switched_off) */
+	SHUNT_ACCEL_ELSEWHERE,   /* the peer is not on this node: never looked up, not counted */
+	SHUNT_ACCEL_ON,          /* into the sockhash */
+};
+
+/* The fast path's gate. acceleration: proxy takes only the legs between the proxies of two
+ * meshed pods of this node, so no app ever reads a redirected byte (README: the known
+ * hazards are all the reader's); true takes any socket whose peer can be found here. */
+static __always_inline enum shunt_accel_verdict
+shunt_decide_accel(const struct shunt_accel_facts *f)
+{
+	if (f->switched_off)
+		return SHUNT_ACCEL_OFF;
+	if (f->proxy_only)
+		return f->proxy_owned && !f->peer_loopback && f->peer_pod && !f->peer_same_pod ?
+			SHUNT_ACCEL_ON : SHUNT_ACCEL_OFF;
+	return f->peer_loopback || f->peer_pod ? SHUNT_ACCEL_ON : SHUNT_ACCEL_ELSEWHERE;
+}
+
 #endif /* SHUNT_DECIDE_H */

@@ -83,4 +83,35 @@ static __always_inline void shunt_cidr_key_of(struct shunt_cidr_key *k, __u64 ow
 	}
 }
 
+/* 127.0.0.0/8, ::1, or ::ffff:127.x (already folded to IPv4 by shunt_ip_set6). */
+static __always_inline int shunt_ip_is_loopback(const struct shunt_ip *ip)
+{
+	if (ip->family == SHUNT_AF_INET)
+		return (SHUNT_BE32(ip->addr[0]) >> 24) == 127;
+	return !ip->addr[0] && !ip->addr[1] && !ip->addr[2] && ip->addr[3] == SHUNT_BE32(1);
+}
+
+/* ::6, the source Istio's inbound passthrough binds on lo (127.0.0.6 is in 127/8 already) */
+static __always_inline int shunt_ip_is_passthrough6(const struct shunt_ip *ip)
+{
+	return ip->family == SHUNT_AF_INET6 && !ip->addr[0] && !ip->addr[1] && !ip->addr[2] &&
+	       ip->addr[3] == SHUNT_BE32(6);
+}
+
+/* 127.0.0.1 or ::1 exactly: iptables' "-d 127.0.0.1/32" and its IPv6 twin */
+static __always_inline int shunt_ip_is_localhost(const struct shunt_ip *ip)
+{
+	if (ip->family == SHUNT_AF_INET)
+		return ip->addr[0] == SHUNT_BE32(0x7f000001);
+	return !ip->addr[0] && !ip->addr[1] && !ip->addr[2] && ip->addr[3] == SHUNT_BE32(1);
+}
+
+/* The source of the proxy's inbound passthrough leg: 127.0.0.6 or ::6 */
+static __always_inline int shunt_ip_is_passthrough(const struct shunt_ip *ip)
+{
+	if (ip->family == SHUNT_AF_INET)
+		return ip->addr[0] == SHUNT_BE32(0x7f000006);
+	return shunt_ip_is_passthrough6(ip);
+}
+
 #endif /* SHUNT_KEYS_H */

@@ -45,29 +45,12 @@ static __always_inline void shunt_sock_key(struct bpf_sock_ops *skops, __u64 net
 	key->netns_cookie = shunt_ip_is_loopback(&key->remote) ? netns : 0;
 }
 
-/* acceleration: proxy takes a socket only when both ends are proxies of two meshed pods of
- * this node: the proxy owns it (sk_uid, inherited by accepted sockets from the listener),
- * its peer is another meshed pod's address, and on the accepting side the connecting
- * socket is already in (its ACTIVE_ESTABLISHED ran first). App sockets never get a psock,
- * so no app reads a redirected byte (README: the known hazards are all the reader's). */
-static __always_inline bool shunt_accel_proxy_leg(struct bpf_sock_ops *skops, struct bpf_sock *sk,
-						  const struct shunt_cfg *cfg, __u64 netns,
-						  const struct shunt_tuple *key)
+/* acceleration: proxy, the passive side: the connecting socket must be in already (its
+ * ACTIVE_ESTABLISHED ran first), or this one would wait for a peer that never comes. */
+static __always_inline bool shunt_accel_peer_in(const struct shunt_tuple *key)
 {
 	struct shunt_tuple peer = {};
-	struct tcp_sock *tp;
-	__u64 *peer_ns;
 
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp || tp->inet_conn.icsk_inet.sk.sk_uid.val != cfg->proxy_uid)
-		return false;
-	if (key->netns_cookie)
-		return false;           /* loopback: the proxy and an app of its own pod */
-	peer_ns = bpf_map_lookup_elem(&shunt_podip_v1, &key->remote);
-	if (!peer_ns || *peer_ns == netns)
-		return false;           /* not a meshed pod of this node, or its own pod */
-	if (skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
-		return true;
 	peer.local = key->remote;
 	peer.local_port = key->remote_port;
 	peer.remote = key->local;
@@ -77,20 +60,24 @@ static __always_inline bool shunt_accel_proxy_leg(struct bpf_sock_ops *skops, st
 
 static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops)
 {
+	struct shunt_accel_facts f = {};
 	const struct shunt_cfg *cfg;
 	struct shunt_workload *wl;
 	struct shunt_tuple key = {};
 	struct bpf_sock *sk;
 	struct shunt_polref ref = {};
 	enum shunt_verdict why;
-	__u64 netns, kaddr;
+	enum shunt_accel_verdict v;
+	__u64 netns, kaddr, *peer_ns;
 
 	netns = bpf_get_netns_cookie(skops);
 	wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);
 	cfg = shunt_meshed_cfg(netns, wl, &ref, &why);
 	if (!cfg)
 		return;                 /* not ours */
-	if (!(cfg->flags & SHUNT_CFG_ACCELERATION) || (wl->flags & SHUNT_WL_NO_ACCEL)) {
+	/* the facts shunt_decide_accel weighs (explain gathers the same), cheapest first */
+	f.switched_off = !(cfg->flags & SHUNT_CFG_ACCELERATION) || (wl->flags & SHUNT_WL_NO_ACCEL);
+	if (f.switched_off) {
 		shunt_count(SHUNT_C_ACCEL_SWITCHED_OFF);
 		return;
 	}
@@ -98,14 +85,26 @@ static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops)
 	if (!sk)
 		return;
 	shunt_sock_key(skops, netns, &key);
-	if (cfg->flags & SHUNT_CFG_ACCEL_PROXY) {
-		if (!shunt_accel_proxy_leg(skops, sk, cfg, netns, &key)) {
-			shunt_count(SHUNT_C_ACCEL_SWITCHED_OFF);
-			return;
-		}
-	} else if (!key.netns_cookie && !bpf_map_lookup_elem(&shunt_podip_v1, &key.remote)) {
-		/* A peer elsewhere would never be found: keep such sockets off the sockmap's
-		 * hooks entirely. Local peers are loopback ones and meshed pods' addresses. */
+	f.proxy_only = !!(cfg->flags & SHUNT_CFG_ACCEL_PROXY);
+	f.peer_loopback = key.netns_cookie != 0;
+	if (!f.peer_loopback) {
+		peer_ns = bpf_map_lookup_elem(&shunt_podip_v1, &key.remote);
+		f.peer_pod = peer_ns != NULL;
+		f.peer_same_pod = peer_ns && *peer_ns == netns;
+	}
+	if (f.proxy_only) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+		f.proxy_owned = tp && tp->inet_conn.icsk_inet.sk.sk_uid.val == cfg->proxy_uid;
+	}
+	v = shunt_decide_accel(&f);
+	if (v == SHUNT_ACCEL_ELSEWHERE)
+		return;                 /* keep sockets that would never find a peer off the hooks */
+	if (v == SHUNT_ACCEL_ON && f.proxy_only &&
+	    skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB && !shunt_accel_peer_in(&key))
+		v = SHUNT_ACCEL_OFF;
+	if (v != SHUNT_ACCEL_ON) {
+		shunt_count(SHUNT_C_ACCEL_SWITCHED_OFF);
 		return;
 	}
 	if (bpf_sock_hash_update(skops, &shunt_socks_v1, &key, BPF_ANY)) {

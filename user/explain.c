@@ -125,7 +125,7 @@ int explain_outbound(const struct explain_opts *o)
 	__u64 cookie = 0, owner = SHUNT_OWNER_DEFAULT;
 	char path[PATH_MAX], orig[INET6_ADDRSTRLEN + 8], pod[PATH_MAX + 32];
 	const char *policy = "node default";
-	bool have_wl = false, tcp_meshed, fast;
+	bool have_wl = false, tcp_meshed, fast = false;
 	int accel;
 	__u16 port, to_port;
 	int err;
@@ -199,19 +199,10 @@ int explain_outbound(const struct explain_opts *o)
 			     (cfg.flags & SHUNT_CFG_HAS_GID) &&
 				     (o->proxy || (o->gid >= 0 && (__u32)o->gid == cfg.proxy_gid)),
 			     o->proxy, &f.is_proxy_uid, &f.is_proxy_gid);
-	if (o->src) {
-		f.src_is_passthrough = src.family == SHUNT_AF_INET ?
-			src.addr[0] == htonl(0x7f000006) :
-			(!src.addr[0] && !src.addr[1] && !src.addr[2] && src.addr[3] == htonl(6));
-	}
-	if (dst.family == SHUNT_AF_INET) {
-		f.dst_is_localhost = dst.addr[0] == htonl(0x7f000001);
-		f.dst_on_lo = (ntohl(dst.addr[0]) >> 24) == 127;
-	} else {
-		f.dst_is_localhost = !dst.addr[0] && !dst.addr[1] && !dst.addr[2] &&
-				     dst.addr[3] == htonl(1);
-		f.dst_on_lo = f.dst_is_localhost;
-	}
+	if (o->src)
+		f.src_is_passthrough = shunt_ip_is_passthrough(&src);
+	f.dst_is_localhost = shunt_ip_is_localhost(&dst);
+	f.dst_on_lo = shunt_ip_is_loopback(&dst);
 	if (!f.dst_on_lo && cookie) {
 		struct shunt_local_key lk = { .netns_cookie = cookie, .ip = dst };
 		__u32 val;
@@ -231,16 +222,23 @@ int explain_outbound(const struct explain_opts *o)
 decided:
 	to_port = v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NOT_TCP || v == SHUNT_V_NO_POLICY ? 0 :
 		  shunt_verdict_port(&cfg, v);
-	/* the sockops program's test (TCP only): the pod's policy and its workload switch */
+	/* sockops' gate (TCP only), on the socket the app ends up with: its peer is the proxy
+	 * on loopback when redirected, the destination itself when not */
 	tcp_meshed = v != SHUNT_V_NOT_MESHED && v != SHUNT_V_NO_POLICY && !o->udp;
 	accel = wl.flags & SHUNT_WL_NO_ACCEL ? CONFIG_ACCEL_OFF : policy_accel_mode(cfg.flags);
-	fast = tcp_meshed && accel != CONFIG_ACCEL_OFF;
-	if (fast && accel == CONFIG_ACCEL_PROXY) {
-		/* sockops' rule: a socket the proxy owns, to another meshed pod of this node */
+	if (tcp_meshed) {
+		struct shunt_accel_facts af = { 0 };
 		__u64 peer_ns = 0;
 
-		fast = (o->proxy || (o->uid >= 0 && (__u32)o->uid == cfg.proxy_uid)) &&
-		       !bpf_map_lookup_elem(m.fd[MAP_PODIP], &dst, &peer_ns) && peer_ns != cookie;
+		af.switched_off = accel == CONFIG_ACCEL_OFF;
+		af.proxy_only = accel == CONFIG_ACCEL_PROXY;
+		af.proxy_owned = o->proxy || (o->uid >= 0 && (__u32)o->uid == cfg.proxy_uid);
+		af.peer_loopback = to_port || f.dst_on_lo;
+		if (!af.peer_loopback && !bpf_map_lookup_elem(m.fd[MAP_PODIP], &dst, &peer_ns)) {
+			af.peer_pod = 1;
+			af.peer_same_pod = peer_ns == cookie;
+		}
+		fast = shunt_decide_accel(&af) == SHUNT_ACCEL_ON;
 	}
 	report_ipport_str(&dst, htons(port), orig, sizeof(orig));
 	if (o->json) {
@@ -290,8 +288,11 @@ decided:
 		if (tcp_meshed)
 			printf("fast path  %s\n",
 			       accel == CONFIG_ACCEL_OFF ? "off for this pod (acceleration: false)" :
-			       accel == CONFIG_ACCEL_ALL ? "on: its bytes to a peer on this node skip "
-							   "TCP/IP (acceleration; README: its known hazards)" :
+			       accel == CONFIG_ACCEL_ALL && fast ?
+					"on: its bytes to a peer on this node skip TCP/IP (acceleration; "
+					"README: its known hazards)" :
+			       accel == CONFIG_ACCEL_ALL ?
+					"off: the peer is not on this node (not a meshed pod's address)" :
 			       fast ? "on: the proxy's connection to another meshed pod of this node "
 				      "skips TCP/IP (acceleration: proxy)" :
 				      "off: acceleration: proxy takes only the proxy's connections to "

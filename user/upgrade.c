@@ -277,77 +277,63 @@ static void relabel_abi(const struct shunt_maps *m)
 	}
 }
 
-int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
-		   struct config_errors *errs)
+/* One in-place upgrade: what each step found, for the next step and for the way back. */
+struct upgrade {
+	const struct loader_opts *o;
+	struct shunt_bpf *skel;
+	struct shunt_maps m;           /* the new object's maps (kept ones are the pinned) */
+	struct shunt_state st;         /* the node's state as found: the old ABI */
+	int state_fd, cgfd;
+	bool pinned_new[64];           /* per non-internal map, in object order: new in this ABI */
+	struct pin_name *gone;         /* pinned maps this build lacks (n_gone) */
+	struct old_link *links;        /* the pinned links as found (n_links) */
+	size_t n_gone, n_links, kept, fresh, moved;
+};
+
+#define UPGRADE_MAPS (sizeof(((struct upgrade *)0)->pinned_new) / sizeof(bool))
+
+/* 1. Plan: open the new object on this kernel; every map it uses is the pinned one of the
+ * same name and layout (its entries are the connections in flight, the pods and their
+ * policies) or new; another layout under the same name, or a sockhash this build lacks,
+ * stops the upgrade before anything changed. */
+static int upgrade_plan(struct upgrade *u)
 {
-	struct shunt_bpf *skel = NULL;
-	struct old_link *links = NULL;
-	struct pin_name *gone = NULL;
-	struct bpf_program *prog;
+	const struct loader_opts *o = u->o;
+	char path[PATH_MAX], why[512];
 	struct bpf_map *map;
-	struct shunt_maps m;
-	struct shunt_state st;
-	struct apply_target target;
-	char path[PATH_MAX], tmp[PATH_MAX], why[512];
-	size_t n_links = 0, n_gone = 0, kept = 0, fresh = 0, moved = 0;
-	bool pinned_new[64] = { false };
-	int lockfd, state_fd, cgfd = -1, err, mi;
-	__u64 owner = SHUNT_OWNER_DEFAULT;
+	size_t mi = 0;
+	int err = 0;
 
-	maps_init(&m);
-	lockfd = pins_lock(o->pin_dir, false);
-	if (lockfd < 0)
-		return lockfd;
-	pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_MAPS, shunt_map_names[MAP_STATE]);
-	state_fd = bpf_obj_get(path);
-	if (state_fd < 0 || bpf_map_lookup_elem(state_fd, &owner, &st)) {
-		log_err("cannot read the ABI of the shunt loaded at %s (%s: %s); unload it with the "
-			"shunt that loaded it", o->pin_dir, path, strerror(errno));
-		err = -EPROTO;
-		goto out;
-	}
-	if (st.abi_version == SHUNT_ABI_VERSION) {
-		err = 1; /* ours: nothing to replace */
-		goto out;
-	}
-	log_info("the shunt loaded at %s speaks ABI %u, this one ABI %u: replacing its programs "
-		 "in place", o->pin_dir, st.abi_version, SHUNT_ABI_VERSION);
-
-	skel = shunt_bpf__open();
-	if (!skel) {
+	u->skel = shunt_bpf__open();
+	if (!u->skel) {
 		err = -errno;
 		log_err("cannot open the BPF object: %s", strerror(-err));
-		goto out;
+		return err;
 	}
-	loader_choose_variants(skel);   /* the sk_msg variant this kernel takes */
-	skel->rodata->shunt_abi_lo = st.abi_version < SHUNT_ABI_VERSION ? st.abi_version
-								  : SHUNT_ABI_VERSION;
-	skel->rodata->shunt_abi_hi = st.abi_version > SHUNT_ABI_VERSION ? st.abi_version
-								  : SHUNT_ABI_VERSION;
-	/* Every map this build uses: the pinned one of the same name and layout is kept (its
-	 * entries are the connections in flight, the pods and their policies); another layout
-	 * under the same name stops the upgrade before anything changed. */
-	mi = 0;
-	err = 0;
-	bpf_object__for_each_map(map, skel->obj) {
+	loader_choose_variants(u->skel);   /* the sk_msg variant this kernel takes */
+	u->skel->rodata->shunt_abi_lo = u->st.abi_version < SHUNT_ABI_VERSION ?
+					u->st.abi_version : SHUNT_ABI_VERSION;
+	u->skel->rodata->shunt_abi_hi = u->st.abi_version > SHUNT_ABI_VERSION ?
+					u->st.abi_version : SHUNT_ABI_VERSION;
+	bpf_object__for_each_map(map, u->skel->obj) {
 		int fd;
 
-		if (bpf_map__is_internal(map) || mi >= (int)(sizeof(pinned_new) / sizeof(pinned_new[0])))
+		if (bpf_map__is_internal(map) || mi >= UPGRADE_MAPS)
 			continue;
 		pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_MAPS, bpf_map__name(map));
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
-			pinned_new[mi++] = true; /* new in this ABI: starts empty */
-			fresh++;
+			u->pinned_new[mi++] = true; /* new in this ABI: starts empty */
+			u->fresh++;
 			if (o->max_conns && loader_per_connection_map(map))
 				bpf_map__set_max_entries(map, o->max_conns);
 			continue;
 		}
-		if (!same_layout(fd, skel->obj, map, why, sizeof(why))) {
+		if (!same_layout(fd, u->skel->obj, map, why, sizeof(why))) {
 			log_err("pinned map %s changed layout between ABI %u and %u (%s) and this shunt "
 				"has no converter for it: nothing was changed; upgrade with 'shunt unload' "
 				"(old binary) and 'shunt load' (a window without capture)",
-				bpf_map__name(map), st.abi_version, SHUNT_ABI_VERSION, why);
+				bpf_map__name(map), u->st.abi_version, SHUNT_ABI_VERSION, why);
 			err = -EPROTO;
 		} else if (bpf_map__reuse_fd(map, fd)) {
 			err = -errno;
@@ -355,190 +341,285 @@ int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
 		}
 		close(fd);
 		mi++;
-		kept++;
+		u->kept++;
 	}
 	if (!err)
-		err = old_only_maps(o->pin_dir, skel->obj, &gone, &n_gone);
-	if (err)
-		goto out;
-	err = shunt_bpf__load(skel);
-	if (err) {
-		log_err("the kernel refused shunt's BPF programs: %s", strerror(-err));
-		goto out;
-	}
-	for (int i = 0; i < MAP_COUNT; i++) {
-		map = bpf_object__find_map_by_name(skel->obj, shunt_map_names[i]);
-		m.fd[i] = map ? dup(bpf_map__fd(map)) : -1;
-		if (m.fd[i] < 0) {
-			log_err("map %s missing from the BPF object", shunt_map_names[i]);
-			err = -ENOENT;
-			goto out_unpin;
+		err = old_only_maps(o->pin_dir, u->skel->obj, &u->gone, &u->n_gone);
+	return err;
+}
+
+/* Unpin what upgrade_load pinned (the maps new in this ABI, the staged sk_lookup program). */
+static void upgrade_unpin(struct upgrade *u)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	size_t mi = 0;
+
+	pins_path(path, sizeof(path), u->o->pin_dir, SHUNT_PIN_PROGS, "shunt_sk_lookup_new");
+	unlink(path);
+	bpf_object__for_each_map(map, u->skel->obj) {
+		if (bpf_map__is_internal(map) || mi >= UPGRADE_MAPS)
+			continue;
+		if (u->pinned_new[mi++]) {
+			pins_path(path, sizeof(path), u->o->pin_dir, SHUNT_PIN_MAPS, bpf_map__name(map));
+			unlink(path);
 		}
 	}
-	mi = 0;
-	bpf_object__for_each_map(map, skel->obj) {
-		if (bpf_map__is_internal(map) || mi >= (int)(sizeof(pinned_new) / sizeof(pinned_new[0])))
+}
+
+/* 2. Load: the new programs on the kept maps; the new maps pinned, the new sk_lookup program
+ * staged beside the old one. Nothing runs the new programs yet. */
+static int upgrade_load(struct upgrade *u)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	size_t mi = 0;
+	int err;
+
+	err = shunt_bpf__load(u->skel);
+	if (err) {
+		log_err("the kernel refused shunt's BPF programs: %s", strerror(-err));
+		return err;
+	}
+	for (int i = 0; i < MAP_COUNT; i++) {
+		map = bpf_object__find_map_by_name(u->skel->obj, shunt_map_names[i]);
+		u->m.fd[i] = map ? dup(bpf_map__fd(map)) : -1;
+		if (u->m.fd[i] < 0) {
+			log_err("map %s missing from the BPF object", shunt_map_names[i]);
+			return -ENOENT;
+		}
+	}
+	bpf_object__for_each_map(map, u->skel->obj) {
+		if (bpf_map__is_internal(map) || mi >= UPGRADE_MAPS)
 			continue;
-		if (pinned_new[mi++]) {
-			pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_MAPS, bpf_map__name(map));
+		if (u->pinned_new[mi++]) {
+			pins_path(path, sizeof(path), u->o->pin_dir, SHUNT_PIN_MAPS, bpf_map__name(map));
 			err = bpf_map__pin(map, path);
 			if (err) {
 				log_err("cannot pin map at %s: %s", path, strerror(-err));
-				goto out_unpin;
+				return err;
 			}
 		}
 	}
+	pins_path(path, sizeof(path), u->o->pin_dir, SHUNT_PIN_PROGS, "shunt_sk_lookup_new");
+	unlink(path);
+	err = bpf_program__pin(u->skel->progs.shunt_sk_lookup, path);
+	if (err)
+		log_err("cannot pin the new sk_lookup program at %s: %s", path, strerror(-err));
+	return err;
+}
 
-	pins_path(tmp, sizeof(tmp), o->pin_dir, SHUNT_PIN_PROGS, "shunt_sk_lookup_new");
-	unlink(tmp);
-	err = bpf_program__pin(skel->progs.shunt_sk_lookup, tmp);
-	if (err) {
-		log_err("cannot pin the new sk_lookup program at %s: %s", tmp, strerror(-err));
-		goto out_unpin;
-	}
-	cgfd = cgroup_open(o->cgroup, path, sizeof(path));
-	if (cgfd < 0) {
-		err = cgfd;
-		goto out_unpin;
-	}
-	/* Each pinned link moves to its new program in one bpf_link_update: at every instant a
-	 * hook runs either the old program or the new one, never none, and both read the
-	 * policy in force (the new ones accept the old ABI's, whose layout they checked). */
-	err = read_links(o->pin_dir, &links, &n_links);
-	if (err) {
-		log_err("cannot read the pinned links of %s: %s", o->pin_dir, strerror(-err));
-		goto out_unpin;
-	}
-	bpf_object__for_each_program(prog, skel->obj) {
-		enum bpf_prog_type type = bpf_program__type(prog);
-		struct old_link *l = NULL;
+/* The pinned link a new program takes over: a cgroup link of its attach type, or the sk_msg
+ * link; NULL when the old shunt had none (the hook is new). */
+static struct old_link *link_for(struct upgrade *u, struct bpf_program *prog)
+{
+	enum bpf_prog_type type = bpf_program__type(prog);
 
-		if (type == BPF_PROG_TYPE_SK_LOOKUP || !bpf_program__autoload(prog))
-			continue;
-		for (size_t i = 0; i < n_links && !l; i++) {
-			if (links[i].fd < 0 || links[i].matched)
-				continue;
-			if (type == BPF_PROG_TYPE_SK_MSG ? !strcmp(links[i].name, "shunt_sk_msg") :
-			    (links[i].type == BPF_LINK_TYPE_CGROUP &&
-			     links[i].attach_type == bpf_program__expected_attach_type(prog)))
-				l = &links[i];
-		}
-		if (l) {
-			l->matched = true;
-			err = move_link(l, bpf_program__fd(prog));
-			if (err)
-				goto out_rollback;
-			moved++;
-			if (strcmp(l->name, bpf_program__name(prog)) && type != BPF_PROG_TYPE_SK_MSG) {
-				pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_LINKS, l->name);
-				pins_path(tmp, sizeof(tmp), o->pin_dir, SHUNT_PIN_LINKS,
-					  bpf_program__name(prog));
-				if (rename(path, tmp))
-					log_warn("cannot rename %s to %s: %s", path, tmp, strerror(errno));
-			}
-		} else if (type == BPF_PROG_TYPE_SK_MSG) {
-			/* attached with bpf_prog_attach (before 6.10): attaching again replaces
-			 * it; sockets already in the sockhash keep the program they started with */
-			err = loader_attach_sk_msg(skel, prog, o->pin_dir);
-			if (err)
-				goto out_rollback;
-			moved++;
-		} else {
-			struct bpf_link *link = bpf_program__attach_cgroup(prog, cgfd);
-
-			if (!link) {
-				err = -errno;
-				log_err("cannot attach %s: %s", bpf_program__name(prog), strerror(-err));
-				goto out_rollback;
-			}
-			pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_LINKS, bpf_program__name(prog));
-			err = bpf_link__pin(link, path);
-			bpf_link__destroy(link);
-			if (err) {
-				log_err("cannot pin link at %s: %s", path, strerror(-err));
-				goto out_rollback;
-			}
-			fresh++;
-		}
-	}
-	for (size_t i = 0; i < n_links; i++) {
-		struct old_link *l = &links[i];
+	for (size_t i = 0; i < u->n_links; i++) {
+		struct old_link *l = &u->links[i];
 
 		if (l->fd < 0 || l->matched)
 			continue;
-		if (!strncmp(l->name, SHUNT_PIN_SK_LOOKUP_PREFIX, strlen(SHUNT_PIN_SK_LOOKUP_PREFIX))) {
-			l->matched = true;
-			err = move_link(l, bpf_program__fd(skel->progs.shunt_sk_lookup));
+		if (type == BPF_PROG_TYPE_SK_MSG ? !strcmp(l->name, "shunt_sk_msg") :
+		    (l->type == BPF_LINK_TYPE_CGROUP &&
+		     l->attach_type == bpf_program__expected_attach_type(prog)))
+			return l;
+	}
+	return NULL;
+}
+
+/* A hook the old shunt did not have: attached now, its link pinned. */
+static int attach_fresh(struct upgrade *u, struct bpf_program *prog)
+{
+	char path[PATH_MAX];
+	struct bpf_link *link;
+	int err;
+
+	if (bpf_program__type(prog) == BPF_PROG_TYPE_SK_MSG)
+		/* attached with bpf_prog_attach (before 6.10): attaching again replaces it;
+		 * sockets already in the sockhash keep the program they started with */
+		return loader_attach_sk_msg(u->skel, prog, u->o->pin_dir);
+	link = bpf_program__attach_cgroup(prog, u->cgfd);
+	if (!link) {
+		err = -errno;
+		log_err("cannot attach %s: %s", bpf_program__name(prog), strerror(-err));
+		return err;
+	}
+	pins_path(path, sizeof(path), u->o->pin_dir, SHUNT_PIN_LINKS, bpf_program__name(prog));
+	err = bpf_link__pin(link, path);
+	bpf_link__destroy(link);
+	if (err)
+		log_err("cannot pin link at %s: %s", path, strerror(-err));
+	return err;
+}
+
+/* 3. Move: each pinned link to its new program in one bpf_link_update, so at every instant a
+ * hook runs the old program or the new one, never none, and both read the policy in force
+ * (the new ones accept the old ABI's, whose layout they checked). Then the pods' sk_lookup
+ * links. A failure leaves the links moved so far for upgrade_rollback. */
+static int upgrade_move_links(struct upgrade *u)
+{
+	const char *pin_dir = u->o->pin_dir;
+	size_t plen = strlen(SHUNT_PIN_SK_LOOKUP_PREFIX);
+	char path[PATH_MAX], tmp[PATH_MAX];
+	struct bpf_program *prog;
+	int err;
+
+	u->cgfd = cgroup_open(u->o->cgroup, path, sizeof(path));
+	if (u->cgfd < 0)
+		return u->cgfd;
+	err = read_links(pin_dir, &u->links, &u->n_links);
+	if (err) {
+		log_err("cannot read the pinned links of %s: %s", pin_dir, strerror(-err));
+		return err;
+	}
+	bpf_object__for_each_program(prog, u->skel->obj) {
+		enum bpf_prog_type type = bpf_program__type(prog);
+		struct old_link *l;
+
+		if (type == BPF_PROG_TYPE_SK_LOOKUP || !bpf_program__autoload(prog))
+			continue;
+		l = link_for(u, prog);
+		if (!l) {
+			err = attach_fresh(u, prog);
 			if (err)
-				goto out_rollback;
-			moved++;
+				return err;
+			if (type == BPF_PROG_TYPE_SK_MSG)
+				u->moved++;
+			else
+				u->fresh++;
+			continue;
+		}
+		l->matched = true;
+		err = move_link(l, bpf_program__fd(prog));
+		if (err)
+			return err;
+		u->moved++;
+		if (strcmp(l->name, bpf_program__name(prog)) && type != BPF_PROG_TYPE_SK_MSG) {
+			pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, l->name);
+			pins_path(tmp, sizeof(tmp), pin_dir, SHUNT_PIN_LINKS, bpf_program__name(prog));
+			if (rename(path, tmp))
+				log_warn("cannot rename %s to %s: %s", path, tmp, strerror(errno));
 		}
 	}
-	/* Only new programs run now: the node policy as this build writes it, then every other
-	 * owner's policy and state relabelled with this ABI (same layout, checked above). */
-	target.m = &m;
-	target.pin_dir = o->pin_dir;
-	target.sk_lookup_fd = bpf_program__fd(skel->progs.shunt_sk_lookup);
-	target.cgroup_id = pins_cgroup_id(o->pin_dir);
+	for (size_t i = 0; i < u->n_links; i++) {
+		struct old_link *l = &u->links[i];
+
+		if (l->fd < 0 || l->matched || strncmp(l->name, SHUNT_PIN_SK_LOOKUP_PREFIX, plen))
+			continue;
+		l->matched = true;
+		err = move_link(l, bpf_program__fd(u->skel->progs.shunt_sk_lookup));
+		if (err)
+			return err;
+		u->moved++;
+	}
+	return 0;
+}
+
+/* 4. Commit: only new programs run now. The node policy as this build writes it, every
+ * other owner's policy and state relabelled with this ABI (same layout, checked in the
+ * plan), the staged sk_lookup program in place for later pods (one rename), and what this
+ * build lacks unpinned. Only the policy write can fail, before anything else here. */
+static int upgrade_commit(struct upgrade *u, const struct shunt_config *conf,
+			  struct config_errors *errs)
+{
+	const char *pin_dir = u->o->pin_dir;
+	struct apply_target target = { .m = &u->m, .pin_dir = pin_dir };
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int err;
+
+	target.sk_lookup_fd = bpf_program__fd(u->skel->progs.shunt_sk_lookup);
+	target.cgroup_id = pins_cgroup_id(pin_dir);
 	err = apply_config(&target, conf, errs, NULL);
 	if (err)
-		goto out_rollback;
-	relabel_abi(&m);
-	/* Later pods get the new sk_lookup program: its pin replaced in one rename. */
-	pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_PROGS, "shunt_sk_lookup");
-	pins_path(tmp, sizeof(tmp), o->pin_dir, SHUNT_PIN_PROGS, "shunt_sk_lookup_new");
+		return err;
+	relabel_abi(&u->m);
+	pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_PROGS, "shunt_sk_lookup");
+	pins_path(tmp, sizeof(tmp), pin_dir, SHUNT_PIN_PROGS, "shunt_sk_lookup_new");
 	if (rename(tmp, path)) {
 		log_warn("cannot replace the pinned sk_lookup program %s: %s (pods meshed from now "
 			 "on get the old one)", path, strerror(errno));
 		unlink(tmp);
 	}
-	/* Hooks the new build no longer has. */
-	for (size_t i = 0; i < n_links; i++) {
-		if (links[i].fd < 0 || links[i].matched)
+	for (size_t i = 0; i < u->n_links; i++) {   /* hooks the new build no longer has */
+		if (u->links[i].fd < 0 || u->links[i].matched)
 			continue;
-		pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_LINKS, links[i].name);
-		log_info("detaching %s: this shunt has no program for it", links[i].name);
+		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_LINKS, u->links[i].name);
+		log_info("detaching %s: this shunt has no program for it", u->links[i].name);
 		unlink(path);
 	}
-	for (size_t i = 0; i < n_gone; i++) {
-		pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_MAPS, gone[i].name);
+	for (size_t i = 0; i < u->n_gone; i++) {
+		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_MAPS, u->gone[i].name);
 		unlink(path);
 	}
 	log_info("replaced the shunt at %s: ABI %u -> %u, %zu links moved to new programs "
 		 "atomically, %zu maps kept with their entries, %zu new, %zu dropped",
-		 o->pin_dir, st.abi_version, SHUNT_ABI_VERSION, moved, kept, fresh, n_gone);
-	goto out;
+		 pin_dir, u->st.abi_version, SHUNT_ABI_VERSION, u->moved, u->kept, u->fresh,
+		 u->n_gone);
+	return 0;
+}
 
-out_rollback:
-	for (size_t i = 0; i < n_links; i++) {
-		if (links[i].moved && links[i].prog_fd >= 0 && bpf_link_update(links[i].fd,
-									     links[i].prog_fd, NULL))
-			log_err("cannot move link %s back to its old program: %s", links[i].name,
+/* The way back from a failed move or commit: every moved link on its old program again, the
+ * node's state saying the old ABI. */
+static void upgrade_rollback(struct upgrade *u)
+{
+	__u64 owner = SHUNT_OWNER_DEFAULT;
+
+	for (size_t i = 0; i < u->n_links; i++) {
+		struct old_link *l = &u->links[i];
+
+		if (l->moved && l->prog_fd >= 0 && bpf_link_update(l->fd, l->prog_fd, NULL))
+			log_err("cannot move link %s back to its old program: %s", l->name,
 				strerror(errno));
 	}
-	/* the old state says the old ABI again */
-	bpf_map_update_elem(state_fd, &owner, &st, BPF_ANY);
-out_unpin:
-	pins_path(tmp, sizeof(tmp), o->pin_dir, SHUNT_PIN_PROGS, "shunt_sk_lookup_new");
-	unlink(tmp);
-	mi = 0;
-	bpf_object__for_each_map(map, skel->obj) {
-		if (bpf_map__is_internal(map) || mi >= (int)(sizeof(pinned_new) / sizeof(pinned_new[0])))
-			continue;
-		if (pinned_new[mi++]) {
-			pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_MAPS, bpf_map__name(map));
-			unlink(path);
+	bpf_map_update_elem(u->state_fd, &owner, &u->st, BPF_ANY);
+}
+
+int loader_upgrade(const struct shunt_config *conf, const struct loader_opts *o,
+		   struct config_errors *errs)
+{
+	struct upgrade u = { .o = o, .state_fd = -1, .cgfd = -1 };
+	__u64 owner = SHUNT_OWNER_DEFAULT;
+	char path[PATH_MAX];
+	int lockfd, err;
+
+	maps_init(&u.m);
+	lockfd = pins_lock(o->pin_dir, false);
+	if (lockfd < 0)
+		return lockfd;
+	pins_path(path, sizeof(path), o->pin_dir, SHUNT_PIN_MAPS, shunt_map_names[MAP_STATE]);
+	u.state_fd = bpf_obj_get(path);
+	if (u.state_fd < 0 || bpf_map_lookup_elem(u.state_fd, &owner, &u.st)) {
+		log_err("cannot read the ABI of the shunt loaded at %s (%s: %s); unload it with the "
+			"shunt that loaded it", o->pin_dir, path, strerror(errno));
+		err = -EPROTO;
+	} else if (u.st.abi_version == SHUNT_ABI_VERSION) {
+		err = 1; /* ours: nothing to replace */
+	} else {
+		log_info("the shunt loaded at %s speaks ABI %u, this one ABI %u: replacing its "
+			 "programs in place", o->pin_dir, u.st.abi_version, SHUNT_ABI_VERSION);
+		err = upgrade_plan(&u);
+		if (!err) {
+			err = upgrade_load(&u);
+			if (!err) {
+				err = upgrade_move_links(&u);
+				if (!err)
+					err = upgrade_commit(&u, conf, errs);
+				if (err)
+					upgrade_rollback(&u);
+			}
+			if (err)
+				upgrade_unpin(&u);
 		}
 	}
-out:
-	free_links(links, n_links);
-	free(gone);
-	maps_close(&m);
-	shunt_bpf__destroy(skel);
-	if (cgfd >= 0)
-		close(cgfd);
-	if (state_fd >= 0)
-		close(state_fd);
+	free_links(u.links, u.n_links);
+	free(u.gone);
+	maps_close(&u.m);
+	shunt_bpf__destroy(u.skel);
+	if (u.cgfd >= 0)
+		close(u.cgfd);
+	if (u.state_fd >= 0)
+		close(u.state_fd);
 	pins_unlock(lockfd);
 	return err;
 }

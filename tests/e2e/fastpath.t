@@ -167,6 +167,13 @@ out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns d)" 127.0.0.1:9600 2>&
 check_match "explain says so for pod d" '^fast path +off for this pod \(acceleration: false\)' "$out"
 out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns c)" --json 127.0.0.1:9600 2>&1)
 check_match "... and, in JSON, that pod c's connections take it" '"fast_path":true' "$out"
+# sockops' gate, as explain reads it (one shunt_decide_accel for both): the proxy's own
+# connection goes direct, so its peer is the destination, on this node or not
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns c)" --proxy 198.18.0.20:9000 2>&1)
+check_match "explain: pod c's proxy to pod b's address takes the fast path" '^fast path +on: ' "$out"
+out=$("$SHUNT" explain --pin-dir "$TB_PIN" --pod "$(tb_ns c)" --proxy 198.18.0.99:80 2>&1)
+check_match "... to an address of no pod here: off, as sockops leaves such sockets alone" \
+	'^fast path +off: the peer is not on this node' "$out"
 out=$(halfclose_runs c)
 echo "# the same in pod c, fast path on: ${out%% *} of 5 answered (${out#* })"
 
