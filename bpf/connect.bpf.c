@@ -45,7 +45,7 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 	struct shunt_out_facts f = {};
 	const struct shunt_cfg *cfg;
 	struct shunt_workload *wl;
-	struct shunt_origdst od = {};
+	struct shunt_origdst od = {}, *sod;
 	struct shunt_polref ref = {};
 	enum shunt_verdict v;
 	__u64 netns, cookie;
@@ -101,7 +101,15 @@ static __always_inline int shunt_outbound(struct bpf_sock_addr *ctx, const struc
 	od.verdict = v;
 	od.generation = cfg->generation;
 	cookie = bpf_get_socket_cookie(ctx);
-	if (bpf_map_update_elem(&shunt_odst_v2, &cookie, &od, BPF_ANY)) {
+	sod = NULL;
+	if (!bpf_map_update_elem(&shunt_odst_v2, &cookie, &od, BPF_ANY)) {
+		sod = bpf_sk_storage_get(&shunt_redir_v1, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (sod)
+			*sod = od;      /* a UDP socket's earlier query may have one already */
+		else
+			bpf_map_delete_elem(&shunt_odst_v2, &cookie);
+	}
+	if (!sod) {
 		/* No room (the map is full: --max-connections). Without the destination the
 		 * proxy could not forward, and direct would walk around it: refuse, as iptables
 		 * drops a connection its conntrack table has no room for. */
@@ -219,9 +227,7 @@ int shunt_sendmsg6(struct bpf_sock_addr *ctx)
 /* The app asked who its peer is: answer with the destination it connected to. */
 static __always_inline struct shunt_origdst *shunt_redirected(struct bpf_sock_addr *ctx)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-
-	return bpf_map_lookup_elem(&shunt_odst_v2, &cookie);
+	return shunt_redirected_sk(ctx, ctx->sk);
 }
 
 /* A UDP datagram from source port `port_n` on localhost reaches a socket whose DNS query
@@ -398,13 +404,15 @@ int shunt_post_bind6(struct bpf_sock *sk)
 
 /* A socket goes away. A redirected TCP one whose connect failed before TCP_CONNECT_CB (no
  * source port left, say) never reaches sockops' TCP_CLOSE, and UDP has no sockops at all:
- * their entries leave here. */
+ * their entries leave here. Every socket of the node passes here; one that never was
+ * redirected has no storage of ours and costs one pointer test. */
 SEC("cgroup/sock_release")
 int shunt_sock_release(struct bpf_sock *sk)
 {
 	__u64 cookie;
 
-	if (sk->protocol != SHUNT_IPPROTO_TCP && sk->protocol != SHUNT_IPPROTO_UDP)
+	if (!bpf_sk_storage_get(&shunt_redir_v1, sk, 0, 0) &&
+	    shunt_abi_lo >= SHUNT_ABI_REDIR_STORAGE)
 		return 1;
 	cookie = bpf_get_socket_cookie(sk);
 	bpf_map_delete_elem(&shunt_odst_v2, &cookie);

@@ -58,20 +58,18 @@ static __always_inline bool shunt_accel_peer_in(const struct shunt_tuple *key)
 	return bpf_map_lookup_elem(&shunt_skaddr_v1, &peer) != NULL;
 }
 
-static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops)
+static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops, __u64 netns,
+					    const struct shunt_workload *wl)
 {
 	struct shunt_accel_facts f = {};
 	const struct shunt_cfg *cfg;
-	struct shunt_workload *wl;
 	struct shunt_tuple key = {};
 	struct bpf_sock *sk;
 	struct shunt_polref ref = {};
 	enum shunt_verdict why;
 	enum shunt_accel_verdict v;
-	__u64 netns, kaddr, *peer_ns;
+	__u64 kaddr, *peer_ns;
 
-	netns = bpf_get_netns_cookie(skops);
-	wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);
 	cfg = shunt_meshed_cfg(netns, wl, &ref, &why);
 	if (!cfg)
 		return;                 /* not ours */
@@ -133,50 +131,72 @@ static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops)
 	}
 }
 
+/* The app's side of a connection is up (ACTIVE_ESTABLISHED, before the final ACK leaves,
+ * so before the proxy can accept: no race): a redirected one's original destination onto the
+ * tuple the proxy's accepted socket will see. key has the netns. */
+static __always_inline void shunt_app_established(struct bpf_sock_ops *skops,
+						  struct shunt_tuple *key)
+{
+	struct shunt_origdst *od = shunt_redirected_sk(skops, skops->sk);
+
+	/* Seen from the proxy: its local side is our remote. */
+	shunt_sockops_tuple(skops, &key->remote, &key->remote_port, &key->local, &key->local_port);
+	if (od) {
+		if (bpf_map_update_elem(&shunt_conn_v2, key, od, BPF_ANY))
+			shunt_count(SHUNT_C_CONN_TRACK_FAIL);
+		else
+			shunt_count(SHUNT_C_CONN_TRACKED);
+	} else if (shunt_ip_is_loopback(&key->local)) {
+		/* Not redirected: an entry an earlier connection left under this tuple must
+		 * not answer for this one. */
+		bpf_map_delete_elem(&shunt_conn_v2, key);
+	}
+}
+
+/* The proxy's side of a tracked connection (PASSIVE_ESTABLISHED) owns the entry's lifetime:
+ * the app may close first, and the proxy may ask SO_ORIGINAL_DST after that. */
+static __always_inline void shunt_proxy_established(struct bpf_sock_ops *skops,
+						    struct shunt_tuple *key)
+{
+	struct shunt_origdst *od;
+
+	shunt_sockops_tuple(skops, &key->local, &key->local_port, &key->remote, &key->remote_port);
+	od = bpf_map_lookup_elem(&shunt_conn_v2, key);
+	if (od) {
+		od->flags |= SHUNT_OD_PROXY_SIDE;
+		shunt_want_state_cb(skops);
+	}
+}
+
 SEC("sockops")
 int shunt_sockops(struct bpf_sock_ops *skops)
 {
 	struct shunt_tuple key = {};
+	struct shunt_workload *wl;
 	struct shunt_origdst *od;
 	__u64 cookie, netns;
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		/* A redirected app socket: clean its entry up however the connect ends. */
-		cookie = bpf_get_socket_cookie(skops);
-		if (bpf_map_lookup_elem(&shunt_odst_v2, &cookie))
+		/* A redirected app socket: its connection entry is cleaned up however the
+		 * connect ends (TCP_CLOSE below). */
+		if (shunt_redirected_sk(skops, skops->sk))
 			shunt_want_state_cb(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		/* Runs before the final ACK leaves, so before the proxy can accept: no race. */
-		cookie = bpf_get_socket_cookie(skops);
-		od = bpf_map_lookup_elem(&shunt_odst_v2, &cookie);
-		key.netns_cookie = bpf_get_netns_cookie(skops);
-		/* Seen from the proxy: its local side is our remote. */
-		shunt_sockops_tuple(skops, &key.remote, &key.remote_port, &key.local, &key.local_port);
-		if (od) {
-			if (bpf_map_update_elem(&shunt_conn_v2, &key, od, BPF_ANY))
-				shunt_count(SHUNT_C_CONN_TRACK_FAIL);
-			else
-				shunt_count(SHUNT_C_CONN_TRACKED);
-		} else if (shunt_ip_is_loopback(&key.local)) {
-			/* Not redirected: an entry an earlier connection left under this tuple
-			 * must not answer for this one. */
-			bpf_map_delete_elem(&shunt_conn_v2, &key);
-		}
-		shunt_accel_add(skops);
-		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		/* The proxy's side of a tracked connection owns the entry's lifetime: the app
-		 * may close first, and the proxy may ask SO_ORIGINAL_DST after that. */
-		key.netns_cookie = bpf_get_netns_cookie(skops);
-		shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote, &key.remote_port);
-		od = bpf_map_lookup_elem(&shunt_conn_v2, &key);
-		if (od) {
-			od->flags |= SHUNT_OD_PROXY_SIDE;
-			shunt_want_state_cb(skops);
-		}
-		shunt_accel_add(skops);
+		/* A pod outside the mesh has no connection entries and no fast path: one
+		 * lookup, then nothing (bench-connpath: what every pod of the node pays). */
+		netns = bpf_get_netns_cookie(skops);
+		wl = bpf_map_lookup_elem(&shunt_netns_v1, &netns);
+		if (!wl)
+			break;
+		key.netns_cookie = netns;
+		if (skops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+			shunt_app_established(skops, &key);
+		else
+			shunt_proxy_established(skops, &key);
+		shunt_accel_add(skops, netns, wl);
 		break;
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		/* The proxy's inbound socket starts listening (first start or a restart):
@@ -197,6 +217,8 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		cookie = bpf_get_socket_cookie(skops);
 		netns = bpf_get_netns_cookie(skops);
 		key.netns_cookie = netns;
+		/* by cookie, not by the socket's storage: a socket redirected by the programs
+		 * an in-place upgrade replaced has no storage of ours */
 		if (!bpf_map_delete_elem(&shunt_odst_v2, &cookie)) {
 			/* The app's socket of a redirected connection. The proxy may still ask
 			 * after the app closed; but if the proxy never got the connection (its

@@ -305,7 +305,7 @@ struct snapshot {
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
 	int counters_err;                 /* -errno: the counters are unknown */
-	long entries[MAP_COUNT];          /* -1: a map without keys to count (the rings) */
+	long entries[MAP_COUNT];          /* -1: nothing to count (rings, socket storage) */
 	__u32 capacity[MAP_COUNT];
 	struct link_row links[SNAP_LINKS];/* by name; sk_msg's when attached without a link */
 	int n_links, n_pod_links;
@@ -396,7 +396,9 @@ static int snapshot_read(const char *pin_dir, struct snapshot *s, bool full)
 
 	s->counters_err = maps_read_counters(&s->m, s->counters);
 	for (int i = 0; i < MAP_COUNT; i++) {
-		s->entries[i] = shunt_maps_desc[i].key_size ?
+		/* the rings have no keys, socket storage none to list */
+		s->entries[i] = shunt_maps_desc[i].key_size &&
+				shunt_maps_desc[i].sizing != SHUNT_MAP_SOCKET ?
 			maps_count_entries(s->m.fd[i], shunt_maps_desc[i].key_size) : -1;
 		s->capacity[i] = maps_max_entries(s->m.fd[i]);
 	}
@@ -417,190 +419,202 @@ static int snapshot_read(const char *pin_dir, struct snapshot *s, bool full)
 	return 0;
 }
 
+/* status --json: the snapshot as one JSON document. */
+static void status_json(const struct snapshot *s, const char *pin_dir, const char *cgpath,
+			const char *when)
+{
+	const struct shunt_state st = s->st;
+	const struct shunt_cfg cfg = s->cfg;
+	const struct own_policy *own = s->own;
+	const struct link_row *rows = s->links;
+	const __u64 *counters = s->counters;
+	const char *skmsg = s->sk_msg;
+	size_t n_own = s->n_own;
+	long n_wl = s->entries[MAP_NETNS], n_conn = s->entries[MAP_CONN],
+	     n_odst = s->entries[MAP_ODST], n_cidr = s->entries[MAP_CIDRS],
+	     n_socks = s->entries[MAP_SOCKS], n_addrs = s->entries[MAP_SKADDR];
+	__u32 max_conns = s->capacity[MAP_CONN];
+	int n_links = s->n_links, n_pod_links = s->n_pod_links, cerr = s->counters_err;
+
+	struct jw w;
+
+	jw_init(&w, stdout);
+	jw_obj(&w);
+	jw_kbool(&w, "loaded", true);
+	jw_kstr(&w, "pin_dir", pin_dir);
+	jw_kstr(&w, "cgroup", cgpath);
+	jw_ku64(&w, "abi_version", st.abi_version);
+	jw_kobj(&w, "policy");
+	jw_ku64(&w, "generation", st.generation);
+	jw_ku64(&w, "slot", st.active_slot);
+	jw_kstr(&w, "applied", when);
+	jw_ku64(&w, "proxy_uid", cfg.proxy_uid);
+	if (cfg.flags & SHUNT_CFG_HAS_GID)
+		jw_ku64(&w, "proxy_gid", cfg.proxy_gid);
+	else
+		jw_knull(&w, "proxy_gid");
+	jw_ku64(&w, "outbound_port", cfg.outbound_port);
+	jw_ku64(&w, "inbound_port", cfg.inbound_port);
+	jw_kbool(&w, "acceleration", cfg.flags & SHUNT_CFG_ACCELERATION);
+	jw_kstr(&w, "acceleration_mode", config_accel_name(policy_accel_mode(cfg.flags)));
+	jw_kbool(&w, "auto_detect", cfg.flags & SHUNT_CFG_AUTO_DETECT);
+	jw_kbool(&w, "draining", cfg.flags & SHUNT_CFG_DRAIN);
+	jw_end(&w);
+	jw_karr(&w, "programs");
+	for (int i = 0; i < n_links; i++) {
+		jw_obj(&w);
+		jw_kstr(&w, "name", rows[i].name);
+		jw_kstr(&w, "attach_type", rows[i].type);
+		jw_ku64(&w, "link_id", rows[i].link_id);
+		jw_ku64(&w, "prog_id", rows[i].prog_id);
+		jw_ku64(&w, "cgroup_id", rows[i].cgroup_id);
+		jw_ku64(&w, "run_cnt", rows[i].run_cnt);
+		jw_ku64(&w, "run_time_ns", rows[i].run_time_ns);
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_kstr(&w, "sk_msg_program", skmsg);
+	jw_ki64(&w, "sk_lookup_links", n_pod_links);
+	jw_karr(&w, "own_policies");
+	for (size_t i = 0; i < n_own; i++) {
+		char pod[sizeof(struct shunt_podname) + 2];
+
+		jw_obj(&w);
+		jw_ku64(&w, "netns_cookie", own[i].cookie);
+		jw_ku64(&w, "netns_ino", own[i].wl.netns_ino);
+		if (!maps_podname(&s->m, own[i].cookie, pod, sizeof(pod)))
+			jw_kstr(&w, "pod", pod);
+		else
+			jw_knull(&w, "pod");
+		jw_kstr(&w, "source", report_policy_source(own[i].wl.flags));
+		jw_ku64(&w, "generation", own[i].st.generation);
+		jw_ku64(&w, "proxy_uid", own[i].cfg.proxy_uid);
+		jw_ku64(&w, "outbound_port", own[i].cfg.outbound_port);
+		jw_ku64(&w, "inbound_port", own[i].cfg.inbound_port);
+		jw_kstr(&w, "acceleration_mode",
+			config_accel_name(policy_accel_mode(own[i].cfg.flags)));
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_kobj(&w, "entries");
+	jw_ki64(&w, "workloads", n_wl);
+	jw_ki64(&w, "connections", n_conn);
+	jw_ki64(&w, "original_destinations", n_odst);
+	jw_ki64(&w, "cidrs", n_cidr);
+	jw_ki64(&w, "fastpath_sockets", n_socks);
+	jw_ki64(&w, "fastpath_addrs", n_addrs);
+	jw_end(&w);
+	jw_ku64(&w, "max_connections", max_conns);
+	if (cerr) {
+		jw_knull(&w, "counters");   /* unknown, never a made-up 0 */
+	} else {
+		jw_kobj(&w, "counters");
+		for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
+			jw_ku64(&w, report_counter_name(i), counters[i]);
+		jw_end(&w);
+	}
+	jw_end(&w);
+}
+
+/* status: the snapshot for a person. */
+static void status_text(const struct snapshot *s, const char *pin_dir, const char *cgpath,
+			const char *when)
+{
+	const struct shunt_state st = s->st;
+	const struct shunt_cfg cfg = s->cfg;
+	const struct own_policy *own = s->own;
+	const struct link_row *rows = s->links;
+	const __u64 *counters = s->counters;
+	const char *skmsg = s->sk_msg;
+	size_t n_own = s->n_own;
+	long n_wl = s->entries[MAP_NETNS], n_conn = s->entries[MAP_CONN],
+	     n_odst = s->entries[MAP_ODST], n_cidr = s->entries[MAP_CIDRS],
+	     n_socks = s->entries[MAP_SOCKS];
+	__u32 max_conns = s->capacity[MAP_CONN];
+	int n_links = s->n_links, n_pod_links = s->n_pod_links, cerr = s->counters_err;
+
+	printf("shunt loaded at %s (ABI %u)\n", pin_dir, st.abi_version);
+	printf("policy:    generation %u in slot %u, applied %s\n", st.generation,
+	       st.active_slot, when);
+	printf("proxy:     uid %u", cfg.proxy_uid);
+	if (cfg.flags & SHUNT_CFG_HAS_GID)
+		printf(", gid %u", cfg.proxy_gid);
+	printf(", outbound port %u, inbound port %u\n", cfg.outbound_port, cfg.inbound_port);
+	printf("mesh:      %ld workloads meshed (auto-detect %s), acceleration %s\n", n_wl,
+	       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
+	       !(cfg.flags & SHUNT_CFG_ACCELERATION) ? "off" :
+	       cfg.flags & SHUNT_CFG_ACCEL_PROXY ? "proxy (between proxies only)" : "on");
+	if (cfg.flags & SHUNT_CFG_DRAIN)
+		printf("draining:  shunt uninstall: no new pod is meshed; unloaded once the "
+		       "meshed ones are gone\n");
+	{
+		struct shunt_trace_ctl tc;
+		__u32 tk = 0;
+		int tracers = 0;
+
+		if (!bpf_map_lookup_elem(s->m.fd[MAP_TRACE], &tk, &tc))
+			tracers = __builtin_popcount(tc.active);
+		printf("trace:     %s", tracers ? "on" : "off (no shunt trace running)\n");
+		for (int i = 0; tracers && i < SHUNT_TRACE_RINGS; i++)
+			if (tc.active & (1u << i))
+				printf(", ring %d for pid %u", i, tc.pid[i]);
+		if (tracers)
+			printf("\n");
+	}
+	printf("own policy: %zu pods (the others follow the node policy)\n", n_own);
+	for (size_t i = 0; i < n_own; i++) {
+		char pod[sizeof(struct shunt_podname) + 8] = "";
+
+		if (!maps_podname(&s->m, own[i].cookie, pod + 5, sizeof(pod) - 5))
+			memcpy(pod, " pod ", 5);
+		printf("  netns %-10" PRIu64 " ino %-11" PRIu64 "%s from %-8s generation %u: "
+		       "uid %u, outbound port %u, inbound port %u, acceleration %s\n",
+		       (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino, pod,
+		       report_policy_source(own[i].wl.flags), own[i].st.generation,
+		       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port,
+		       config_accel_name(policy_accel_mode(own[i].cfg.flags)));
+	}
+	printf("tracking:  %ld connections, %ld redirected sockets, %ld fast-path sockets "
+	       "(room for %u each), %ld CIDR entries\n", n_conn, n_odst, n_socks, max_conns,
+	       n_cidr);
+	if (cgpath[0])
+		printf("cgroup:    %s\n", cgpath);
+	printf("programs:\n");
+	for (int i = 0; i < n_links; i++)
+		printf("  %-20s %-24s link %-5u prog %-5u cgroup %" PRIu64 "\n", rows[i].name,
+		       rows[i].type, rows[i].link_id, rows[i].prog_id,
+		       (uint64_t)rows[i].cgroup_id);
+	printf("  %-20s %d pod network namespaces (inbound capture)\n", "sk_lookup", n_pod_links);
+	printf("  %-20s on the sockhash: %s\n", skmsg, sk_msg_how(skmsg));
+	printf("counters:%s\n", cerr ? " unreadable" : "");
+	for (unsigned i = 0; !cerr && i < SHUNT_COUNTERS; i++)
+		if (counters[i])
+			printf("  %-28s %" PRIu64 "\n", report_counter_name(i),
+			       (uint64_t)counters[i]);
+}
+
 int report_status(const char *pin_dir, bool json)
 {
 	struct snapshot snap;
-	struct shunt_state st;
-	struct shunt_cfg cfg;
-	struct own_policy *own;
-	struct link_row *rows;
-	const __u64 *counters;
-	const char *skmsg;
-	size_t n_own;
-	long n_wl, n_conn, n_odst, n_cidr, n_socks, n_addrs;
-	__u32 max_conns;
 	char when[64], cgpath[PATH_MAX] = "";
-	int n_links, n_pod_links, err, cerr;
+	int err;
 
 	err = snapshot_read(pin_dir, &snap, true);
 	if (err)
 		return err;
-	st = snap.st;
-	cfg = snap.cfg;
-	own = snap.own;
-	n_own = snap.n_own;
-	rows = snap.links;
-	n_links = snap.n_links;
-	n_pod_links = snap.n_pod_links;
-	skmsg = snap.sk_msg;
-	counters = snap.counters;
-	cerr = snap.counters_err;
-	if (cerr)
-		log_warn("cannot read the counters: %s", strerror(-cerr));
-	n_wl = snap.entries[MAP_NETNS];
-	n_conn = snap.entries[MAP_CONN];
-	n_odst = snap.entries[MAP_ODST];
-	n_cidr = snap.entries[MAP_CIDRS];
-	n_socks = snap.entries[MAP_SOCKS];
-	n_addrs = snap.entries[MAP_SKADDR];
-	max_conns = snap.capacity[MAP_CONN];
-	time_str(st.applied_ns, when, sizeof(when));
-	for (int i = 0; i < n_links && !cgpath[0]; i++) {
+	if (snap.counters_err)
+		log_warn("cannot read the counters: %s", strerror(-snap.counters_err));
+	time_str(snap.st.applied_ns, when, sizeof(when));
+	for (int i = 0; i < snap.n_links && !cgpath[0]; i++) {
 		char root[PATH_MAX];
 
-		if (rows[i].cgroup_id && !cgroup2_root(root, sizeof(root)))
-			cgroup_path(root, rows[i].cgroup_id, 6, cgpath, sizeof(cgpath));
+		if (snap.links[i].cgroup_id && !cgroup2_root(root, sizeof(root)))
+			cgroup_path(root, snap.links[i].cgroup_id, 6, cgpath, sizeof(cgpath));
 	}
-
-	if (json) {
-		struct jw w;
-
-		jw_init(&w, stdout);
-		jw_obj(&w);
-		jw_kbool(&w, "loaded", true);
-		jw_kstr(&w, "pin_dir", pin_dir);
-		jw_kstr(&w, "cgroup", cgpath);
-		jw_ku64(&w, "abi_version", st.abi_version);
-		jw_kobj(&w, "policy");
-		jw_ku64(&w, "generation", st.generation);
-		jw_ku64(&w, "slot", st.active_slot);
-		jw_kstr(&w, "applied", when);
-		jw_ku64(&w, "proxy_uid", cfg.proxy_uid);
-		if (cfg.flags & SHUNT_CFG_HAS_GID)
-			jw_ku64(&w, "proxy_gid", cfg.proxy_gid);
-		else
-			jw_knull(&w, "proxy_gid");
-		jw_ku64(&w, "outbound_port", cfg.outbound_port);
-		jw_ku64(&w, "inbound_port", cfg.inbound_port);
-		jw_kbool(&w, "acceleration", cfg.flags & SHUNT_CFG_ACCELERATION);
-		jw_kstr(&w, "acceleration_mode", config_accel_name(policy_accel_mode(cfg.flags)));
-		jw_kbool(&w, "auto_detect", cfg.flags & SHUNT_CFG_AUTO_DETECT);
-		jw_kbool(&w, "draining", cfg.flags & SHUNT_CFG_DRAIN);
-		jw_end(&w);
-		jw_karr(&w, "programs");
-		for (int i = 0; i < n_links; i++) {
-			jw_obj(&w);
-			jw_kstr(&w, "name", rows[i].name);
-			jw_kstr(&w, "attach_type", rows[i].type);
-			jw_ku64(&w, "link_id", rows[i].link_id);
-			jw_ku64(&w, "prog_id", rows[i].prog_id);
-			jw_ku64(&w, "cgroup_id", rows[i].cgroup_id);
-			jw_ku64(&w, "run_cnt", rows[i].run_cnt);
-			jw_ku64(&w, "run_time_ns", rows[i].run_time_ns);
-			jw_end(&w);
-		}
-		jw_end(&w);
-		jw_kstr(&w, "sk_msg_program", skmsg);
-		jw_ki64(&w, "sk_lookup_links", n_pod_links);
-		jw_karr(&w, "own_policies");
-		for (size_t i = 0; i < n_own; i++) {
-			char pod[sizeof(struct shunt_podname) + 2];
-
-			jw_obj(&w);
-			jw_ku64(&w, "netns_cookie", own[i].cookie);
-			jw_ku64(&w, "netns_ino", own[i].wl.netns_ino);
-			if (!maps_podname(&snap.m, own[i].cookie, pod, sizeof(pod)))
-				jw_kstr(&w, "pod", pod);
-			else
-				jw_knull(&w, "pod");
-			jw_kstr(&w, "source", report_policy_source(own[i].wl.flags));
-			jw_ku64(&w, "generation", own[i].st.generation);
-			jw_ku64(&w, "proxy_uid", own[i].cfg.proxy_uid);
-			jw_ku64(&w, "outbound_port", own[i].cfg.outbound_port);
-			jw_ku64(&w, "inbound_port", own[i].cfg.inbound_port);
-			jw_kstr(&w, "acceleration_mode",
-				config_accel_name(policy_accel_mode(own[i].cfg.flags)));
-			jw_end(&w);
-		}
-		jw_end(&w);
-		jw_kobj(&w, "entries");
-		jw_ki64(&w, "workloads", n_wl);
-		jw_ki64(&w, "connections", n_conn);
-		jw_ki64(&w, "original_destinations", n_odst);
-		jw_ki64(&w, "cidrs", n_cidr);
-		jw_ki64(&w, "fastpath_sockets", n_socks);
-		jw_ki64(&w, "fastpath_addrs", n_addrs);
-		jw_end(&w);
-		jw_ku64(&w, "max_connections", max_conns);
-		if (cerr) {
-			jw_knull(&w, "counters");   /* unknown, never a made-up 0 */
-		} else {
-			jw_kobj(&w, "counters");
-			for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
-				jw_ku64(&w, report_counter_name(i), counters[i]);
-			jw_end(&w);
-		}
-		jw_end(&w);
-	} else {
-		printf("shunt loaded at %s (ABI %u)\n", pin_dir, st.abi_version);
-		printf("policy:    generation %u in slot %u, applied %s\n", st.generation,
-		       st.active_slot, when);
-		printf("proxy:     uid %u", cfg.proxy_uid);
-		if (cfg.flags & SHUNT_CFG_HAS_GID)
-			printf(", gid %u", cfg.proxy_gid);
-		printf(", outbound port %u, inbound port %u\n", cfg.outbound_port, cfg.inbound_port);
-		printf("mesh:      %ld workloads meshed (auto-detect %s), acceleration %s\n", n_wl,
-		       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
-		       !(cfg.flags & SHUNT_CFG_ACCELERATION) ? "off" :
-		       cfg.flags & SHUNT_CFG_ACCEL_PROXY ? "proxy (between proxies only)" : "on");
-		if (cfg.flags & SHUNT_CFG_DRAIN)
-			printf("draining:  shunt uninstall: no new pod is meshed; unloaded once the "
-			       "meshed ones are gone\n");
-		{
-			struct shunt_trace_ctl tc;
-			__u32 tk = 0;
-			int tracers = 0;
-
-			if (!bpf_map_lookup_elem(snap.m.fd[MAP_TRACE], &tk, &tc))
-				tracers = __builtin_popcount(tc.active);
-			printf("trace:     %s", tracers ? "on" : "off (no shunt trace running)\n");
-			for (int i = 0; tracers && i < SHUNT_TRACE_RINGS; i++)
-				if (tc.active & (1u << i))
-					printf(", ring %d for pid %u", i, tc.pid[i]);
-			if (tracers)
-				printf("\n");
-		}
-		printf("own policy: %zu pods (the others follow the node policy)\n", n_own);
-		for (size_t i = 0; i < n_own; i++) {
-			char pod[sizeof(struct shunt_podname) + 8] = "";
-
-			if (!maps_podname(&snap.m, own[i].cookie, pod + 5, sizeof(pod) - 5))
-				memcpy(pod, " pod ", 5);
-			printf("  netns %-10" PRIu64 " ino %-11" PRIu64 "%s from %-8s generation %u: "
-			       "uid %u, outbound port %u, inbound port %u, acceleration %s\n",
-			       (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino, pod,
-			       report_policy_source(own[i].wl.flags), own[i].st.generation,
-			       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port,
-			       config_accel_name(policy_accel_mode(own[i].cfg.flags)));
-		}
-		printf("tracking:  %ld connections, %ld redirected sockets, %ld fast-path sockets "
-		       "(room for %u each), %ld CIDR entries\n", n_conn, n_odst, n_socks, max_conns,
-		       n_cidr);
-		if (cgpath[0])
-			printf("cgroup:    %s\n", cgpath);
-		printf("programs:\n");
-		for (int i = 0; i < n_links; i++)
-			printf("  %-20s %-24s link %-5u prog %-5u cgroup %" PRIu64 "\n", rows[i].name,
-			       rows[i].type, rows[i].link_id, rows[i].prog_id,
-			       (uint64_t)rows[i].cgroup_id);
-		printf("  %-20s %d pod network namespaces (inbound capture)\n", "sk_lookup", n_pod_links);
-		printf("  %-20s on the sockhash: %s\n", skmsg, sk_msg_how(skmsg));
-		printf("counters:%s\n", cerr ? " unreadable" : "");
-		for (unsigned i = 0; !cerr && i < SHUNT_COUNTERS; i++)
-			if (counters[i])
-				printf("  %-28s %" PRIu64 "\n", report_counter_name(i),
-				       (uint64_t)counters[i]);
-	}
+	if (json)
+		status_json(&snap, pin_dir, cgpath, when);
+	else
+		status_text(&snap, pin_dir, cgpath, when);
 	snapshot_free(&snap);
 	return 0;
 }
