@@ -103,9 +103,7 @@ struct {
 
 /* app socket cookie -> original destination; deleted when the socket closes (sockops) or is
  * released (cgroup/sock_release: a connect that failed before TCP_CONNECT_CB). Not an LRU:
- * a live connection's entry is never pushed out; a full map refuses new redirects. This map
- * is the bound (--max-connections) and what `dump` lists; the programs read the copy in the
- * socket's own storage below. */
+ * a live connection's entry is never pushed out; a full map refuses new redirects. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -113,18 +111,6 @@ struct {
 	__type(key, __u64);
 	__type(value, struct shunt_origdst);
 } shunt_odst_v2 SEC(".maps") __weak;
-
-/* The same original destination in the redirected socket's own storage: found from the
- * socket in a pointer step, no cookie and no hash bucket (getpeername, the DNS reply, sockops
- * at ESTABLISHED), and its absence is what lets sock_release return at once for every socket
- * that never was redirected: every socket of the node passes there (bench-connpath: ~330 ns
- * a socket with a cookie-keyed delete, ~10 with this test). Freed with the socket. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct shunt_origdst);
-} shunt_redir_v1 SEC(".maps") __weak;
 
 /* connection as the proxy's accepted socket sees it -> original destination; deleted when
  * the proxy's socket closes, or when the app's closes if the proxy never got the connection

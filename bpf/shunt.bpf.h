@@ -45,26 +45,6 @@ static __always_inline bool shunt_abi_ok(__u32 abi)
 	return abi >= shunt_abi_lo && abi <= shunt_abi_hi;
 }
 
-/* The first ABI whose connect programs keep a redirected socket's original destination in its
- * own storage (shunt_redir_v1) as well as in the cookie-keyed map. */
-#define SHUNT_ABI_REDIR_STORAGE 6
-
-/* A redirected app socket's original destination, or NULL: from its storage. Programs an
- * in-place upgrade loaded over an older ABI (shunt_abi_lo below 6) also ask the cookie-keyed
- * map, for the sockets the replaced connect programs redirected; on a fresh load that branch
- * is not even in the program (shunt_abi_lo is a load-time constant). */
-static __always_inline struct shunt_origdst *shunt_redirected_sk(void *ctx, struct bpf_sock *sk)
-{
-	struct shunt_origdst *od = sk ? bpf_sk_storage_get(&shunt_redir_v1, sk, 0, 0) : NULL;
-
-	if (!od && shunt_abi_lo < SHUNT_ABI_REDIR_STORAGE) {
-		__u64 cookie = bpf_get_socket_cookie(ctx);
-
-		od = bpf_map_lookup_elem(&shunt_odst_v2, &cookie);
-	}
-	return od;
-}
-
 /* shunt trace: the control word when somebody traces, else NULL. Checked before anything
  * is spent on an event. */
 static __always_inline struct shunt_trace_ctl *shunt_tracing(void)

@@ -106,6 +106,19 @@ static __always_inline int shunt_ip_is_localhost(const struct shunt_ip *ip)
 	return !ip->addr[0] && !ip->addr[1] && !ip->addr[2] && ip->addr[3] == SHUNT_BE32(1);
 }
 
+/* Where every redirect sends a socket: 127.0.0.1, ::1, or ::ffff:127.0.0.1 (a v6 socket
+ * talking IPv4), as network-order words. A socket connected anywhere else has no original
+ * destination of ours, which lets the hooks that see every socket of the node skip the
+ * cookie-keyed map (a cold hash bucket) for all the others. */
+static __always_inline int shunt_words_are_localhost(int family, __u32 ip4, const __u32 *ip6)
+{
+	if (family == SHUNT_AF_INET)
+		return ip4 == SHUNT_BE32(0x7f000001);
+	return !ip6[0] && !ip6[1] &&
+	       ((!ip6[2] && ip6[3] == SHUNT_BE32(1)) ||
+		(ip6[2] == SHUNT_BE32(0x0000ffff) && ip6[3] == SHUNT_BE32(0x7f000001)));
+}
+
 /* The source of the proxy's inbound passthrough leg: 127.0.0.6 or ::6 */
 static __always_inline int shunt_ip_is_passthrough(const struct shunt_ip *ip)
 {

@@ -32,6 +32,21 @@ static __always_inline void shunt_sockops_tuple(struct bpf_sock_ops *skops,
 	*rport_n = shunt_sockops_port_n(skops->remote_port);
 }
 
+/* Connected to localhost, where every redirect sends a socket (shunt_words_are_localhost). */
+static __always_inline int shunt_sockops_to_localhost(struct bpf_sock_ops *skops)
+{
+	__u32 r6[4] = {};
+
+	if (skops->family == SHUNT_AF_INET6) {
+		r6[0] = skops->remote_ip6[0];
+		r6[1] = skops->remote_ip6[1];
+		r6[2] = skops->remote_ip6[2];
+		r6[3] = skops->remote_ip6[3];
+	}
+	return shunt_words_are_localhost(skops->family, skops->family == SHUNT_AF_INET ?
+					 skops->remote_ip4 : 0, r6);
+}
+
 static __always_inline void shunt_want_state_cb(struct bpf_sock_ops *skops)
 {
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
@@ -137,10 +152,15 @@ static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops, __u64 ne
 static __always_inline void shunt_app_established(struct bpf_sock_ops *skops,
 						  struct shunt_tuple *key)
 {
-	struct shunt_origdst *od = shunt_redirected_sk(skops, skops->sk);
+	struct shunt_origdst *od = NULL;
+	__u64 cookie;
 
 	/* Seen from the proxy: its local side is our remote. */
 	shunt_sockops_tuple(skops, &key->remote, &key->remote_port, &key->local, &key->local_port);
+	if (shunt_sockops_to_localhost(skops)) {    /* only there can it be redirected */
+		cookie = bpf_get_socket_cookie(skops);
+		od = bpf_map_lookup_elem(&shunt_odst_v2, &cookie);
+	}
 	if (od) {
 		if (bpf_map_update_elem(&shunt_conn_v2, key, od, BPF_ANY))
 			shunt_count(SHUNT_C_CONN_TRACK_FAIL);
@@ -180,7 +200,10 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		/* A redirected app socket: its connection entry is cleaned up however the
 		 * connect ends (TCP_CLOSE below). */
-		if (shunt_redirected_sk(skops, skops->sk))
+		if (!shunt_sockops_to_localhost(skops))
+			break;
+		cookie = bpf_get_socket_cookie(skops);
+		if (bpf_map_lookup_elem(&shunt_odst_v2, &cookie))
 			shunt_want_state_cb(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
@@ -217,8 +240,6 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		cookie = bpf_get_socket_cookie(skops);
 		netns = bpf_get_netns_cookie(skops);
 		key.netns_cookie = netns;
-		/* by cookie, not by the socket's storage: a socket redirected by the programs
-		 * an in-place upgrade replaced has no storage of ours */
 		if (!bpf_map_delete_elem(&shunt_odst_v2, &cookie)) {
 			/* The app's socket of a redirected connection. The proxy may still ask
 			 * after the app closed; but if the proxy never got the connection (its

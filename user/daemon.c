@@ -183,6 +183,78 @@ int daemon_unsupported(const struct daemon_opts *o, const char *why)
 	return 0;
 }
 
+/* The inotify descriptor: /run/netns (`ip netns add` creates /run/netns/NAME: heard at once)
+ * and the configuration file's directory (cw->wd), with what is in force read into cw. -1
+ * when inotify is unavailable (the full scans and SIGHUP still work). */
+static int watch_start(const struct daemon_opts *o, struct config_watch *cw)
+{
+	int ifd;
+
+	mkdir("/run/netns", 0755);
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ifd >= 0 && inotify_add_watch(ifd, "/run/netns", IN_CREATE | IN_DELETE | IN_MOVED_TO) < 0)
+		log_warn("cannot watch /run/netns: %s (rescanning every %d ms instead)",
+			 strerror(errno), FULL_SCAN_MS);
+	if (ifd >= 0 && o->config_path) {
+		/* The directory, not the file: a ConfigMap volume swaps its ..data symlink and an
+		 * editor renames over the file, and a watch on the file would lose both. */
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s", o->config_path);
+		cw->wd = inotify_add_watch(ifd, dirname(dir), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE |
+						       IN_DELETE | IN_ATTRIB);
+		if (cw->wd < 0)
+			log_warn("cannot watch %s: %s (SIGHUP re-reads the configuration)", dir,
+				 strerror(errno));
+		else {
+			struct config_errors errs = { 0 };
+
+			/* what is in force now; unreadable, the first event reads it again */
+			config_read_file(o->config_path, &cw->bytes, &cw->len, &errs);
+			config_errors_free(&errs);
+		}
+	}
+	return ifd;
+}
+
+/* Every pending inotify event: did the configuration's directory change, did /run/netns? */
+static void watch_read(int ifd, const struct config_watch *cw, bool *config, bool *netns)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(ifd, buf, sizeof(buf))) > 0) {
+		for (char *e = buf; e < buf + n;) {
+			const struct inotify_event *ev = (const void *)e;
+
+			if (ev->wd == cw->wd)
+				*config = true;
+			else
+				*netns = true;
+			e += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+/* One refresh of the node's pods under the pin lock; says how many are meshed when that
+ * changed. false: the lock was not to be had (the next tick tries again). */
+static bool refresh(const struct daemon_opts *o, struct apply_target *t, struct shunt_config *conf,
+		    int *meshed)
+{
+	int lock = pins_lock(o->pin_dir, false);
+	int n;
+
+	if (lock < 0)
+		return false;
+	n = apply_refresh(t, conf);
+	pins_unlock(lock);
+	if (n >= 0 && n != *meshed) {
+		log_info("%d meshed pods", n);
+		*meshed = n;
+	}
+	return true;
+}
+
 int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 {
 	struct apply_target t;
@@ -216,31 +288,7 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	/* ip netns add creates /run/netns/NAME: hear about it at once. */
-	mkdir("/run/netns", 0755);
-	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (ifd >= 0 && inotify_add_watch(ifd, "/run/netns", IN_CREATE | IN_DELETE | IN_MOVED_TO) < 0)
-		log_warn("cannot watch /run/netns: %s (rescanning every %d ms instead)",
-			 strerror(errno), FULL_SCAN_MS);
-	if (ifd >= 0 && o->config_path) {
-		/* The directory, not the file: a ConfigMap volume swaps its ..data symlink and an
-		 * editor renames over the file, and a watch on the file would lose both. */
-		char dir[PATH_MAX];
-
-		snprintf(dir, sizeof(dir), "%s", o->config_path);
-		cw.wd = inotify_add_watch(ifd, dirname(dir), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE |
-						      IN_DELETE | IN_ATTRIB);
-		if (cw.wd < 0)
-			log_warn("cannot watch %s: %s (SIGHUP re-reads the configuration)", dir,
-				 strerror(errno));
-		else {
-			struct config_errors errs = { 0 };
-
-			/* what is in force now; unreadable, the first event reads it again */
-			config_read_file(o->config_path, &cw.bytes, &cw.len, &errs);
-			config_errors_free(&errs);
-		}
-	}
+	ifd = watch_start(o, &cw);
 	__atomic_store_n(&heartbeat, now_ms(), __ATOMIC_RELAXED);
 	if (o->listen) {
 		http = httpd_start(o->listen, o->pin_dir, &ds, &heartbeat);
@@ -309,21 +357,9 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 			}
 		}
 		if (p[1].revents & POLLIN) {
-			char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 			bool netns = false, config = false;
-			ssize_t n;
 
-			while ((n = read(ifd, buf, sizeof(buf))) > 0) {
-				for (char *e = buf; e < buf + n;) {
-					const struct inotify_event *ev = (const void *)e;
-
-					if (ev->wd == cw.wd)
-						config = true;
-					else
-						netns = true;
-					e += sizeof(*ev) + ev->len;
-				}
-			}
+			watch_read(ifd, &cw, &config, &netns);
 			if (config)
 				reload_locked(o, conf, &t, "configuration file changed", true, &cw,
 					      &ds);
@@ -355,19 +391,8 @@ int daemon_run(const struct daemon_opts *o, struct shunt_config *conf)
 		}
 		if (!dirty)
 			continue;
-		{
-			int lock = pins_lock(o->pin_dir, false);
-			int n;
-
-			if (lock < 0)
-				continue;
-			n = apply_refresh(&t, conf);
-			pins_unlock(lock);
-			if (n >= 0 && n != meshed) {
-				log_info("%d meshed pods", n);
-				meshed = n;
-			}
-		}
+		if (!refresh(o, &t, conf, &meshed))
+			continue;
 		/* The fingerprint from before the refresh: a pod the kernel meshed while it
 		 * ran is picked up on the next tick, not at the next full scan. */
 		last_sum = sum;

@@ -113,6 +113,86 @@ static const char *rule_text(enum shunt_verdict v)
 	return (unsigned)v < SHUNT_V_VERDICTS ? text[v] : "?";
 }
 
+/* What explain found, for the printer. */
+struct explained {
+	const char *pod, *policy;
+	__u64 cookie;
+	enum shunt_verdict v;
+	__u32 generation;
+	struct shunt_ip dst;
+	__u16 port, to_port;     /* host order */
+	bool tcp_meshed, fast;
+	int accel;
+};
+
+/* The finding, in text or (--json) one JSON object. */
+static void explain_print(const struct explain_opts *o, const struct explained *x)
+{
+	char orig[INET6_ADDRSTRLEN + 8];
+
+	report_ipport_str(&x->dst, htons(x->port), orig, sizeof(orig));
+	if (o->json) {
+		char to[INET6_ADDRSTRLEN + 8];
+		struct shunt_ip lo = { .family = x->dst.family };
+		struct jw w;
+
+		/* redirected: to 127.0.0.1 / ::1 on the proxy's port, like iptables REDIRECT */
+		if (x->dst.family == SHUNT_AF_INET)
+			lo.addr[0] = htonl(0x7f000001);
+		else
+			lo.addr[3] = htonl(1);
+		report_ipport_str(x->to_port ? &lo : &x->dst, htons(x->to_port ? x->to_port : x->port),
+				  to, sizeof(to));
+		jw_init(&w, stdout);
+		jw_obj(&w);
+		jw_kstr(&w, "pod", x->pod);
+		jw_ku64(&w, "netns_cookie", x->cookie);
+		jw_kbool(&w, "meshed", x->v != SHUNT_V_NOT_MESHED);
+		jw_kstr(&w, "policy",
+			x->v == SHUNT_V_NOT_MESHED || x->v == SHUNT_V_NO_POLICY ? "" : x->policy);
+		jw_kstr(&w, "verdict", report_counter_name(x->v));
+		jw_kstr(&w, "rule", rule_text(x->v));
+		jw_kbool(&w, "redirected", x->to_port);
+		jw_kstr(&w, "to", to);
+		if (x->to_port)
+			jw_kstr(&w, "original_dst", orig);
+		if (x->tcp_meshed) {
+			jw_kbool(&w, "fast_path", x->fast);
+			jw_kstr(&w, "acceleration_mode", config_accel_name(x->accel));
+		}
+		jw_end(&w);
+	} else {
+		printf("pod        %s\n", x->pod);
+		if (x->cookie)
+			printf("netns      cookie %llu\n", (unsigned long long)x->cookie);
+		if (x->v != SHUNT_V_NOT_MESHED && x->v != SHUNT_V_NO_POLICY)
+			printf("policy     %s, generation %u\n", x->policy, x->generation);
+		printf("rule       %s: %s\n", report_counter_name(x->v), rule_text(x->v));
+		if (x->to_port) {
+			printf("goes to    %s:%u, the proxy's %s port\n",
+			       x->dst.family == SHUNT_AF_INET ? "127.0.0.1" : "[::1]", x->to_port,
+			       x->v == SHUNT_V_PROXY_TO_SELF ? "inbound" :
+			       x->v == SHUNT_V_DNS ? "DNS" : "outbound");
+			printf("the proxy  reads %s as the original destination (SO_ORIGINAL_DST%s)\n",
+			       orig, x->v == SHUNT_V_DNS ? "; the reply is shown from it" : "");
+		} else {
+			printf("goes to    %s directly, untouched by shunt\n", orig);
+		}
+		if (x->tcp_meshed)
+			printf("fast path  %s\n",
+			       x->accel == CONFIG_ACCEL_OFF ? "off for this pod (acceleration: false)" :
+			       x->accel == CONFIG_ACCEL_ALL && x->fast ?
+					"on: its bytes to a peer on this node skip TCP/IP (acceleration; "
+					"README: its known hazards)" :
+			       x->accel == CONFIG_ACCEL_ALL ?
+					"off: the peer is not on this node (not a meshed pod's address)" :
+			       x->fast ? "on: the proxy's connection to another meshed pod of this "
+					 "node skips TCP/IP (acceleration: proxy)" :
+					 "off: acceleration: proxy takes only the proxy's connections "
+					 "to another meshed pod of this node");
+	}
+}
+
 int explain_outbound(const struct explain_opts *o)
 {
 	struct shunt_out_facts f = { 0 };
@@ -123,7 +203,7 @@ int explain_outbound(const struct explain_opts *o)
 	enum shunt_verdict v;
 	__u32 dslot, slot;
 	__u64 cookie = 0, owner = SHUNT_OWNER_DEFAULT;
-	char path[PATH_MAX], orig[INET6_ADDRSTRLEN + 8], pod[PATH_MAX + 32];
+	char path[PATH_MAX], pod[PATH_MAX + 32];
 	const char *policy = "node default";
 	bool have_wl = false, tcp_meshed, fast = false;
 	int accel;
@@ -240,63 +320,14 @@ decided:
 		}
 		fast = shunt_decide_accel(&af) == SHUNT_ACCEL_ON;
 	}
-	report_ipport_str(&dst, htons(port), orig, sizeof(orig));
-	if (o->json) {
-		char to[INET6_ADDRSTRLEN + 8];
-		struct shunt_ip lo = { .family = dst.family };
-		struct jw w;
+	{
+		const struct explained x = {
+			.pod = pod, .cookie = cookie, .v = v, .policy = policy,
+			.generation = cfg.generation, .dst = dst, .port = port, .to_port = to_port,
+			.tcp_meshed = tcp_meshed, .fast = fast, .accel = accel,
+		};
 
-		/* redirected: to 127.0.0.1 / ::1 on the proxy's port, like iptables REDIRECT */
-		if (dst.family == SHUNT_AF_INET)
-			lo.addr[0] = htonl(0x7f000001);
-		else
-			lo.addr[3] = htonl(1);
-		report_ipport_str(to_port ? &lo : &dst, htons(to_port ? to_port : port), to, sizeof(to));
-		jw_init(&w, stdout);
-		jw_obj(&w);
-		jw_kstr(&w, "pod", pod);
-		jw_ku64(&w, "netns_cookie", cookie);
-		jw_kbool(&w, "meshed", v != SHUNT_V_NOT_MESHED);
-		jw_kstr(&w, "policy", v == SHUNT_V_NOT_MESHED || v == SHUNT_V_NO_POLICY ? "" : policy);
-		jw_kstr(&w, "verdict", report_counter_name(v));
-		jw_kstr(&w, "rule", rule_text(v));
-		jw_kbool(&w, "redirected", to_port);
-		jw_kstr(&w, "to", to);
-		if (to_port)
-			jw_kstr(&w, "original_dst", orig);
-		if (tcp_meshed) {
-			jw_kbool(&w, "fast_path", fast);
-			jw_kstr(&w, "acceleration_mode", config_accel_name(accel));
-		}
-		jw_end(&w);
-	} else {
-		printf("pod        %s\n", pod);
-		if (cookie)
-			printf("netns      cookie %llu\n", (unsigned long long)cookie);
-		if (v != SHUNT_V_NOT_MESHED && v != SHUNT_V_NO_POLICY)
-			printf("policy     %s, generation %u\n", policy, cfg.generation);
-		printf("rule       %s: %s\n", report_counter_name(v), rule_text(v));
-		if (to_port) {
-			printf("goes to    %s:%u, the proxy's %s port\n",
-			       dst.family == SHUNT_AF_INET ? "127.0.0.1" : "[::1]", to_port,
-			       v == SHUNT_V_PROXY_TO_SELF ? "inbound" : v == SHUNT_V_DNS ? "DNS" : "outbound");
-			printf("the proxy  reads %s as the original destination (SO_ORIGINAL_DST%s)\n",
-			       orig, v == SHUNT_V_DNS ? "; the reply is shown from it" : "");
-		} else {
-			printf("goes to    %s directly, untouched by shunt\n", orig);
-		}
-		if (tcp_meshed)
-			printf("fast path  %s\n",
-			       accel == CONFIG_ACCEL_OFF ? "off for this pod (acceleration: false)" :
-			       accel == CONFIG_ACCEL_ALL && fast ?
-					"on: its bytes to a peer on this node skip TCP/IP (acceleration; "
-					"README: its known hazards)" :
-			       accel == CONFIG_ACCEL_ALL ?
-					"off: the peer is not on this node (not a meshed pod's address)" :
-			       fast ? "on: the proxy's connection to another meshed pod of this node "
-				      "skips TCP/IP (acceleration: proxy)" :
-				      "off: acceleration: proxy takes only the proxy's connections to "
-				      "another meshed pod of this node");
+		explain_print(o, &x);
 	}
 	maps_close(&m);
 	return 0;

@@ -23,7 +23,7 @@ enum shunt_map_id {
 struct shunt_map_desc {
 	const char *name;
 	__u32 key_size, value_size;   /* 0, 0: a ring buffer */
-	int sizing;                   /* SHUNT_MAP_FIXED, _PER_CONN or _SOCKET */
+	int sizing;                   /* SHUNT_MAP_FIXED or SHUNT_MAP_PER_CONN */
 	const char *label;            /* in /metrics, or NULL */
 };
 extern const struct shunt_map_desc shunt_maps_desc[MAP_COUNT];

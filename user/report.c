@@ -305,7 +305,7 @@ struct snapshot {
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
 	int counters_err;                 /* -errno: the counters are unknown */
-	long entries[MAP_COUNT];          /* -1: nothing to count (rings, socket storage) */
+	long entries[MAP_COUNT];          /* -1: a map without keys to count (the rings) */
 	__u32 capacity[MAP_COUNT];
 	struct link_row links[SNAP_LINKS];/* by name; sk_msg's when attached without a link */
 	int n_links, n_pod_links;
@@ -396,9 +396,7 @@ static int snapshot_read(const char *pin_dir, struct snapshot *s, bool full)
 
 	s->counters_err = maps_read_counters(&s->m, s->counters);
 	for (int i = 0; i < MAP_COUNT; i++) {
-		/* the rings have no keys, socket storage none to list */
-		s->entries[i] = shunt_maps_desc[i].key_size &&
-				shunt_maps_desc[i].sizing != SHUNT_MAP_SOCKET ?
+		s->entries[i] = shunt_maps_desc[i].key_size ?
 			maps_count_entries(s->m.fd[i], shunt_maps_desc[i].key_size) : -1;
 		s->capacity[i] = maps_max_entries(s->m.fd[i]);
 	}
@@ -423,19 +421,6 @@ static int snapshot_read(const char *pin_dir, struct snapshot *s, bool full)
 static void status_json(const struct snapshot *s, const char *pin_dir, const char *cgpath,
 			const char *when)
 {
-	const struct shunt_state st = s->st;
-	const struct shunt_cfg cfg = s->cfg;
-	const struct own_policy *own = s->own;
-	const struct link_row *rows = s->links;
-	const __u64 *counters = s->counters;
-	const char *skmsg = s->sk_msg;
-	size_t n_own = s->n_own;
-	long n_wl = s->entries[MAP_NETNS], n_conn = s->entries[MAP_CONN],
-	     n_odst = s->entries[MAP_ODST], n_cidr = s->entries[MAP_CIDRS],
-	     n_socks = s->entries[MAP_SOCKS], n_addrs = s->entries[MAP_SKADDR];
-	__u32 max_conns = s->capacity[MAP_CONN];
-	int n_links = s->n_links, n_pod_links = s->n_pod_links, cerr = s->counters_err;
-
 	struct jw w;
 
 	jw_init(&w, stdout);
@@ -443,74 +428,74 @@ static void status_json(const struct snapshot *s, const char *pin_dir, const cha
 	jw_kbool(&w, "loaded", true);
 	jw_kstr(&w, "pin_dir", pin_dir);
 	jw_kstr(&w, "cgroup", cgpath);
-	jw_ku64(&w, "abi_version", st.abi_version);
+	jw_ku64(&w, "abi_version", s->st.abi_version);
 	jw_kobj(&w, "policy");
-	jw_ku64(&w, "generation", st.generation);
-	jw_ku64(&w, "slot", st.active_slot);
+	jw_ku64(&w, "generation", s->st.generation);
+	jw_ku64(&w, "slot", s->st.active_slot);
 	jw_kstr(&w, "applied", when);
-	jw_ku64(&w, "proxy_uid", cfg.proxy_uid);
-	if (cfg.flags & SHUNT_CFG_HAS_GID)
-		jw_ku64(&w, "proxy_gid", cfg.proxy_gid);
+	jw_ku64(&w, "proxy_uid", s->cfg.proxy_uid);
+	if (s->cfg.flags & SHUNT_CFG_HAS_GID)
+		jw_ku64(&w, "proxy_gid", s->cfg.proxy_gid);
 	else
 		jw_knull(&w, "proxy_gid");
-	jw_ku64(&w, "outbound_port", cfg.outbound_port);
-	jw_ku64(&w, "inbound_port", cfg.inbound_port);
-	jw_kbool(&w, "acceleration", cfg.flags & SHUNT_CFG_ACCELERATION);
-	jw_kstr(&w, "acceleration_mode", config_accel_name(policy_accel_mode(cfg.flags)));
-	jw_kbool(&w, "auto_detect", cfg.flags & SHUNT_CFG_AUTO_DETECT);
-	jw_kbool(&w, "draining", cfg.flags & SHUNT_CFG_DRAIN);
+	jw_ku64(&w, "outbound_port", s->cfg.outbound_port);
+	jw_ku64(&w, "inbound_port", s->cfg.inbound_port);
+	jw_kbool(&w, "acceleration", s->cfg.flags & SHUNT_CFG_ACCELERATION);
+	jw_kstr(&w, "acceleration_mode", config_accel_name(policy_accel_mode(s->cfg.flags)));
+	jw_kbool(&w, "auto_detect", s->cfg.flags & SHUNT_CFG_AUTO_DETECT);
+	jw_kbool(&w, "draining", s->cfg.flags & SHUNT_CFG_DRAIN);
 	jw_end(&w);
 	jw_karr(&w, "programs");
-	for (int i = 0; i < n_links; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		jw_obj(&w);
-		jw_kstr(&w, "name", rows[i].name);
-		jw_kstr(&w, "attach_type", rows[i].type);
-		jw_ku64(&w, "link_id", rows[i].link_id);
-		jw_ku64(&w, "prog_id", rows[i].prog_id);
-		jw_ku64(&w, "cgroup_id", rows[i].cgroup_id);
-		jw_ku64(&w, "run_cnt", rows[i].run_cnt);
-		jw_ku64(&w, "run_time_ns", rows[i].run_time_ns);
+		jw_kstr(&w, "name", s->links[i].name);
+		jw_kstr(&w, "attach_type", s->links[i].type);
+		jw_ku64(&w, "link_id", s->links[i].link_id);
+		jw_ku64(&w, "prog_id", s->links[i].prog_id);
+		jw_ku64(&w, "cgroup_id", s->links[i].cgroup_id);
+		jw_ku64(&w, "run_cnt", s->links[i].run_cnt);
+		jw_ku64(&w, "run_time_ns", s->links[i].run_time_ns);
 		jw_end(&w);
 	}
 	jw_end(&w);
-	jw_kstr(&w, "sk_msg_program", skmsg);
-	jw_ki64(&w, "sk_lookup_links", n_pod_links);
+	jw_kstr(&w, "sk_msg_program", s->sk_msg);
+	jw_ki64(&w, "sk_lookup_links", s->n_pod_links);
 	jw_karr(&w, "own_policies");
-	for (size_t i = 0; i < n_own; i++) {
+	for (size_t i = 0; i < s->n_own; i++) {
 		char pod[sizeof(struct shunt_podname) + 2];
 
 		jw_obj(&w);
-		jw_ku64(&w, "netns_cookie", own[i].cookie);
-		jw_ku64(&w, "netns_ino", own[i].wl.netns_ino);
-		if (!maps_podname(&s->m, own[i].cookie, pod, sizeof(pod)))
+		jw_ku64(&w, "netns_cookie", s->own[i].cookie);
+		jw_ku64(&w, "netns_ino", s->own[i].wl.netns_ino);
+		if (!maps_podname(&s->m, s->own[i].cookie, pod, sizeof(pod)))
 			jw_kstr(&w, "pod", pod);
 		else
 			jw_knull(&w, "pod");
-		jw_kstr(&w, "source", report_policy_source(own[i].wl.flags));
-		jw_ku64(&w, "generation", own[i].st.generation);
-		jw_ku64(&w, "proxy_uid", own[i].cfg.proxy_uid);
-		jw_ku64(&w, "outbound_port", own[i].cfg.outbound_port);
-		jw_ku64(&w, "inbound_port", own[i].cfg.inbound_port);
+		jw_kstr(&w, "source", report_policy_source(s->own[i].wl.flags));
+		jw_ku64(&w, "generation", s->own[i].st.generation);
+		jw_ku64(&w, "proxy_uid", s->own[i].cfg.proxy_uid);
+		jw_ku64(&w, "outbound_port", s->own[i].cfg.outbound_port);
+		jw_ku64(&w, "inbound_port", s->own[i].cfg.inbound_port);
 		jw_kstr(&w, "acceleration_mode",
-			config_accel_name(policy_accel_mode(own[i].cfg.flags)));
+			config_accel_name(policy_accel_mode(s->own[i].cfg.flags)));
 		jw_end(&w);
 	}
 	jw_end(&w);
 	jw_kobj(&w, "entries");
-	jw_ki64(&w, "workloads", n_wl);
-	jw_ki64(&w, "connections", n_conn);
-	jw_ki64(&w, "original_destinations", n_odst);
-	jw_ki64(&w, "cidrs", n_cidr);
-	jw_ki64(&w, "fastpath_sockets", n_socks);
-	jw_ki64(&w, "fastpath_addrs", n_addrs);
+	jw_ki64(&w, "workloads", s->entries[MAP_NETNS]);
+	jw_ki64(&w, "connections", s->entries[MAP_CONN]);
+	jw_ki64(&w, "original_destinations", s->entries[MAP_ODST]);
+	jw_ki64(&w, "cidrs", s->entries[MAP_CIDRS]);
+	jw_ki64(&w, "fastpath_sockets", s->entries[MAP_SOCKS]);
+	jw_ki64(&w, "fastpath_addrs", s->entries[MAP_SKADDR]);
 	jw_end(&w);
-	jw_ku64(&w, "max_connections", max_conns);
-	if (cerr) {
+	jw_ku64(&w, "max_connections", s->capacity[MAP_CONN]);
+	if (s->counters_err) {
 		jw_knull(&w, "counters");   /* unknown, never a made-up 0 */
 	} else {
 		jw_kobj(&w, "counters");
 		for (unsigned i = 0; i < SHUNT_COUNTERS; i++)
-			jw_ku64(&w, report_counter_name(i), counters[i]);
+			jw_ku64(&w, report_counter_name(i), s->counters[i]);
 		jw_end(&w);
 	}
 	jw_end(&w);
@@ -520,31 +505,18 @@ static void status_json(const struct snapshot *s, const char *pin_dir, const cha
 static void status_text(const struct snapshot *s, const char *pin_dir, const char *cgpath,
 			const char *when)
 {
-	const struct shunt_state st = s->st;
-	const struct shunt_cfg cfg = s->cfg;
-	const struct own_policy *own = s->own;
-	const struct link_row *rows = s->links;
-	const __u64 *counters = s->counters;
-	const char *skmsg = s->sk_msg;
-	size_t n_own = s->n_own;
-	long n_wl = s->entries[MAP_NETNS], n_conn = s->entries[MAP_CONN],
-	     n_odst = s->entries[MAP_ODST], n_cidr = s->entries[MAP_CIDRS],
-	     n_socks = s->entries[MAP_SOCKS];
-	__u32 max_conns = s->capacity[MAP_CONN];
-	int n_links = s->n_links, n_pod_links = s->n_pod_links, cerr = s->counters_err;
-
-	printf("shunt loaded at %s (ABI %u)\n", pin_dir, st.abi_version);
-	printf("policy:    generation %u in slot %u, applied %s\n", st.generation,
-	       st.active_slot, when);
-	printf("proxy:     uid %u", cfg.proxy_uid);
-	if (cfg.flags & SHUNT_CFG_HAS_GID)
-		printf(", gid %u", cfg.proxy_gid);
-	printf(", outbound port %u, inbound port %u\n", cfg.outbound_port, cfg.inbound_port);
-	printf("mesh:      %ld workloads meshed (auto-detect %s), acceleration %s\n", n_wl,
-	       cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
-	       !(cfg.flags & SHUNT_CFG_ACCELERATION) ? "off" :
-	       cfg.flags & SHUNT_CFG_ACCEL_PROXY ? "proxy (between proxies only)" : "on");
-	if (cfg.flags & SHUNT_CFG_DRAIN)
+	printf("shunt loaded at %s (ABI %u)\n", pin_dir, s->st.abi_version);
+	printf("policy:    generation %u in slot %u, applied %s\n", s->st.generation,
+	       s->st.active_slot, when);
+	printf("proxy:     uid %u", s->cfg.proxy_uid);
+	if (s->cfg.flags & SHUNT_CFG_HAS_GID)
+		printf(", gid %u", s->cfg.proxy_gid);
+	printf(", outbound port %u, inbound port %u\n", s->cfg.outbound_port, s->cfg.inbound_port);
+	printf("mesh:      %ld workloads meshed (auto-detect %s), acceleration %s\n",
+	       s->entries[MAP_NETNS], s->cfg.flags & SHUNT_CFG_AUTO_DETECT ? "on" : "off",
+	       !(s->cfg.flags & SHUNT_CFG_ACCELERATION) ? "off" :
+	       s->cfg.flags & SHUNT_CFG_ACCEL_PROXY ? "proxy (between proxies only)" : "on");
+	if (s->cfg.flags & SHUNT_CFG_DRAIN)
 		printf("draining:  shunt uninstall: no new pod is meshed; unloaded once the "
 		       "meshed ones are gone\n");
 	{
@@ -561,36 +533,36 @@ static void status_text(const struct snapshot *s, const char *pin_dir, const cha
 		if (tracers)
 			printf("\n");
 	}
-	printf("own policy: %zu pods (the others follow the node policy)\n", n_own);
-	for (size_t i = 0; i < n_own; i++) {
+	printf("own policy: %zu pods (the others follow the node policy)\n", s->n_own);
+	for (size_t i = 0; i < s->n_own; i++) {
 		char pod[sizeof(struct shunt_podname) + 8] = "";
 
-		if (!maps_podname(&s->m, own[i].cookie, pod + 5, sizeof(pod) - 5))
+		if (!maps_podname(&s->m, s->own[i].cookie, pod + 5, sizeof(pod) - 5))
 			memcpy(pod, " pod ", 5);
 		printf("  netns %-10" PRIu64 " ino %-11" PRIu64 "%s from %-8s generation %u: "
 		       "uid %u, outbound port %u, inbound port %u, acceleration %s\n",
-		       (uint64_t)own[i].cookie, (uint64_t)own[i].wl.netns_ino, pod,
-		       report_policy_source(own[i].wl.flags), own[i].st.generation,
-		       own[i].cfg.proxy_uid, own[i].cfg.outbound_port, own[i].cfg.inbound_port,
-		       config_accel_name(policy_accel_mode(own[i].cfg.flags)));
+		       (uint64_t)s->own[i].cookie, (uint64_t)s->own[i].wl.netns_ino, pod,
+		       report_policy_source(s->own[i].wl.flags), s->own[i].st.generation,
+		       s->own[i].cfg.proxy_uid, s->own[i].cfg.outbound_port, s->own[i].cfg.inbound_port,
+		       config_accel_name(policy_accel_mode(s->own[i].cfg.flags)));
 	}
 	printf("tracking:  %ld connections, %ld redirected sockets, %ld fast-path sockets "
-	       "(room for %u each), %ld CIDR entries\n", n_conn, n_odst, n_socks, max_conns,
-	       n_cidr);
+	       "(room for %u each), %ld CIDR entries\n", s->entries[MAP_CONN], s->entries[MAP_ODST],
+	       s->entries[MAP_SOCKS], s->capacity[MAP_CONN], s->entries[MAP_CIDRS]);
 	if (cgpath[0])
 		printf("cgroup:    %s\n", cgpath);
 	printf("programs:\n");
-	for (int i = 0; i < n_links; i++)
-		printf("  %-20s %-24s link %-5u prog %-5u cgroup %" PRIu64 "\n", rows[i].name,
-		       rows[i].type, rows[i].link_id, rows[i].prog_id,
-		       (uint64_t)rows[i].cgroup_id);
-	printf("  %-20s %d pod network namespaces (inbound capture)\n", "sk_lookup", n_pod_links);
-	printf("  %-20s on the sockhash: %s\n", skmsg, sk_msg_how(skmsg));
-	printf("counters:%s\n", cerr ? " unreadable" : "");
-	for (unsigned i = 0; !cerr && i < SHUNT_COUNTERS; i++)
-		if (counters[i])
+	for (int i = 0; i < s->n_links; i++)
+		printf("  %-20s %-24s link %-5u prog %-5u cgroup %" PRIu64 "\n", s->links[i].name,
+		       s->links[i].type, s->links[i].link_id, s->links[i].prog_id,
+		       (uint64_t)s->links[i].cgroup_id);
+	printf("  %-20s %d pod network namespaces (inbound capture)\n", "sk_lookup", s->n_pod_links);
+	printf("  %-20s on the sockhash: %s\n", s->sk_msg, sk_msg_how(s->sk_msg));
+	printf("counters:%s\n", s->counters_err ? " unreadable" : "");
+	for (unsigned i = 0; !s->counters_err && i < SHUNT_COUNTERS; i++)
+		if (s->counters[i])
 			printf("  %-28s %" PRIu64 "\n", report_counter_name(i),
-			       (uint64_t)counters[i]);
+			       (uint64_t)s->counters[i]);
 }
 
 int report_status(const char *pin_dir, bool json)

@@ -16,7 +16,7 @@
 
 /* A build may override it (make's test binary shunt-abinext does, to rehearse an upgrade). */
 #ifndef SHUNT_ABI_VERSION
-#define SHUNT_ABI_VERSION 6
+#define SHUNT_ABI_VERSION 5
 #endif
 
 /* A policy belongs to an owner: owner 0 is the node default, any other owner is the netns
@@ -182,8 +182,7 @@ struct shunt_ip {
 	__u32 addr[4];       /* network order; IPv4 in addr[0], rest 0 */
 };
 
-/* shunt_odst_v2: cookie of a redirected (app) socket -> where it wanted to go; the same
- * value in the socket's own storage, shunt_redir_v1. */
+/* shunt_odst_v2: cookie of a redirected (app) socket -> where it wanted to go. */
 struct shunt_origdst {
 	struct shunt_ip dst; /* original destination address */
 	__u16 dst_port;      /* network order */
@@ -401,14 +400,13 @@ struct shunt_podname {
 
 /* Every map of the contract, once: X(id, name, key bytes, value bytes, sizing, metric label).
  * name: the BPF object's and the pin's (15 characters at most; a new layout gets a new _vN).
- * Sizes: what user space reads and writes (0, 0: a ring buffer). sizing: SHUNT_MAP_FIXED,
+ * Sizes: what user space reads and writes (0, 0: a ring buffer). sizing: SHUNT_MAP_FIXED, or
  * SHUNT_MAP_PER_CONN (one entry per connection in flight; --max-connections sets the room of
- * each) or SHUNT_MAP_SOCKET (socket storage: no room to set, no keys to list). label: its name in shunt_map_entries{map=...} and capacity, NULL when not exported.
+ * each). label: its name in shunt_map_entries{map=...} and capacity, NULL when not exported.
  * bpf/maps.bpf.h defines each; test_abi checks every line against the object's BTF; user/
  * generates its map ids, names, sizes, the per-connection set and the metrics from it. */
 #define SHUNT_MAP_FIXED    0
 #define SHUNT_MAP_PER_CONN 1
-#define SHUNT_MAP_SOCKET   2   /* socket storage: one value per socket, freed with it */
 #define SHUNT_MAP_LIST(X)									\
 	X(STATE, "shunt_state_v2", 8, sizeof(struct shunt_state), SHUNT_MAP_FIXED, NULL)	\
 	X(CFG, "shunt_cfg_v2", sizeof(struct shunt_pol_key), sizeof(struct shunt_cfg),		\
@@ -422,7 +420,6 @@ struct shunt_podname {
 	X(LOCAL, "shunt_local_v1", sizeof(struct shunt_local_key), 4, SHUNT_MAP_FIXED, NULL)	\
 	X(ODST, "shunt_odst_v2", 8, sizeof(struct shunt_origdst), SHUNT_MAP_PER_CONN,		\
 	  "original_destinations")								\
-	X(REDIR, "shunt_redir_v1", 4, sizeof(struct shunt_origdst), SHUNT_MAP_SOCKET, NULL)	\
 	X(CONN, "shunt_conn_v2", sizeof(struct shunt_tuple), sizeof(struct shunt_origdst),	\
 	  SHUNT_MAP_PER_CONN, "connections")							\
 	X(STATS, "shunt_stats_v2", 4, sizeof(struct shunt_counter_val), SHUNT_MAP_FIXED, NULL)	\
