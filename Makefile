@@ -72,11 +72,14 @@ $(VMLINUX_H): | $(OUT)/bpf
 # Header dependencies: each object lists the headers it included (-MMD, $(OUT)/*/*.d), so a
 # header change rebuilds exactly what reads it; the first build has none and builds all.
 DEPFLAGS  := -MMD -MP
+# BPF_DEFINES=-DSHUNT_NO_TRACE (with its own OUT): the programs without their trace code, what
+# bench-connpath compares tracing-off against.
+BPF_DEFINES ?=
 
 $(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) | $(OUT)/bpf
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(DEPFLAGS) \
-		$(INCLUDES) -c $< -o $@
+		$(BPF_DEFINES) $(INCLUDES) -c $< -o $@
 
 $(OUT)/shunt.bpf.o: $(BPF_OBJS)
 	$(call msg,LINK,$@)
