@@ -408,24 +408,29 @@ int shunt_post_bind6(struct bpf_sock *sk)
  * source port left, say) never reaches sockops' TCP_CLOSE, and UDP has no sockops at all:
  * their entries leave here. Every socket of the node passes here, so the test comes before
  * the cookie and the delete (~330 ns, the hash bucket is cold): a redirected TCP socket was
- * sent to the proxy on localhost, and keeps that destination even when its connect failed
- * after the redirect; a TCP socket connected anywhere else (or never) has no entry. */
+ * sent to the proxy on localhost and keeps that destination, also when its connect failed
+ * after the kernel recorded it; a TCP socket connected anywhere else has no entry. */
 SEC("cgroup/sock_release")
 int shunt_sock_release(struct bpf_sock *sk)
 {
 	__u64 cookie;
 
 	if (sk->protocol == SHUNT_IPPROTO_TCP) {
-		__u32 d6[4] = {};
+		__u32 d4 = 0, d6[4] = {};
 
 		if (sk->family == SHUNT_AF_INET6) {
 			d6[0] = sk->dst_ip6[0];
 			d6[1] = sk->dst_ip6[1];
 			d6[2] = sk->dst_ip6[2];
 			d6[3] = sk->dst_ip6[3];
+		} else {
+			d4 = sk->dst_ip4;
 		}
-		if (!shunt_words_are_localhost(sk->family, sk->family == SHUNT_AF_INET ?
-					       sk->dst_ip4 : 0, d6))
+		/* connected elsewhere: not ours. No destination at all: a connect that failed
+		 * before the kernel recorded one (no route to localhost) may have been
+		 * redirected, so it is looked up (listeners, and sockets closed unconnected) */
+		if ((d4 || d6[0] || d6[1] || d6[2] || d6[3]) &&
+		    !shunt_words_are_localhost(sk->family, d4, d6))
 			return 1;
 	} else if (sk->protocol != SHUNT_IPPROTO_UDP) {
 		return 1;
