@@ -305,7 +305,7 @@ struct snapshot {
 	struct shunt_cfg cfg;
 	__u64 counters[SHUNT_COUNTERS];
 	int counters_err;                 /* -errno: the counters are unknown */
-	long entries[MAP_COUNT];          /* -1: a map without keys to count (the rings) */
+	long entries[MAP_COUNT];          /* the labelled maps' (metrics); -1: not counted */
 	__u32 capacity[MAP_COUNT];
 	struct link_row links[SNAP_LINKS];/* by name; sk_msg's when attached without a link */
 	int n_links, n_pod_links;
@@ -395,8 +395,10 @@ static int snapshot_read(const char *pin_dir, struct snapshot *s, bool full)
 	qsort(s->links, (size_t)s->n_links, sizeof(s->links[0]), cmp_rows);
 
 	s->counters_err = maps_read_counters(&s->m, s->counters);
+	/* only the maps /metrics labels: counting walks every key, and the CIDR and diffing
+	 * maps can hold hundreds of thousands (status counts the CIDRs itself) */
 	for (int i = 0; i < MAP_COUNT; i++) {
-		s->entries[i] = shunt_maps_desc[i].key_size ?
+		s->entries[i] = shunt_maps_desc[i].label ?
 			maps_count_entries(s->m.fd[i], shunt_maps_desc[i].key_size) : -1;
 		s->capacity[i] = maps_max_entries(s->m.fd[i]);
 	}
@@ -576,6 +578,8 @@ int report_status(const char *pin_dir, bool json)
 		return err;
 	if (snap.counters_err)
 		log_warn("cannot read the counters: %s", strerror(-snap.counters_err));
+	snap.entries[MAP_CIDRS] = maps_count_entries(snap.m.fd[MAP_CIDRS],
+						     shunt_maps_desc[MAP_CIDRS].key_size);
 	time_str(snap.st.applied_ns, when, sizeof(when));
 	for (int i = 0; i < snap.n_links && !cgpath[0]; i++) {
 		char root[PATH_MAX];
