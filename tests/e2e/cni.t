@@ -90,8 +90,12 @@ printf 'mesh: {auto_detect: false}\n' > "$TB_TMP/node.yaml"
 out=$("$SHUNT" load --config "$TB_TMP/node.yaml" --pin-dir "$TB_PIN" --cgroup "$TB_CG" 2>&1) ||
 	tap_bail "load: $out"
 SOCK=$TB_TMP/shunt.sock
+# The API lookup's time limit: 2 s, as a node agent would give it; the emulated 6.1 guest runs
+# ~50 times slower and once took longer than that for one of 100 concurrent ADDs.
+KT=2
+[ -n "${SHUNT_VM:-}" ] && KT=6
 "$SHUNT" run --config "$TB_TMP/node.yaml" --pin-dir "$TB_PIN" --socket "$SOCK" \
-	--kubeconfig "$TB_TMP/kubeconfig" --kube-timeout 2 --node-name node-1 > "$TB_TMP/run.log" 2>&1 &
+	--kubeconfig "$TB_TMP/kubeconfig" --kube-timeout "$KT" --node-name node-1 > "$TB_TMP/run.log" 2>&1 &
 TB_PIDS+=($!)
 for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || tap_bail "shunt run did not listen: $(cat "$TB_TMP/run.log")"
@@ -220,7 +224,7 @@ err=$(printf '%s' "$(conf '"log_format":"json"')" | CNI_COMMAND=ADD CNI_CONTAINE
 	CNI_ARGS="K8S_POD_NAMESPACE=shop;K8S_POD_NAME=nosuch" "$PLUGIN" 2>&1 >/dev/null)
 check_eq "\"log_format\": \"json\": the plugin's stderr line is a JSON object naming the pod" \
 	"error shop/nosuch" "$(/usr/bin/python3 -c 'import json,sys; o=json.loads(sys.argv[1]); print(o["level"], o["pod"])' "$err" 2>&1)"
-fails "the API server answers 500" err500 '^100 .*HTTP 500 \([0-9]+ tries in 2 s\)'
+fails "the API server answers 500" err500 "^100 .*HTTP 500 \\([0-9]+ tries in $KT s\\)"
 fails "malformed JSON" garbage '^100 .*not a JSON object'
 fails "a 6 MiB object" huge '^100 .*larger than 4194304 bytes'
 fails "a server that never answers" hang '^100 .*(timed out|Timeout)'
