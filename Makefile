@@ -114,6 +114,20 @@ $(OUT)/tests/shunt-abinext: $(USER_SRCS) user/main.c $(USER_HDRS) $(SKEL) | $(OU
 	$(Q)$(CC) $(CPPFLAGS) -DSHUNT_ABI_VERSION=$$(($(ABI_NEXT) + 1)) $(CFLAGS) $(WARN) $(INCLUDES) \
 		-o $@ $(USER_SRCS) user/main.c $(LIBS) -lmicrohttpd
 
+# The previous release: the last build of the ABI before this one, from git history
+# (scripts/prev-release.sh), built in its own tree. faults.t replaces it with this shunt in
+# place under load and rolls back to it. Without history (a tarball) there is none and
+# faults.t says so.
+$(OUT)/tests/shunt-prev: include/shunt/abi.h scripts/prev-release.sh | $(OUT)/tests
+	$(Q)rm -rf $(OUT)/prev $@
+	$(Q)if c=$$(scripts/prev-release.sh); then \
+		echo "  BUILD    $@ ($$(git log -1 --format='%h %s' $$c | cut -c1-60))"; \
+		mkdir -p $(OUT)/prev && git archive $$c | tar -x -C $(OUT)/prev && \
+		$(MAKE) -s -C $(OUT)/prev OUT=build build/shunt > $(OUT)/prev.log 2>&1 && \
+		cp $(OUT)/prev/build/shunt $@ && echo $$c > $@.commit || \
+		{ tail -20 $(OUT)/prev.log; exit 1; }; \
+	else echo "  SKIP     $@: no earlier ABI in git history"; fi
+
 # Debian's libmicrohttpd cannot be linked statically (its TLS dependencies ship no static
 # libraries): the static binary has no --listen.
 $(OUT)/user/httpd-static.o: user/httpd.c $(USER_HDRS) | $(OUT)/user
@@ -190,13 +204,13 @@ check: $(UNIT_BINS) $(KTESTS)
 	$(Q)scripts/run-tests.sh --check
 
 # The whole suite: unit tests, then kernel/e2e tests (root). Ends with "N passed, N failed".
-test: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext
+test: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext $(OUT)/tests/shunt-prev
 	$(Q)scripts/run-tests.sh
 
 # The same suite inside a QEMU guest booted with another kernel: KERNEL=6.1 (Debian 12's
 # own), 6.12 (bookworm-backports) or a vmlinuz path. The binaries built here run there.
 KERNEL ?= 6.1
-vmtest: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext
+vmtest: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext $(OUT)/tests/shunt-prev $(OUT)/tests/shunt-prev
 	$(Q)scripts/vmtest.sh $(KERNEL)
 
 # libFuzzer (clang) with ASan + UBSan on the config parser, the CIDR list files and pod objects,

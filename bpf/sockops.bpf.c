@@ -52,6 +52,25 @@ static __always_inline void shunt_want_state_cb(struct bpf_sock_ops *skops)
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+/* A socket with an shunt_skaddr_v1 entry carries a mark, so that TCP_CLOSE deletes only
+ * where there is something to delete (the delete is a cold bucket of a 262,144-slot hash:
+ * ~25 ns of every meshed sockops run on average, bench-connpath). The mark is the RTO
+ * callback flag: the kernel keeps it on the socket, it calls sockops only on a
+ * retransmission timeout (rare on a same-node connection, and a run that returns at once),
+ * and it is read back from the ctx for free. */
+#define SHUNT_CB_SKADDR BPF_SOCK_OPS_RTO_CB_FLAG
+
+/* Set by the loader during an in-place upgrade: entries added by programs that did not mark
+ * their sockets may be left, so every close deletes as before. Cleared once the map is seen
+ * empty after the old programs stopped (upgrade.c). */
+__u32 shunt_skaddr_unmarked = 0;
+
+static __always_inline void shunt_mark_skaddr(struct bpf_sock_ops *skops)
+{
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+					 BPF_SOCK_OPS_STATE_CB_FLAG | SHUNT_CB_SKADDR);
+}
+
 /* The socket's own fast-path key: netns only for loopback pairs (see abi.h). */
 static __always_inline void shunt_sock_key(struct bpf_sock_ops *skops, __u64 netns,
 					   struct shunt_tuple *key)
@@ -125,8 +144,10 @@ static __always_inline void shunt_accel_add(struct bpf_sock_ops *skops, __u64 ne
 		return;
 	}
 	kaddr = (__u64)sk;
-	bpf_map_update_elem(&shunt_skaddr_v1, &key, &kaddr, BPF_ANY);
-	shunt_want_state_cb(skops);
+	if (!bpf_map_update_elem(&shunt_skaddr_v1, &key, &kaddr, BPF_ANY))
+		shunt_mark_skaddr(skops);
+	else
+		shunt_want_state_cb(skops);
 	shunt_count(SHUNT_C_ACCEL_SOCKETS);
 	{
 		struct shunt_trace_ctl *c = shunt_tracing();
@@ -249,10 +270,18 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 			od = bpf_map_lookup_elem(&shunt_conn_v2, &key);
 			if (od && !(od->flags & SHUNT_OD_PROXY_SIDE))
 				bpf_map_delete_elem(&shunt_conn_v2, &key);
+		} else {
+			/* Not an app's socket: maybe the proxy's side of one, whose entry is
+			 * under its own tuple (an app socket's own tuple never is a key: its
+			 * remote is the proxy's listener, never a connecting port). */
+			shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote,
+					    &key.remote_port);
+			bpf_map_delete_elem(&shunt_conn_v2, &key);
 		}
-		shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote, &key.remote_port);
-		bpf_map_delete_elem(&shunt_conn_v2, &key);
 		/* The sockhash entry goes with the socket; its address entry goes here. */
+		if (!(skops->bpf_sock_ops_cb_flags & SHUNT_CB_SKADDR) && !shunt_skaddr_unmarked)
+			break;
+		shunt_sockops_tuple(skops, &key.local, &key.local_port, &key.remote, &key.remote_port);
 		key.netns_cookie = shunt_ip_is_loopback(&key.remote) ? netns : 0;
 		bpf_map_delete_elem(&shunt_skaddr_v1, &key);
 		break;

@@ -311,6 +311,9 @@ static int upgrade_plan(struct upgrade *u)
 		return err;
 	}
 	loader_choose_variants(u->skel);   /* the sk_msg variant this kernel takes */
+	/* The old programs did not mark the sockets they gave a fast-path address entry
+	 * (sockops.bpf.c): until those entries are gone, every close deletes. */
+	u->skel->bss->shunt_skaddr_unmarked = 1;
 	u->skel->rodata->shunt_abi_lo = u->st.abi_version < SHUNT_ABI_VERSION ?
 					u->st.abi_version : SHUNT_ABI_VERSION;
 	u->skel->rodata->shunt_abi_hi = u->st.abi_version > SHUNT_ABI_VERSION ?
@@ -516,6 +519,21 @@ static int upgrade_move_links(struct upgrade *u)
 	return 0;
 }
 
+/* Every link is on the new programs now, so no unmarked fast-path entry can be added any
+ * more: with none left, closes may trust the mark. Entries left stay deleted at every close
+ * until the next load (a few hundred nanoseconds a meshed connection, never a leak). */
+static void upgrade_mark_skaddr(struct upgrade *u)
+{
+	struct shunt_tuple key;
+
+	if (bpf_map_get_next_key(u->m.fd[MAP_SKADDR], NULL, &key) && errno == ENOENT) {
+		u->skel->bss->shunt_skaddr_unmarked = 0;
+		return;
+	}
+	log_debug("fast-path sockets from the old programs are open: each socket close "
+		  "deletes its address entry as before until the next load");
+}
+
 /* 4. Commit: only new programs run now. The node policy as this build writes it, every
  * other owner's policy and state relabelled with this ABI (same layout, checked in the
  * plan), the staged sk_lookup program in place for later pods (one rename), and what this
@@ -552,6 +570,7 @@ static int upgrade_commit(struct upgrade *u, const struct shunt_config *conf,
 		pins_path(path, sizeof(path), pin_dir, SHUNT_PIN_MAPS, u->gone[i].name);
 		unlink(path);
 	}
+	upgrade_mark_skaddr(u);
 	log_info("replaced the shunt at %s: ABI %u -> %u, %zu links moved to new programs "
 		 "atomically, %zu maps kept with their entries, %zu new, %zu dropped",
 		 pin_dir, u->st.abi_version, SHUNT_ABI_VERSION, u->moved, u->kept, u->fresh,

@@ -110,18 +110,33 @@ check_eq "SIGTERM + restart: bpffs holds exactly what it held" "$base_pins" "$(p
 # layout it expects, so it must keep them all and move every link to its own programs.
 NEXT=$TB_ROOT/build/tests/shunt-abinext
 abi() { "$1" status --pin-dir "$TB_PIN" 2>/dev/null | sed -n 's/.*(ABI \([0-9]*\)).*/\1/p'; }
-map_ids() { for f in "$TB_PIN"/maps/*; do bpftool -j map show pinned "$f" | grep -o '"id":[0-9]*'; done; }
+# "name id" of each pinned map
+map_ids() { for f in "$TB_PIN"/maps/*; do echo "${f##*/} $(bpftool -j map show pinned "$f" | grep -o '"id":[0-9]*')"; done; }
 link_ids() { for f in "$TB_PIN"/links/*; do bpftool -j link show pinned "$f" | grep -o '"id":[0-9]*'; done; }
 link_progs() { for f in "$TB_PIN"/links/*; do bpftool -j link show pinned "$f" | grep -o '"prog_id":[0-9]*'; done | sort; }
 # one program per hook on the cgroup, whoever attached it
 cg_hooks() { bpftool cgroup show "$TB_CG" | awk 'NR > 1 { print $2 }' | sort | uniq -c | awk '$1 != 1'; }
-rollout() { # FROM TO SEED WHAT
+# pins_after "+./maps/x -./maps/y": base_pins with the maps one ABI adds or drops
+pins_after() {
+	{ printf '%s\n' "$base_pins" | grep -vxF -f <(printf '%s\n' $1 | sed -n 's/^-//p')
+	  printf '%s\n' $1 | sed -n 's/^+//p'; } | sort
+}
+# the fast-path address entries back at the baseline once every socket closed
+skaddr_settled() {
+	for i in $(seq 30); do
+		[ "$(entries shunt_skaddr_v1)" = "$base_skaddr" ] && break
+		sleep 0.1
+	done
+	entries shunt_skaddr_v1
+}
+rollout() { # FROM TO SEED WHAT [ABI-DELTA [MAPS-ADDED-OR-DROPPED]]
 	local abi_from=$(abi "$1") maps0=$(map_ids) links0=$(link_ids) progs0=$(link_progs) lost=
 	base_pins=$(pins)
 	load_start 3000 $((64 << 20)) "$3"
 	sleep 0.5
 	kill -TERM "$run_pid"
 	wait "$run_pid" 2>/dev/null
+	skaddr_at=$(entries shunt_skaddr_v1)   # fast-path sockets open across the upgrade
 	start_run "$2" || tap_bail "$4: $(tail -3 "$TB_TMP/run.log")"
 	load_wait
 	captured_all "$4"
@@ -130,8 +145,10 @@ rollout() { # FROM TO SEED WHAT
 		"^$(( abi_from + ${5:-1} ))\$" "$(abi "$2")"
 	check_match "$4: said so in its log" "replaced the shunt at .*: ABI $abi_from -> $(( abi_from + ${5:-1} ))" \
 		"$(tail -20 "$TB_TMP/run.log")"
-	check_eq "$4: bpffs holds exactly what it held" "$base_pins" "$(pins)"
-	check_eq "$4: every pinned map kept (same map ids: the entries in flight stay)" "$maps0" "$(map_ids)"
+	check_eq "$4: bpffs holds what it held${6:+ (the maps one ABI lacks: $6)}" \
+		"$(pins_after "${6:-}")" "$(pins)"
+	check_eq "$4: every map both ABIs have kept (same map ids: the entries in flight stay)" \
+		"" "$(map_ids | grep -vxF -f <(printf '%s\n' "$maps0") | grep -F -f <(printf '%s\n' "$maps0" | sed 's/ .*/ /'))"
 	check_eq "$4: every pinned link kept (same link ids)" "$links0" "$(link_ids)"
 	printf '%s\n' "$progs0" > "$TB_TMP/progs0"
 	check_eq "$4: ... and each one runs a new program" "0" "$(link_progs | grep -Fxc -f "$TB_TMP/progs0")"
@@ -142,10 +159,48 @@ rollout() { # FROM TO SEED WHAT
 		sleep 0.1
 	done
 	check_eq "$4: the old programs are gone from the kernel" "" "$lost"
+	check_eq "$4: no fast-path address entry left, also of sockets the old programs added" \
+		"$base_skaddr" "$(skaddr_settled)"
 	check_eq "$4: a's new connections work, each through its proxy" "ok 5" "$(through_proxy 5)"
 }
 rollout "$SHUNT" "$NEXT" 15 "replaced by ABI+1 under load"
 rollout "$NEXT" "$SHUNT" 16 "rolled back to the old ABI under load" -1
+
+# --- from the previous release and back: the last build of the ABI before this one, from git
+# history (make build/tests/shunt-prev), replaced in place by this shunt under load, then this
+# shunt rolled back to it. The previous release's programs do not mark the sockets they give a
+# fast-path address entry (sockops.bpf.c): the ones open across the upgrade must still leave
+# their entry when they close.
+PREV=$TB_ROOT/build/tests/shunt-prev
+if [ -x "$PREV" ]; then
+	abi_of_binary() { "$1" --version | sed -n 's/.*(ABI \([0-9]*\)).*/\1/p'; }
+	abi_step=$(( $(abi_of_binary "$SHUNT") - $(abi_of_binary "$PREV") ))
+	prev_name="the previous release (ABI $(abi_of_binary "$PREV"), $(cut -c1-7 "$PREV.commit"))"
+	# the maps this ABI has and the previous one lacks
+	new_maps=$(comm -13 <(strings "$PREV" | grep -xE 'shunt_[a-z0-9]+_v[0-9]+' | sort -u) \
+		<(strings "$SHUNT" | grep -xE 'shunt_[a-z0-9]+_v[0-9]+' | sort -u) |
+		while read -r m; do [ -e "$TB_PIN/maps/$m" ] && echo "./maps/$m"; done)
+	kill -TERM "$run_pid"
+	wait "$run_pid" 2>/dev/null
+	"$SHUNT" unload --pin-dir "$TB_PIN" > /dev/null 2>&1 || tap_bail "unload before $prev_name"
+	"$PREV" load --config "$CFG" --pin-dir "$TB_PIN" --cgroup "$TB_CG" > "$TB_TMP/load.log" 2>&1 ||
+		tap_bail "$prev_name: load: $(cat "$TB_TMP/load.log")"
+	start_run "$PREV" || tap_bail "$prev_name: run: $(tail -3 "$TB_TMP/run.log")"
+	sleep 0.3
+	check_eq "$prev_name: loaded, a's connections go through its proxy" "ok 5" "$(through_proxy 5)"
+	rollout "$PREV" "$SHUNT" 17 "from $prev_name under load" "$abi_step" "$(sed 's/^/+/' <<<"$new_maps")"
+	check "... fast-path sockets of the old programs were open across the upgrade ($skaddr_at entries)" \
+		test "$skaddr_at" -gt "$base_skaddr"
+	rollout "$SHUNT" "$PREV" 18 "back to $prev_name under load" "-$abi_step" "$(sed 's/^/-/' <<<"$new_maps")"
+	kill -TERM "$run_pid"
+	wait "$run_pid" 2>/dev/null
+	"$PREV" unload --pin-dir "$TB_PIN" > /dev/null 2>&1 || tap_bail "unload $prev_name"
+	load || tap_bail "load after $prev_name: $(cat "$TB_TMP/load.log")"
+	start_run || tap_bail "run after $prev_name: $(tail -3 "$TB_TMP/run.log")"
+	sleep 0.3
+else
+	tap_skip "from the previous release: no build of it (no git history to build one from)"
+fi
 
 # A map of another layout under a name the new shunt uses: refused before anything changed.
 kill -TERM "$run_pid"
