@@ -116,10 +116,18 @@ link_ids() { for f in "$TB_PIN"/links/*; do bpftool -j link show pinned "$f" | g
 link_progs() { for f in "$TB_PIN"/links/*; do bpftool -j link show pinned "$f" | grep -o '"prog_id":[0-9]*'; done | sort; }
 # one program per hook on the cgroup, whoever attached it
 cg_hooks() { bpftool cgroup show "$TB_CG" | awk 'NR > 1 { print $2 }' | sort | uniq -c | awk '$1 != 1'; }
+# (files, not <(...): the 6.1 guest has no /dev/fd)
 # pins_after "+./maps/x -./maps/y": base_pins with the maps one ABI adds or drops
 pins_after() {
-	{ printf '%s\n' "$base_pins" | grep -vxF -f <(printf '%s\n' $1 | sed -n 's/^-//p')
+	printf '%s\n' $1 | sed -n 's/^-//p' > "$TB_TMP/pins-dropped"
+	{ printf '%s\n' "$base_pins" | grep -vxF -f "$TB_TMP/pins-dropped"
 	  printf '%s\n' $1 | sed -n 's/^+//p'; } | sort
+}
+# maps_moved "name id..." : the maps of that list still pinned under another id
+maps_moved() {
+	printf '%s\n' "$1" > "$TB_TMP/maps0"
+	sed 's/ .*/ /' "$TB_TMP/maps0" > "$TB_TMP/maps0-names"
+	map_ids | grep -vxF -f "$TB_TMP/maps0" | grep -F -f "$TB_TMP/maps0-names"
 }
 # the fast-path address entries back at the baseline once every socket closed
 skaddr_settled() {
@@ -148,7 +156,7 @@ rollout() { # FROM TO SEED WHAT [ABI-DELTA [MAPS-ADDED-OR-DROPPED]]
 	check_eq "$4: bpffs holds what it held${6:+ (the maps one ABI lacks: $6)}" \
 		"$(pins_after "${6:-}")" "$(pins)"
 	check_eq "$4: every map both ABIs have kept (same map ids: the entries in flight stay)" \
-		"" "$(map_ids | grep -vxF -f <(printf '%s\n' "$maps0") | grep -F -f <(printf '%s\n' "$maps0" | sed 's/ .*/ /'))"
+		"" "$(maps_moved "$maps0")"
 	check_eq "$4: every pinned link kept (same link ids)" "$links0" "$(link_ids)"
 	printf '%s\n' "$progs0" > "$TB_TMP/progs0"
 	check_eq "$4: ... and each one runs a new program" "0" "$(link_progs | grep -Fxc -f "$TB_TMP/progs0")"
@@ -177,8 +185,9 @@ if [ -x "$PREV" ]; then
 	abi_step=$(( $(abi_of_binary "$SHUNT") - $(abi_of_binary "$PREV") ))
 	prev_name="the previous release (ABI $(abi_of_binary "$PREV"), $(cut -c1-7 "$PREV.commit"))"
 	# the maps this ABI has and the previous one lacks
-	new_maps=$(comm -13 <(strings "$PREV" | grep -xE 'shunt_[a-z0-9]+_v[0-9]+' | sort -u) \
-		<(strings "$SHUNT" | grep -xE 'shunt_[a-z0-9]+_v[0-9]+' | sort -u) |
+	strings "$PREV" | grep -xE 'shunt_[a-z0-9]+_v[0-9]+' | sort -u > "$TB_TMP/prev-maps"
+	strings "$SHUNT" | grep -xE 'shunt_[a-z0-9]+_v[0-9]+' | sort -u > "$TB_TMP/our-maps"
+	new_maps=$(comm -13 "$TB_TMP/prev-maps" "$TB_TMP/our-maps" |
 		while read -r m; do [ -e "$TB_PIN/maps/$m" ] && echo "./maps/$m"; done)
 	kill -TERM "$run_pid"
 	wait "$run_pid" 2>/dev/null
