@@ -52,7 +52,7 @@ static __always_inline void shunt_want_state_cb(struct bpf_sock_ops *skops)
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
-/* A socket with an shunt_skaddr_v1 entry carries a mark, so that TCP_CLOSE deletes only
+/* A socket with a shunt_skaddr_v1 entry carries a mark, so that TCP_CLOSE deletes only
  * where there is something to delete (the delete is a cold bucket of a 262,144-slot hash:
  * ~25 ns of every meshed sockops run on average, bench-connpath). The mark is the RTO
  * callback flag: the kernel keeps it on the socket, it calls sockops only on a
