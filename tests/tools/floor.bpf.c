@@ -94,50 +94,33 @@ int probe_cookie(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-SEC("cgroup/connect4")
-int probe_hash1k(struct bpf_sock_addr *ctx)
-{
-	__u64 c = bpf_get_socket_cookie(ctx);
+/* the socket cookie, then one lookup (that finds nothing) in map */
+#define PROBE_LOOKUP(name, map)						\
+	SEC("cgroup/connect4")						\
+	int name(struct bpf_sock_addr *ctx)				\
+	{								\
+		__u64 c = bpf_get_socket_cookie(ctx);			\
+									\
+		return bpf_map_lookup_elem(&map, &c) ? 1 : 1;		\
+	}
 
-	return bpf_map_lookup_elem(&probe_1k, &c) ? 1 : 1;
-}
+/* the socket cookie, then an insert into map and its delete */
+#define PROBE_INSERT(name, map)						\
+	SEC("cgroup/connect4")						\
+	int name(struct bpf_sock_addr *ctx)				\
+	{								\
+		__u64 c = bpf_get_socket_cookie(ctx);			\
+		struct probe_val v = { { c } };				\
+									\
+		bpf_map_update_elem(&map, &c, &v, BPF_ANY);		\
+		bpf_map_delete_elem(&map, &c);				\
+		return 1;						\
+	}
 
-SEC("cgroup/connect4")
-int probe_hash16k(struct bpf_sock_addr *ctx)
-{
-	__u64 c = bpf_get_socket_cookie(ctx);
-
-	return bpf_map_lookup_elem(&probe_16k, &c) ? 1 : 1;
-}
-
-SEC("cgroup/connect4")
-int probe_hash256k(struct bpf_sock_addr *ctx)
-{
-	__u64 c = bpf_get_socket_cookie(ctx);
-
-	return bpf_map_lookup_elem(&probe_256k, &c) ? 1 : 1;
-}
-
-SEC("cgroup/connect4")
-int probe_insert(struct bpf_sock_addr *ctx)
-{
-	__u64 c = bpf_get_socket_cookie(ctx);
-	struct probe_val v = { { c } };
-
-	bpf_map_update_elem(&probe_ins_na, &c, &v, BPF_ANY);
-	bpf_map_delete_elem(&probe_ins_na, &c);
-	return 1;
-}
-
-SEC("cgroup/connect4")
-int probe_insertpre(struct bpf_sock_addr *ctx)
-{
-	__u64 c = bpf_get_socket_cookie(ctx);
-	struct probe_val v = { { c } };
-
-	bpf_map_update_elem(&probe_ins_pre, &c, &v, BPF_ANY);
-	bpf_map_delete_elem(&probe_ins_pre, &c);
-	return 1;
-}
+PROBE_LOOKUP(probe_hash1k, probe_1k)
+PROBE_LOOKUP(probe_hash16k, probe_16k)
+PROBE_LOOKUP(probe_hash256k, probe_256k)
+PROBE_INSERT(probe_insert, probe_ins_na)
+PROBE_INSERT(probe_insertpre, probe_ins_pre)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
