@@ -210,7 +210,7 @@ test: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext $(OUT)/tests/shunt-p
 # The same suite inside a QEMU guest booted with another kernel: KERNEL=6.1 (Debian 12's
 # own), 6.12 (bookworm-backports) or a vmlinuz path. The binaries built here run there.
 KERNEL ?= 6.1
-vmtest: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext $(OUT)/tests/shunt-prev $(OUT)/tests/shunt-prev
+vmtest: all $(UNIT_BINS) $(KTESTS) $(OUT)/tests/shunt-abinext $(OUT)/tests/shunt-prev
 	$(Q)scripts/vmtest.sh $(KERNEL)
 
 # libFuzzer (clang) with ASan + UBSan on the config parser, the CIDR list files and pod objects,
